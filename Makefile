@@ -1,0 +1,24 @@
+# The two commands of the README. Both create .venv when it is missing and install the project.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/sqhw demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q sqhw tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,180 @@
+"""BlockScaled(element, block_size, scale_format): OCP MX v1.0 and NVFP4 block formats.
+
+Encoding runs along the last axis, one shared scale per block of `block_size` elements.
+
+Scale rules (what sqhw computes, in this order):
+- power-of-two scale (E8M0, OCP MX v1.0 section 6.3): X = 2**(floor(log2(amax)) - emax_elem),
+  clamped to the scale's range; amax == 0 gives the smallest scale. Elements are x / X
+  (an exact division) rounded into the element format, saturating.
+- NVFP4 (E4M3 block scale, FP32 tensor scale): tensor scale s = float32(amax_tensor /
+  (element.max * scale.max)); block scale code = E4M3(amax_block / (element.max * s)) (RNE,
+  saturating); elements = x / (decode(scale) * s), rounded and saturated. The two divisions
+  are float64 operations, and that is part of the definition.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ._arrays import as_float64, is_torch
+from .fixed import Fixed
+from .minifloat import Minifloat
+from .rounding import check_mode
+
+
+class BlockEncoded(NamedTuple):
+    """Codes of a block-scaled tensor: elements (..., K), scales (..., K // block_size),
+    and the per-tensor scale (1.0 for MX)."""
+
+    elements: object
+    scales: object
+    tensor_scale: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True, eq=True)
+class BlockScaled:
+    """Elements of one format sharing a scale per block.
+
+    >>> import numpy as np
+    >>> from sqhw.formats import parse
+    >>> mx = parse("mxfp4")
+    >>> enc = mx.encode(np.linspace(-1, 1, 32))
+    >>> enc.scales.tolist(), mx.quantize(np.full(32, 0.3))[0]
+    ([125], 0.25)
+    """
+
+    element: Minifloat | Fixed
+    block_size: int
+    scale_format: Minifloat
+    tensor_scale: bool = False
+    name: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.block_size, int) or self.block_size < 1:
+            raise ValueError(f"block_size: expected a positive integer, got {self.block_size!r}")
+        if not isinstance(self.scale_format, Minifloat):
+            raise TypeError(f"scale_format: expected a Minifloat, got {self.scale_format!r}")
+        if self.name is None:
+            object.__setattr__(self, "name", f"block<{self.element.name},{self.block_size},"
+                                             f"{self.scale_format.name}>")
+
+    @property
+    def power_of_two_scale(self) -> bool:
+        return self.scale_format.man_bits == 0
+
+    @property
+    def bits(self) -> int:
+        """Bits per element code (the scale is shared by the block)."""
+        return self.element.bits
+
+    @property
+    def bits_per_element(self) -> float:
+        return self.element.bits + self.scale_format.bits / self.block_size
+
+    @property
+    def element_emax(self) -> int:
+        """floor(log2(element.max)), the emax of OCP MX v1.0 table 1."""
+        return math.frexp(self.element.max)[1] - 1
+
+    @property
+    def max(self) -> float:
+        return self.element.max * self.scale_format.max
+
+    @property
+    def min_subnormal(self) -> float:
+        return self.element.min_subnormal * self.scale_format.min_subnormal
+
+    @property
+    def min_normal(self) -> float:
+        return self.element.min_normal * self.scale_format.min_normal
+
+    @property
+    def has_nan(self) -> bool:
+        return False
+
+    @property
+    def has_inf(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return self.name
+
+    # -- conversion ----------------------------------------------------------------------
+    def _blocks(self, x: np.ndarray, pad: bool) -> np.ndarray:
+        if x.ndim == 0:
+            raise ValueError(f"{self.name}: x must have at least one axis, got a scalar")
+        k = x.shape[-1]
+        if k % self.block_size:
+            if not pad:
+                raise ValueError(f"{self.name}: the last axis of x has length {k}, not a "
+                                 f"multiple of the block size {self.block_size}; "
+                                 "pass pad=True to pad it with zeros")
+            extra = self.block_size - k % self.block_size
+            x = np.concatenate([x, np.zeros(x.shape[:-1] + (extra,))], axis=-1)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise ValueError(f"{self.name}: x contains {int(bad.sum())} NaN/Inf values; "
+                             "block scales are defined for finite inputs only")
+        return x.reshape(x.shape[:-1] + (x.shape[-1] // self.block_size, self.block_size))
+
+    def encode(self, x, rounding: str = "rne", saturate: bool = True, pad: bool = False,
+               seed: int | None = 0) -> BlockEncoded:
+        """Encode along the last axis. Returns BlockEncoded(elements, scales, tensor_scale)."""
+        check_mode(rounding)
+        arr, restore = as_float64(x)
+        blocks = self._blocks(arr, pad)
+        amax = np.abs(blocks).max(axis=-1)
+        scale_fmt = self.scale_format
+        if self.power_of_two_scale:
+            tensor_scale = 1.0
+            _, e = np.frexp(amax)
+            exponent = np.where(amax > 0, e.astype(np.int64) - 1 - self.element_emax,
+                                scale_fmt.emin)
+            exponent = np.clip(exponent, scale_fmt.emin, scale_fmt.emax)
+            scale_codes = scale_fmt.encode(np.ldexp(1.0, exponent))
+            scale_values = np.ldexp(1.0, exponent)
+        else:
+            top = float(np.abs(arr).max()) if arr.size else 0.0
+            tensor_scale = float(np.float32(top / (self.element.max * scale_fmt.max))) if top else 1.0
+            if self.tensor_scale is False:
+                tensor_scale = 1.0
+            scale_codes = scale_fmt.encode(amax / (self.element.max * tensor_scale),
+                                           rounding="rne", saturate=True)
+            scale_values = scale_fmt.decode(scale_codes) * tensor_scale
+        divisor = scale_values[..., None]
+        safe = np.divide(blocks, divisor, out=np.zeros_like(blocks), where=divisor != 0)
+        elements = self.element.encode(safe, rounding=rounding, saturate=saturate, seed=seed)
+        elements = elements.reshape(blocks.shape[:-2] + (-1,))
+        return BlockEncoded(restore(elements), restore(np.asarray(scale_codes)), tensor_scale)
+
+    def decode(self, encoded: BlockEncoded):
+        """Exact values (float64) of encoded elements, shape (..., K)."""
+        elements, scales, tensor_scale = encoded
+        torch_out = is_torch(elements)
+        element_values = np.asarray(self.element.decode(
+            elements.cpu().numpy() if torch_out else elements))
+        scale_values = np.asarray(self.scale_format.decode(scales.cpu().numpy() if torch_out
+                                                           else scales))
+        k = element_values.shape[-1]
+        if k != scale_values.shape[-1] * self.block_size:
+            raise ValueError(f"{self.name}: {k} elements do not match {scale_values.shape[-1]} "
+                             f"scales of block {self.block_size}")
+        blocks = element_values.reshape(element_values.shape[:-1] + (-1, self.block_size))
+        values = (blocks * (scale_values * tensor_scale)[..., None]).reshape(element_values.shape)
+        if torch_out:
+            import torch
+
+            return torch.from_numpy(values)
+        return values
+
+    def quantize(self, x, rounding: str = "rne", saturate: bool = True, pad: bool = False,
+                 seed: int | None = 0):
+        """Dequantized values of x (padding, if any, cut off again)."""
+        values = self.decode(self.encode(x, rounding=rounding, saturate=saturate, pad=pad,
+                                         seed=seed))
+        k = np.shape(x)[-1]
+        return values[..., :k]

@@ -1,0 +1,113 @@
+"""Rounding modes, shared by every format and by the exact requantizer.
+
+Two kernels, one set of rules:
+- `round_to_integer(y, mode)` rounds exact float64 values (inputs to `encode`);
+- `round_shift(n, shift, mode)` rounds exact integers divided by 2**shift (accumulators).
+
+Modes: rne (nearest, ties to even), rtz (toward zero), rna (nearest, ties away from zero),
+floor, ceil, stochastic (rounds up with probability equal to the discarded fraction; seeded).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ROUNDING_MODES = ("rne", "rtz", "rna", "floor", "ceil", "stochastic")
+
+
+def check_mode(mode: str) -> str:
+    if mode not in ROUNDING_MODES:
+        raise ValueError(f"rounding: expected one of {', '.join(ROUNDING_MODES)}, got {mode!r}")
+    return mode
+
+
+def rounds_toward_zero(mode: str, negative):
+    """Where the mode never increases magnitude (IEEE 754 7.4: such overflow gives +-max)."""
+    if mode == "rtz":
+        return np.ones_like(negative, dtype=bool)
+    if mode == "floor":
+        return ~negative
+    if mode == "ceil":
+        return negative.copy()
+    return np.zeros_like(negative, dtype=bool)
+
+
+def round_to_integer(y: np.ndarray, mode: str, seed: int | None = 0) -> np.ndarray:
+    """Round exact float64 values to integers (returned as float64, still exact)."""
+    check_mode(mode)
+    lower = np.floor(y)
+    frac = y - lower  # exact: y and floor(y) share an exponent range
+    if mode == "floor":
+        return lower
+    if mode == "ceil":
+        return np.ceil(y)
+    if mode == "rtz":
+        return np.trunc(y)
+    if mode == "rne":
+        odd = np.fmod(lower, 2.0) != 0
+        up = (frac > 0.5) | ((frac == 0.5) & odd)
+    elif mode == "rna":
+        up = (frac > 0.5) | ((frac == 0.5) & (y > 0))
+    else:  # stochastic
+        u = np.random.default_rng(seed).random(y.shape)
+        up = u < frac
+    return lower + up
+
+
+def bit_length(n) -> np.ndarray:
+    """Bit length of non-negative integers (int64 or Python-int object arrays)."""
+    n = np.asarray(n)
+    if n.dtype == object:
+        return np.frompyfunc(int.bit_length, 1, 1)(n).astype(np.int64)
+    _, e = np.frexp(n.astype(np.float64))
+    e = e.astype(np.int64)
+    # float64 may round n up to the next power of two; step back where it did
+    too_big = (e > 0) & ((n >> np.maximum(e - 1, 0)) == 0)
+    return e - too_big
+
+
+def round_shift(n: np.ndarray, shift, mode: str, seed: int | None = 0) -> np.ndarray:
+    """Exactly round n / 2**shift to an integer (n int64 or object; shift >= 0, per element).
+
+    Works on two's-complement integers: floor division is an arithmetic right shift.
+    int64 input whose shift exceeds 62 is promoted to Python ints (object arrays).
+    """
+    check_mode(mode)
+    n = np.asarray(n)
+    shift = np.broadcast_to(np.asarray(shift, dtype=np.int64), n.shape)
+    if shift.size and shift.min() < 0:
+        raise ValueError("round_shift: shift must be >= 0")
+    if n.dtype != object and shift.size and shift.max() > 62:
+        n = n.astype(object)
+    if n.dtype == object:
+        shift = shift.astype(object)
+    one = np.ones_like(n)
+    lower = n >> shift
+    rem = n - lower * (one << shift)  # in [0, 2**shift)
+    if mode == "floor":
+        return lower
+    nonzero = rem != 0
+    if mode == "ceil":
+        up = nonzero
+    elif mode == "rtz":
+        up = nonzero & (n < 0)
+    elif mode == "stochastic":
+        up = rem > _uniform_bits(shift, seed)
+    else:
+        half_valid = shift > 0
+        half = one << np.where(half_valid, shift - 1, 0)
+        tie = half_valid & (rem == half)
+        tie_up = (lower % 2 != 0) if mode == "rne" else (n > 0)
+        up = (half_valid & (rem > half)) | (tie & tie_up)
+    return lower + up.astype(n.dtype)
+
+
+def _uniform_bits(shift: np.ndarray, seed) -> np.ndarray:
+    """Uniform integers in [0, 2**shift) per element, reproducible from the seed."""
+    rng = np.random.default_rng(seed)
+    if shift.dtype != object:
+        return rng.integers(0, np.int64(1) << shift, size=shift.shape) if shift.size else shift
+    words = [int(rng.integers(0, 1 << 62)) for _ in range(shift.size)]
+    # a 62-bit draw scaled to the needed width (exact for shift <= 62, fine-grained beyond)
+    vals = [(w << max(s - 62, 0)) >> max(62 - s, 0) for w, s in zip(words, shift.ravel().tolist())]
+    return np.array(vals, dtype=object).reshape(shift.shape)

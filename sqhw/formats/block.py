@@ -43,7 +43,7 @@ class BlockScaled:
     >>> from sqhw.formats import parse
     >>> mx = parse("mxfp4")
     >>> enc = mx.encode(np.linspace(-1, 1, 32))
-    >>> enc.scales.tolist(), mx.quantize(np.full(32, 0.3))[0]
+    >>> enc.scales.tolist(), float(mx.quantize(np.full(32, 0.3))[0])
     ([125], 0.25)
     """
 

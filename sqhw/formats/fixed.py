@@ -15,12 +15,14 @@ from .rounding import round_to_integer
 class Fixed(ElementFormat):
     """int_bits (the sign bit included when signed) + frac_bits; value = code_as_int * 2**-frac_bits.
 
+    bits = int_bits + frac_bits; int_bits may be negative for formats below 1/2.
+
     Overflow wraps in two's complement unless saturate=True.
 
     >>> Fixed(8, 0).name, Fixed(4, 0, signed=False).name, Fixed(8, 4).name
     ('int8', 'uint4', 'fixed<s,8,4>')
-    >>> Fixed(8, 4).max, Fixed(8, 4).min_normal
-    (7.9375, 0.0625)
+    >>> Fixed(4, 4).max, Fixed(4, 4).min_normal, Fixed(8, 4).bits
+    (7.9375, 0.0625, 12)
     """
 
     int_bits: int
@@ -35,10 +37,10 @@ class Fixed(ElementFormat):
                 raise ValueError(f"{key}: expected an integer, got {value!r}")
         if self.frac_bits < 0:
             raise ValueError(f"frac_bits: expected >= 0, got {self.frac_bits}")
-        if self.int_bits < 0 or self.bits < 1:
+        if self.bits < 1:
             raise ValueError(f"Fixed({self.int_bits}, {self.frac_bits}): needs at least one bit")
-        if self.bits > 64:
-            raise ValueError(f"Fixed formats of at most 64 bits are supported, got {self.bits}")
+        if self.bits > 1024:
+            raise ValueError(f"Fixed formats of at most 1024 bits are supported, got {self.bits}")
         if self.name is None:
             if self.frac_bits == 0:
                 name = f"{'' if self.signed else 'u'}int{self.int_bits}"
@@ -103,6 +105,9 @@ class Fixed(ElementFormat):
         return restore(np.ldexp(self.to_int(arr).astype(np.float64), -self.frac_bits))
 
     def _encode(self, x: np.ndarray, rounding: str, saturate: bool, seed) -> np.ndarray:
+        if self.bits > 64:
+            raise ValueError(f"{self.name}: encode writes codes of at most 64 bits; this format "
+                             f"has {self.bits} (use it to describe exact accumulators)")
         self._refuse_nan(x)
         infinite = np.isinf(x)
         if infinite.any() and not saturate:

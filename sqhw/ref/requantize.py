@@ -1,0 +1,95 @@
+"""The output requantizer: exact fixed-point value -> codes of an output format, rounded once.
+
+Input is integers n with frac_bits F (value = n * 2**-F; F may differ per element).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..formats import Fixed, Minifloat
+from ..formats.rounding import bit_length, check_mode, round_shift
+
+
+def _shift_round(n: np.ndarray, shift: np.ndarray, rounding: str, seed) -> np.ndarray:
+    """Round n * 2**-shift to integers; a negative shift is an exact left shift."""
+    left = np.maximum(-shift, 0)
+    if n.dtype != object and n.size and int(bit_length(np.abs(n)).max() + left.max()) > 62:
+        n = n.astype(object)
+    n_left = n * (np.ones_like(n) << (left.astype(object) if n.dtype == object else left))
+    return round_shift(n_left, np.maximum(shift, 0), rounding, seed)
+
+
+def _wrap_or_clip(ints: np.ndarray, out: Fixed, saturate: bool) -> np.ndarray:
+    if saturate:
+        ints = np.minimum(np.maximum(ints, out.min_int), out.max_int)
+    codes = ints % (1 << out.bits)  # two's complement bits (Python-int exact for objects)
+    return codes.astype(np.int64)
+
+
+def requantize(n, frac_bits, out, rounding: str = "rne", saturate: bool = True,
+               seed: int | None = 0) -> np.ndarray:
+    """Codes of `out` for the exact values n * 2**-frac_bits, rounded once.
+
+    >>> import numpy as np
+    >>> from sqhw.formats import parse
+    >>> requantize(np.array([300, -5]), 4, parse("int8")).tolist()   # 18.75 -> 19, -0.3125 -> 0
+    [19, 0]
+    """
+    check_mode(rounding)
+    n = np.asarray(n)
+    if n.dtype.kind not in "iuO":
+        raise TypeError(f"n: expected integers, got dtype {n.dtype}")
+    frac = np.broadcast_to(np.asarray(frac_bits, dtype=np.int64), n.shape)
+    if isinstance(out, Fixed):
+        return _wrap_or_clip(_shift_round(n, frac - out.frac_bits, rounding, seed), out,
+                             saturate)
+    if not isinstance(out, Minifloat):
+        raise TypeError(f"out: expected a Fixed or Minifloat format, got {out!r}")
+    magnitude = np.abs(n)
+    exponent = np.maximum(bit_length(magnitude) - 1 - frac, out.emin)
+    shift = frac + exponent - out.man_bits
+    significand = np.abs(_shift_round(n, shift, rounding, seed)).astype(np.int64)
+    zero = n == 0
+    no = np.zeros(n.shape, dtype=bool)
+    return out.pack(n < 0, exponent.astype(np.int64), significand, zero, no, no, rounding,
+                    saturate)
+
+
+def dyadic(scale: float, multiplier_bits: int = 31) -> tuple[int, int]:
+    """(m, s) with m / 2**s the nearest to scale and 2**(bits-1) <= m < 2**bits (HAWQ-V3).
+
+    >>> dyadic(0.1, 8)
+    (205, 11)
+    """
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale: expected a positive finite number, got {scale!r}")
+    mantissa, exponent = math.frexp(scale)  # scale = mantissa * 2**exponent, mantissa in [0.5,1)
+    shift = multiplier_bits - exponent
+    m = round(math.ldexp(scale, shift))
+    if m >= 1 << multiplier_bits:
+        m, shift = m >> 1, shift - 1
+    return m, shift
+
+
+def requantize_dyadic(n, multiplier: int, shift: int, out: Fixed, zero_point: int = 0,
+                      rounding: str = "rne", saturate: bool = True, seed: int | None = 0):
+    """Integer-path requantizer: codes of out for round(n * multiplier / 2**shift) + zero_point.
+
+    >>> import numpy as np
+    >>> from sqhw.formats import parse
+    >>> requantize_dyadic(np.array([1000, -1000]), 205, 11, parse("uint8"), zero_point=128).tolist()
+    [228, 28]
+    """
+    if not isinstance(out, Fixed):
+        raise TypeError(f"out: dyadic requantization writes integer formats, got {out!r}")
+    n = np.asarray(n)
+    if n.dtype.kind not in "iuO":
+        raise TypeError(f"n: expected integers, got dtype {n.dtype}")
+    if int(n.max() if n.size else 0).bit_length() + int(multiplier).bit_length() > 62 or \
+            int(-(n.min() if n.size else 0)).bit_length() + int(multiplier).bit_length() > 62:
+        n = n.astype(object)
+    scaled = round_shift(n * multiplier, shift, rounding, seed)
+    return _wrap_or_clip(scaled + zero_point, Fixed(out.bits, 0, signed=out.signed), saturate)

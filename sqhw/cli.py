@@ -1,0 +1,155 @@
+"""`sqhw <verb>`: the command line.
+
+    sqhw formats [--json]     every preset with its derived limits
+    sqhw tour [--json]        quantization error (SQNR) of every preset on real data
+    sqhw demo                 the main job on its built-in default (formats + tour for now)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+
+class CommandError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _describe(fmt) -> dict:
+    from .formats import BlockScaled, Fixed, Minifloat
+
+    row = {"name": fmt.name, "bits": fmt.bits, "max": fmt.max, "min_normal": fmt.min_normal,
+           "min_subnormal": fmt.min_subnormal}
+    if isinstance(fmt, Minifloat):
+        row.update(kind="minifloat", exp_bits=fmt.exp_bits, man_bits=fmt.man_bits, bias=fmt.bias,
+                   signed=fmt.signed, subnormals=fmt.subnormals, inf=fmt.inf, nan=fmt.nan)
+    elif isinstance(fmt, Fixed):
+        row.update(kind="fixed", int_bits=fmt.int_bits, frac_bits=fmt.frac_bits, signed=fmt.signed,
+                   bias=None, inf=False, nan=None)
+    elif isinstance(fmt, BlockScaled):
+        row.update(kind="block", element=fmt.element.name, block_size=fmt.block_size,
+                   scale=fmt.scale_format.name, tensor_scale=fmt.tensor_scale,
+                   bits_per_element=fmt.bits_per_element, bias=None, inf=False, nan=None)
+    return row
+
+
+def _special(row: dict) -> str:
+    if row["kind"] == "block":
+        return f"{row['block_size']} x {row['element']}, scale {row['scale']}" + (
+            " + fp32 tensor scale" if row["tensor_scale"] else "")
+    if row["kind"] == "fixed":
+        return "wraps (saturate=True clamps)"
+    parts = ["Inf" if row["inf"] else "no Inf", f"NaN: {row['nan']}" if row["nan"] else "no NaN"]
+    if not row["signed"]:
+        parts.append("unsigned")
+    if not row["subnormals"]:
+        parts.append("no zero/subnormals")
+    return ", ".join(parts)
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    last = len(headers) - 1
+    line = lambda r: "  ".join(c.rjust(w) if 0 < i < last or _numeric(c) else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.6g}"
+
+
+def cmd_formats(args) -> int:
+    from .formats import presets
+
+    rows = [_describe(f) for f in presets()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(_table(["format", "bits", "bias", "max", "min normal", "min subnormal", "special values"],
+                 [[r["name"], r.get("bits_per_element", r["bits"]), _num(r["bias"]),
+                   _num(r["max"]), _num(r["min_normal"]), _num(r["min_subnormal"]), _special(r)]
+                  for r in rows]))
+    return 0
+
+
+def _sqnr(v):
+    if v is None:
+        return None
+    return "exact" if math.isinf(v) else v
+
+
+def cmd_tour(args) -> int:
+    from .formats import parse
+    from .ptq.error_table import error_table, real_datasets
+
+    formats = None
+    if args.formats:
+        try:
+            formats = [parse(n) for n in args.formats.split(",")]
+        except ValueError as err:
+            raise CommandError(f"--formats: {err}") from err
+    try:
+        datasets = real_datasets()
+    except RuntimeError as err:
+        raise CommandError(str(err)) from err
+    rows = error_table(datasets, formats, progress=not args.json and sys.stderr.isatty())
+    rows = [{k: (_sqnr(v) if k in datasets else v) for k, v in r.items()} for r in rows]
+    if args.json:
+        print(json.dumps({"metric": "SQNR dB", "datasets": {k: list(v[0].shape) for k, v in
+                                                             datasets.items()}, "rows": rows},
+                         indent=1))
+        return 0
+    print("Quantization error on real data, SQNR in dB (higher is better; '-' = format cannot")
+    print("hold the data's signs; element formats use max scaling: digits per tensor, MiniLM")
+    print("weights per output channel; block formats scale per block):\n")
+    print(_table(["format", "bits/elem", *datasets],
+                 [[r["format"], r["bits_per_element"], *("-" if r[k] is None else r[k]
+                                                         for k in datasets)] for r in rows]))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    print("== sqhw formats ==")
+    cmd_formats(argparse.Namespace(json=False))
+    print("\n== quantization error on real data (sqhw tour) ==")
+    return cmd_tour(argparse.Namespace(json=False, formats=None))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sqhw", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="verb", required=True)
+    p = sub.add_parser("formats", help="table of every preset format")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_formats)
+    p = sub.add_parser("tour", help="quantization error of every preset on real data")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--formats", help="comma-separated format names (default: every preset)")
+    p.set_defaults(func=cmd_tour)
+    p = sub.add_parser("demo", help="run the main job on the built-in default")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CommandError as err:
+        print(f"sqhw {args.verb}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

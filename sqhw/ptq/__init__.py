@@ -1,0 +1,1 @@
+"""Post-training quantization studies: real data, quantization error per format."""

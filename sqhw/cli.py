@@ -49,21 +49,13 @@ def _special(row: dict) -> str:
     return ", ".join(parts)
 
 
-def _table(headers: list[str], rows: list[list]) -> str:
+def _table(headers: list[str], rows: list[list], left=(0,)) -> str:
+    """Plain-text table; columns in `left` are left-aligned, the rest right-aligned."""
     cells = [[str(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    last = len(headers) - 1
-    line = lambda r: "  ".join(c.rjust(w) if 0 < i < last or _numeric(c) else c.ljust(w)
+    line = lambda r: "  ".join(c.ljust(w) if i in left else c.rjust(w)
                                for i, (c, w) in enumerate(zip(r, widths))).rstrip()
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _num(v) -> str:
@@ -80,7 +72,7 @@ def cmd_formats(args) -> int:
     print(_table(["format", "bits", "bias", "max", "min normal", "min subnormal", "special values"],
                  [[r["name"], r.get("bits_per_element", r["bits"]), _num(r["bias"]),
                    _num(r["max"]), _num(r["min_normal"]), _num(r["min_subnormal"]), _special(r)]
-                  for r in rows]))
+                  for r in rows], left=(0, 6)))
     return 0
 
 
@@ -149,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as err:
         print(f"sqhw {args.verb}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

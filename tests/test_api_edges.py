@@ -1,0 +1,126 @@
+"""torch in / torch out, clear errors on bad input, parse, and the CLI."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from sqhw.cli import main
+from sqhw.formats import NAMED, Fixed, Minifloat, parse, presets
+
+
+def test_torch_in_torch_out(rng):
+    x = torch.from_numpy(rng.standard_normal(1000).astype(np.float32))
+    checked = 0
+    for name in ["float8_e4m3fn", "int8", "float4_e2m1fn"]:
+        fmt = parse(name)
+        codes = fmt.encode(x, saturate=True)
+        assert isinstance(codes, torch.Tensor) and codes.dtype == torch.uint8
+        values = fmt.decode(codes)
+        assert isinstance(values, torch.Tensor) and values.dtype == torch.float64
+        assert (codes.numpy() == fmt.encode(x.numpy(), saturate=True)).all()
+        checked += codes.numel()
+    bf16 = x.to(torch.bfloat16)
+    assert (parse("float8_e5m2").encode(bf16).numpy()
+            == parse("float8_e5m2").encode(bf16.float().numpy())).all()
+    enc = NAMED["mxfp4"].encode(x.reshape(10, 100)[:, :96])
+    assert isinstance(enc.elements, torch.Tensor)
+    assert NAMED["mxfp4"].decode(enc).shape == (10, 96)
+    assert checked == 3000
+
+
+def test_torch_float8_agrees_where_it_is_defined(rng):
+    """torch saturates e4m3fn past 448 while sqhw's non-saturating rule gives NaN (DESIGN.md);
+    inside the range the two agree on every value."""
+    x = torch.from_numpy((rng.standard_normal(100_000) * 50).astype(np.float32)).clamp(-448, 448)
+    ours = parse("float8_e4m3fn").encode(x)
+    theirs = x.to(torch.float8_e4m3fn).view(torch.uint8)
+    assert torch.equal(ours, theirs)
+    assert ours.numel() == 100_000
+
+
+@pytest.mark.parametrize("bad,pattern", [
+    ("float8_e4m3f", "closest known names: float8_e4m3fn"),
+    ("mxfp5", "unknown format name 'mxfp5'"),
+    ("int0", "unknown format name"),
+])
+def test_unknown_format_names(bad, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        parse(bad)
+
+
+def test_parse_round_trips_every_preset():
+    names = [f.name for f in presets()]
+    assert all(parse(n).name == n for n in names)
+    assert parse("fixed<u,4,2>") == Fixed(4, 2, signed=False)
+    assert parse("E4M3") == Minifloat(4, 3)
+    assert len(names) == len(set(names)) == 58
+
+
+def test_nan_and_type_errors_name_the_problem():
+    with pytest.raises(ValueError, match="float4_e2m1fn has no NaN encoding"):
+        parse("float4_e2m1fn").encode([1.0, np.nan])
+    with pytest.raises(ValueError, match="int8 can only represent them with saturate=True"):
+        parse("int8").encode([np.inf])
+    with pytest.raises(ValueError, match="rounding: expected one of rne"):
+        parse("int8").encode([1.0], rounding="nearest")
+    with pytest.raises(TypeError, match="expected real numbers"):
+        parse("int8").encode(np.array(["a"]))
+    with pytest.raises(ValueError, match=r"codes must lie in \[0, 16\)"):
+        parse("float4_e2m1fn").decode([16])
+    with pytest.raises(TypeError, match="expected integer codes"):
+        parse("int8").decode([1.5])
+    with pytest.raises(ValueError, match="inf=True needs nan='ieee'"):
+        Minifloat(4, 3, inf=True)
+    with pytest.raises(ValueError, match="exp_bits: expected an integer >= 1"):
+        Minifloat(0, 3)
+
+
+def test_encode_ten_million_values_is_vectorised():
+    """10^7 float32 values go through encode in one call (a Python loop would take minutes)."""
+    x = np.random.default_rng(0).standard_normal(10_000_000, dtype=np.float32)
+    codes = parse("float8_e4m3fn").encode(x)
+    assert codes.shape == (10_000_000,) and codes.dtype == np.uint8
+
+
+def test_cli_formats_table_and_json(capsys):
+    assert main(["formats", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["float8_e4m3fn"]["max"] == 448.0 and by_name["float8_e4m3fn"]["bias"] == 7
+    assert by_name["nvfp4"]["bits_per_element"] == 4.5
+    for r in rows:  # every figure comes from the object
+        fmt = parse(r["name"])
+        assert (r["max"], r["min_normal"], r["min_subnormal"]) == (
+            fmt.max, fmt.min_normal, fmt.min_subnormal)
+    assert len(rows) == 58
+    assert main(["formats"]) == 0
+    table = capsys.readouterr().out
+    assert "float8_e4m3fn" in table and "no Inf, NaN: outer" in table
+    assert len(table.strip().splitlines()) == 58 + 2
+
+
+def test_cli_tour_on_real_data(capsys):
+    assert main(["tour", "--json", "--formats", "int8,float4_e2m1fn,nvfp4,uint4"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["datasets"] == {"digits": [1797, 64], "minilm_l0_weights": [4608, 384]}
+    rows = {r["format"]: r for r in out["rows"]}
+    assert rows["int8"]["digits"] > rows["float4_e2m1fn"]["digits"] > 15
+    assert rows["uint4"]["minilm_l0_weights"] is None  # unsigned cannot hold weights
+    assert len(rows) == 4
+
+
+def test_cli_errors_are_one_line(capsys):
+    assert main(["tour", "--formats", "int8,bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sqhw tour: error: --formats: unknown format name 'bogus'")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "sqhw.cli", "formats"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.count("\n") == 60

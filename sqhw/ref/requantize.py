@@ -13,13 +13,38 @@ from ..formats import Fixed, Minifloat
 from ..formats.rounding import bit_length, check_mode, round_shift
 
 
-def _shift_round(n: np.ndarray, shift: np.ndarray, rounding: str, seed) -> np.ndarray:
+def _shift_round(n: np.ndarray, shift: np.ndarray, rounding: str, seed, random=None,
+                 random_bits: int = 16) -> np.ndarray:
     """Round n * 2**-shift to integers; a negative shift is an exact left shift."""
     left = np.maximum(-shift, 0)
     if n.dtype != object and n.size and int(bit_length(np.abs(n)).max() + left.max()) > 62:
         n = n.astype(object)
     n_left = n * (np.ones_like(n) << (left.astype(object) if n.dtype == object else left))
+    if rounding == "stochastic" and random is not None:
+        return round_shift_random(n_left, np.maximum(shift, 0), random, random_bits)
     return round_shift(n_left, np.maximum(shift, 0), rounding, seed)
+
+
+def round_shift_random(n: np.ndarray, shift, random, random_bits: int) -> np.ndarray:
+    """Stochastic rounding as hardware does it: the `random_bits` bits just below the kept
+    LSB, plus a random word of that width, round up when they carry out.
+
+    n is floored (two's complement); for sign-magnitude rounding pass the magnitude.
+    """
+    n = np.asarray(n)
+    shift = np.broadcast_to(np.asarray(shift, dtype=np.int64), n.shape)
+    random = np.broadcast_to(np.asarray(random), n.shape)
+    if random.size and (random.min() < 0 or random.max() >= 1 << random_bits):
+        raise ValueError(f"random: words must lie in [0, 2**{random_bits})")
+    if n.dtype != object and (random_bits + (shift.max() if shift.size else 0) > 62):
+        n = n.astype(object)
+    if n.dtype == object:
+        shift, random = shift.astype(object), random.astype(object)
+    one = np.ones_like(n)
+    lower = n >> shift
+    rem = n - lower * (one << shift)
+    fraction = (rem << random_bits) >> shift
+    return lower + ((fraction + random) >> random_bits)
 
 
 def _wrap_or_clip(ints: np.ndarray, out: Fixed, saturate: bool) -> np.ndarray:
@@ -30,8 +55,12 @@ def _wrap_or_clip(ints: np.ndarray, out: Fixed, saturate: bool) -> np.ndarray:
 
 
 def requantize(n, frac_bits, out, rounding: str = "rne", saturate: bool = True,
-               seed: int | None = 0) -> np.ndarray:
+               seed: int | None = 0, random=None, random_bits: int = 16) -> np.ndarray:
     """Codes of `out` for the exact values n * 2**-frac_bits, rounded once.
+
+    Stochastic rounding draws from `seed`; given `random` (words of `random_bits` bits, one
+    per value) it follows the hardware rule instead (round_shift_random): on the two's
+    complement value for Fixed outputs, on the magnitude for minifloat outputs.
 
     >>> import numpy as np
     >>> from sqhw.formats import parse
@@ -44,14 +73,16 @@ def requantize(n, frac_bits, out, rounding: str = "rne", saturate: bool = True,
         raise TypeError(f"n: expected integers, got dtype {n.dtype}")
     frac = np.broadcast_to(np.asarray(frac_bits, dtype=np.int64), n.shape)
     if isinstance(out, Fixed):
-        return _wrap_or_clip(_shift_round(n, frac - out.frac_bits, rounding, seed), out,
-                             saturate)
+        return _wrap_or_clip(_shift_round(n, frac - out.frac_bits, rounding, seed, random,
+                                          random_bits), out, saturate)
     if not isinstance(out, Minifloat):
         raise TypeError(f"out: expected a Fixed or Minifloat format, got {out!r}")
     magnitude = np.abs(n)
     exponent = np.maximum(bit_length(magnitude) - 1 - frac, out.emin)
     shift = frac + exponent - out.man_bits
-    significand = np.abs(_shift_round(n, shift, rounding, seed)).astype(np.int64)
+    hardware_random = rounding == "stochastic" and random is not None
+    significand = np.abs(_shift_round(magnitude if hardware_random else n, shift, rounding, seed,
+                                      random, random_bits)).astype(np.int64)
     zero = n == 0
     no = np.zeros(n.shape, dtype=bool)
     return out.pack(n < 0, exponent.astype(np.int64), significand, zero, no, no, rounding,

@@ -1,0 +1,95 @@
+"""DotProduct: a streaming MAC with an exact wide accumulator and one output requantizer."""
+
+from __future__ import annotations
+
+from amaranth.hdl import EnableInserter, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .. import ref
+from .convert import Requantizer, fixed_shape
+from .multiplier import Multiplier
+from .pipeline import check_stages
+
+
+class DotProduct(wiring.Component):
+    """Sum of a[i] * b[i] over a stream of terms, exact, then rounded once into out_fmt.
+
+    Streams (valid/ready):
+      terms  in:  {a, b, last}     one product term per transfer; `last` ends a dot product
+      result out: {code, acc, special}  code in out_fmt; acc the exact sum in units of
+                                         2**-accumulator.frac_bits; special: a NaN/Inf term
+    The accumulator width is derived from the formats and max_length (the longest dot
+    product the unit is built for). Backpressure on `result` stalls the whole pipeline, so
+    no result is lost or repeated. `latency` = cycles from the `last` term to its result.
+
+    >>> from sqhw.formats import parse
+    >>> mac = DotProduct(parse("int8"), parse("int8"), 4096, parse("int8"))
+    >>> mac.accumulator.bits, mac.latency
+    (27, 1)
+    """
+
+    def __init__(self, a_fmt, b_fmt, max_length: int, out_fmt, rounding: str = "rne",
+                 saturate: bool = True, stages: int = 1, random_bits: int = 16):
+        if not isinstance(max_length, int) or max_length < 1:
+            raise ValueError(f"max_length: expected a positive integer, got {max_length!r}")
+        self.stages = check_stages(stages)
+        self.multiplier = Multiplier(a_fmt, b_fmt, stages=self.stages)
+        self.accumulator = ref.accumulator_format(a_fmt, b_fmt, max_length)
+        self.requantizer = Requantizer(self.accumulator, out_fmt, rounding=rounding,
+                                       saturate=saturate, random_bits=random_bits)
+        self.a_fmt, self.b_fmt, self.out_fmt = a_fmt, b_fmt, out_fmt
+        self.max_length, self.rounding = max_length, rounding
+        terms = data.StructLayout({"a": a_fmt.bits, "b": b_fmt.bits, "last": 1})
+        result = data.StructLayout({"code": out_fmt.bits, "acc": fixed_shape(self.accumulator),
+                                    "special": 1})
+        members = {"terms": In(stream.Signature(terms)), "result": Out(stream.Signature(result))}
+        if rounding == "stochastic":
+            members["random"] = In(random_bits)
+        super().__init__(members)
+
+    @property
+    def latency(self) -> int:
+        return self.multiplier.latency + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        out_valid = Signal()
+        advance = ~out_valid | self.result.ready  # the pipeline moves unless a result waits
+        m.submodules.multiplier = mul = EnableInserter(advance)(self.multiplier)
+        m.submodules.requantizer = rq = self.requantizer
+        m.d.comb += [self.terms.ready.eq(advance),
+                     mul.a.eq(self.terms.payload.a), mul.b.eq(self.terms.payload.b)]
+
+        # valid and last travel beside the multiplier's pipeline
+        valid, last = self.terms.valid & advance, self.terms.payload.last
+        for i in range(self.multiplier.latency):
+            v, l = Signal(name=f"valid_d{i + 1}"), Signal(name=f"last_d{i + 1}")
+            with m.If(advance):
+                m.d.sync += [v.eq(valid), l.eq(last)]
+            valid, last = v, l
+
+        acc = Signal(fixed_shape(self.accumulator), name="acc")
+        special = Signal(name="special_acc")
+        total = Signal.like(acc, name="total")
+        total_special = Signal()
+        m.d.comb += [total.eq(acc + mul.p), total_special.eq(special | mul.special)]
+        result_acc = Signal.like(acc, name="result_acc")
+        result_special = Signal()
+        with m.If(advance & valid):
+            with m.If(last):
+                m.d.sync += [acc.eq(0), special.eq(0), result_acc.eq(total),
+                             result_special.eq(total_special)]
+            with m.Else():
+                m.d.sync += [acc.eq(total), special.eq(total_special)]
+        with m.If(advance):
+            m.d.sync += out_valid.eq(valid & last)
+
+        m.d.comb += [rq.i.eq(result_acc),
+                     self.result.valid.eq(out_valid),
+                     self.result.payload.acc.eq(result_acc),
+                     self.result.payload.code.eq(rq.o),
+                     self.result.payload.special.eq(result_special)]
+        if self.rounding == "stochastic":
+            m.d.comb += rq.random.eq(self.random)
+        return m

@@ -3,6 +3,7 @@
     sqhw formats [--json]     every preset with its derived limits
     sqhw tour [--json]        quantization error (SQNR) of every preset on real data
     sqhw demo                 the main job on its built-in default (formats + tour for now)
+    sqhw gen mul|cvt|mac ...  Verilog + manifest.json for an operator
 """
 
 from __future__ import annotations
@@ -119,6 +120,67 @@ def cmd_demo(args) -> int:
     return cmd_tour(argparse.Namespace(json=False, formats=None))
 
 
+def cmd_gen(args) -> int:
+    from .hdl.emit import DESIGNS, write_design
+
+    try:
+        if args.design == "mul":
+            dut, description = DESIGNS["mul"](args.a, args.b, args.stages, args.width)
+        elif args.design == "cvt":
+            dut, description = DESIGNS["cvt"](args.src, args.dst, args.rounding,
+                                              args.saturate, args.stages, args.random_bits)
+        else:
+            dut, description = DESIGNS["mac"](args.a, args.b, args.length, args.out,
+                                              args.rounding, args.saturate, args.stages)
+    except (ValueError, TypeError) as err:  # refused before any file is written
+        raise CommandError(str(err)) from err
+    top = args.top or f"sqhw_{args.design}"
+    manifest = write_design(dut, description, args.output, top)
+    print(f"wrote {args.output}/{manifest['sources'][0]} and {args.output}/manifest.json "
+          f"(latency {manifest['latency']})")
+    return 0
+
+
+def _stages(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _add_gen(sub) -> None:
+    from .formats import ROUNDING_MODES
+
+    gen = sub.add_parser("gen", help="generate Verilog + manifest.json for an operator")
+    kinds = gen.add_subparsers(dest="design", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-o", "--output", required=True, help="output directory")
+    common.add_argument("--stages", type=_stages, default=None,
+                        help="pipeline register stages (latency; default 0, mac 1)")
+    common.add_argument("--top", help="Verilog module name (default sqhw_<design>)")
+    rounding = argparse.ArgumentParser(add_help=False)
+    rounding.add_argument("--rounding", choices=ROUNDING_MODES, default="rne")
+    rounding.add_argument("--saturate", action=argparse.BooleanOptionalAction, default=True,
+                          help="clamp overflow to +-max (default) or follow the format's rule")
+    p = kinds.add_parser("mul", parents=[common], help="exact multiplier a x b")
+    p.add_argument("--a", required=True, help="format of a, e.g. float8_e4m3fn")
+    p.add_argument("--b", required=True, help="format of b")
+    p.add_argument("--width", type=int, help="output width (default: the exact product's)")
+    p = kinds.add_parser("cvt", parents=[common, rounding], help="converter / requantizer")
+    p.add_argument("--from", dest="src", required=True, help="input format")
+    p.add_argument("--to", dest="dst", help="output format (minifloat input: its exact fixed)")
+    p.add_argument("--random-bits", type=int, default=16, help="random word width (stochastic)")
+    p = kinds.add_parser("mac", parents=[common, rounding], help="streaming dot product")
+    p.add_argument("--a", required=True)
+    p.add_argument("--b", required=True)
+    p.add_argument("--length", type=int, default=1024, help="longest dot product (sizes acc)")
+    p.add_argument("--out", required=True, help="output format of the requantizer")
+    gen.set_defaults(func=cmd_gen)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sqhw", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -131,11 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tour)
     p = sub.add_parser("demo", help="run the main job on the built-in default")
     p.set_defaults(func=cmd_demo)
+    _add_gen(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "stages", 0) is None:
+        args.stages = 1 if args.design == "mac" else 0
     try:
         return args.func(args)
     except CommandError as err:

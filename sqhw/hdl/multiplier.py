@@ -25,16 +25,20 @@ class Multiplier(wiring.Component):
     ('fixed<s,18,9>', 2)
     """
 
-    def __init__(self, a_fmt, b_fmt, stages: int = 0):
+    def __init__(self, a_fmt, b_fmt, stages: int = 0, width: int | None = None):
         self.a_fmt, self.b_fmt = a_fmt, b_fmt
         layout_of(a_fmt), layout_of(b_fmt)  # refuses formats without hardware
         self.stages = check_stages(stages)
         self.product_format = ref.product_format(a_fmt, b_fmt)
         pf = self.product_format
+        if width is not None and (not isinstance(width, int) or width < pf.bits):
+            raise ValueError(f"width: the exact product of {a_fmt.name} x {b_fmt.name} needs "
+                             f"{pf.bits} bits ({pf.name}), got width={width!r}")
+        self.width = width or pf.bits
         super().__init__({
             "a": In(a_fmt.bits),
             "b": In(b_fmt.bits),
-            "p": Out(signed(pf.bits) if pf.signed else unsigned(pf.bits)),
+            "p": Out(signed(self.width) if pf.signed else unsigned(self.width)),
             "special": Out(1),
         })
 

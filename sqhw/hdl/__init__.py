@@ -1,0 +1,11 @@
+"""Amaranth generators; every width and constant is read from format objects.
+
+Importing this package imports amaranth (sqhw itself does not).
+"""
+
+from .convert import MinifloatToFixed, Requantizer
+from .mac import DotProduct
+from .multiplier import Multiplier
+from .operand import layout_of
+
+__all__ = ["DotProduct", "MinifloatToFixed", "Multiplier", "Requantizer", "layout_of"]

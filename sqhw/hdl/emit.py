@@ -1,0 +1,157 @@
+"""Verilog deliverables: a design's Verilog plus manifest.json, written all or nothing.
+
+The manifest is what tools and tests read instead of guessing: top, sources, clock, reset,
+latency, inputs {name: {format}}, outputs {name: {width, signed, frac_bits}}, parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .. import __version__
+from ..formats import Fixed, parse
+from .convert import MinifloatToFixed, Requantizer
+from .mac import DotProduct
+from .multiplier import Multiplier
+
+MANIFEST = "manifest.json"
+
+
+def _port(width: int, is_signed: bool, frac_bits: int | None = None, fmt=None) -> dict:
+    port = {"width": width, "signed": is_signed}
+    if frac_bits is not None:
+        port["frac_bits"] = frac_bits
+    if fmt is not None:
+        port["format"] = fmt.name
+    return port
+
+
+def design_mul(a: str, b: str, stages: int = 0, width: int | None = None):
+    a_fmt, b_fmt = parse(a), parse(b)
+    dut = Multiplier(a_fmt, b_fmt, stages=stages, width=width)
+    pf = dut.product_format
+    return dut, {
+        "kind": "mul",
+        "latency": dut.latency,
+        "inputs": {"a": {"format": a_fmt.name, "width": a_fmt.bits},
+                   "b": {"format": b_fmt.name, "width": b_fmt.bits}},
+        "outputs": {"p": _port(dut.width, pf.signed, pf.frac_bits),
+                    "special": {"width": 1, "signed": False,
+                                "meaning": "a or b is a NaN/Inf code; p is 0"}},
+        "parameters": {"a": a_fmt.name, "b": b_fmt.name, "stages": stages,
+                       "product_format": pf.name},
+    }
+
+
+def design_cvt(src: str, dst: str | None, rounding: str = "rne", saturate: bool = True,
+               stages: int = 0, random_bits: int = 16):
+    src_fmt = parse(src)
+    if not isinstance(src_fmt, Fixed):  # minifloat -> its exact fixed view
+        if dst not in (None, "exact", src_fmt.exact_fixed.name):
+            raise ValueError(f"--to: a {src_fmt.name} input converts exactly to "
+                             f"{src_fmt.exact_fixed.name}; to round it into {dst}, convert from "
+                             "that fixed format")
+        dut = MinifloatToFixed(src_fmt, stages=stages)
+        out = dut.out_format
+        return dut, {
+            "kind": "cvt", "latency": dut.latency,
+            "inputs": {"i": {"format": src_fmt.name, "width": src_fmt.bits}},
+            "outputs": {"o": _port(out.bits, out.signed, out.frac_bits, out),
+                        "special": {"width": 1, "signed": False,
+                                    "meaning": "i is a NaN/Inf code; o is 0"}},
+            "parameters": {"from": src_fmt.name, "to": out.name, "stages": stages},
+        }
+    if dst is None:
+        raise ValueError("--to: a Fixed input needs an output format")
+    dst_fmt = parse(dst)
+    dut = Requantizer(src_fmt, dst_fmt, rounding=rounding, saturate=saturate, stages=stages,
+                      random_bits=random_bits)
+    inputs = {"i": {"format": src_fmt.name, "width": src_fmt.bits}}
+    if rounding == "stochastic":
+        inputs["random"] = {"width": random_bits, "meaning": "uniform random word (LFSR)"}
+    return dut, {
+        "kind": "cvt", "latency": dut.latency, "inputs": inputs,
+        "outputs": {"o": {"format": dst_fmt.name, "width": dst_fmt.bits}},
+        "parameters": {"from": src_fmt.name, "to": dst_fmt.name, "rounding": rounding,
+                       "saturate": saturate, "stages": stages, "random_bits": random_bits},
+    }
+
+
+def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
+               saturate: bool = True, stages: int = 1):
+    a_fmt, b_fmt, out_fmt = parse(a), parse(b), parse(out)
+    dut = DotProduct(a_fmt, b_fmt, length, out_fmt, rounding=rounding, saturate=saturate,
+                     stages=stages)
+    acc = dut.accumulator
+    return dut, {
+        "kind": "mac", "latency": dut.latency,
+        "inputs": {"terms": {"stream": True, "payload": {
+            "a": {"format": a_fmt.name, "offset": 0, "width": a_fmt.bits},
+            "b": {"format": b_fmt.name, "offset": a_fmt.bits, "width": b_fmt.bits},
+            "last": {"offset": a_fmt.bits + b_fmt.bits, "width": 1}}}},
+        "outputs": {"result": {"stream": True, "payload": {
+            "code": {"format": out_fmt.name, "offset": 0, "width": out_fmt.bits},
+            "acc": {"offset": out_fmt.bits, **_port(acc.bits, acc.signed, acc.frac_bits)},
+            "special": {"offset": out_fmt.bits + acc.bits, "width": 1}}}},
+        "parameters": {"a": a_fmt.name, "b": b_fmt.name, "max_length": length,
+                       "out": out_fmt.name, "accumulator": acc.name, "rounding": rounding,
+                       "saturate": saturate, "stages": stages},
+    }
+
+
+DESIGNS = {"mul": design_mul, "cvt": design_cvt, "mac": design_mac}
+
+
+def to_verilog(dut, top: str) -> str:
+    from amaranth.back import verilog
+
+    return verilog.convert(dut, name=top, emit_src=False)
+
+
+def ports_of(dut) -> list[dict]:
+    """Verilog ports of a component, as Amaranth names them (path joined with '__')."""
+    from amaranth.hdl import Value
+    from amaranth.lib import wiring
+
+    return [{"name": "__".join(map(str, path)),
+             "direction": "in" if member.flow == wiring.In else "out",
+             "width": len(Value.cast(value))}
+            for path, member, value in dut.signature.flatten(dut)]
+
+
+def write_design(dut, description: dict, out_dir, top: str) -> dict:
+    """Write top.v and manifest.json into out_dir atomically (a temp dir, then renames)."""
+    text = to_verilog(dut, top)
+    sequential = "input clk;" in text
+    ports = ports_of(dut)
+    if sequential:
+        ports = [{"name": "clk", "direction": "in", "width": 1},
+                 {"name": "rst", "direction": "in", "width": 1}] + ports
+    manifest = {"top": top, "sources": [f"{top}.v"],
+                "clock": "clk" if sequential else None, "reset": "rst" if sequential else None,
+                **description, "ports": ports, "generator": f"sqhw {__version__}"}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".partial-") as tmp:
+        (Path(tmp) / f"{top}.v").write_text(text)
+        (Path(tmp) / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        for name in (f"{top}.v", MANIFEST):
+            os.replace(Path(tmp) / name, out_dir / name)
+    return manifest
+
+
+def read_manifest(design_dir) -> dict:
+    path = Path(design_dir) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no manifest (generate the design with `sqhw gen`)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+    for key in ("top", "sources", "latency"):
+        if key not in manifest:
+            raise ValueError(f"{path}: missing key {key!r}")
+    return manifest

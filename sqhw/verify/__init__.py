@@ -1,0 +1,1 @@
+"""cocotb + Verilator glue: find the simulator, build once per design, run sim/ testbenches."""

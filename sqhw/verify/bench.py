@@ -14,17 +14,23 @@ import numpy as np
 from .lanes import pack, unpack
 
 
-def parameters() -> tuple[dict, int, int]:
-    """(manifest, lanes, seed); the seed comes from SQHW_SEED and is printed for replay."""
-    with open(os.environ["SQHW_MANIFEST"]) as f:
-        manifest = json.load(f)
+def parameters() -> tuple[list[dict], int, int]:
+    """(manifests, lanes, seed); the seed comes from SQHW_SEED and is printed for replay."""
+    with open(os.environ["SQHW_MANIFESTS"]) as f:
+        manifests = json.load(f)
     seed = int(os.environ.get("SQHW_SEED", "1234"))
     print(f"SQHW_SEED={seed}")
-    return manifest, int(os.environ["SQHW_LANES"]), seed
+    return manifests, int(os.environ["SQHW_LANES"]), seed
 
 
 def port_width(manifest: dict, name: str) -> int:
     return next(p["width"] for p in manifest["ports"] if p["name"] == name)
+
+
+def spread(values: np.ndarray, lanes: int, batches: int) -> np.ndarray:
+    """Lay a 1-D vector set out as (batches, lanes), repeating it to fill the rest."""
+    total = batches * lanes
+    return np.resize(values, total).reshape(batches, lanes)
 
 
 def start_clock(dut):
@@ -33,34 +39,47 @@ def start_clock(dut):
     Clock(dut.clk, 2, "ns").start()
 
 
-async def run_datapath(dut, manifest: dict, lanes: int, inputs: dict[str, np.ndarray],
-                       outputs: dict[str, bool]) -> dict[str, np.ndarray]:
-    """Drive (batches, lanes) input arrays, one batch per cycle, and collect outputs.
+async def run_datapath(dut, manifests: list[dict], lanes: int,
+                       inputs: list[dict[str, np.ndarray]], outputs: list[dict[str, bool]]
+                       ) -> list[dict[str, np.ndarray]]:
+    """Drive every design at once, one batch of (batches, lanes) inputs per cycle.
 
-    outputs maps port name -> signed?. Uses the manifest's latency: the outputs read at the
-    falling edge max(latency, 1) cycles after a batch was written belong to that batch.
+    inputs[k] / outputs[k] belong to design k (outputs: port name -> signed?); all designs
+    take the same number of batches. The outputs read at the falling edge max(latency, 1)
+    cycles after a batch was written belong to that batch (latency from each manifest).
     """
     from cocotb.triggers import FallingEdge
 
-    batches = next(iter(inputs.values())).shape[0]
-    words = {name: pack(values, port_width(manifest, name)) for name, values in inputs.items()}
-    handles_in = {name: getattr(dut, name) for name in inputs}
-    handles_out = {name: getattr(dut, name) for name in outputs}
-    delay = max(manifest["latency"], 1)
-    collected = {name: [] for name in outputs}
+    from .harness import port_name
+
+    batches = next(iter(inputs[0].values())).shape[0]
+    words, handles_in, handles_out, delays, widths = {}, {}, {}, {}, {}
+    for k, manifest in enumerate(manifests):
+        for name, values in inputs[k].items():
+            if values.shape[0] != batches:
+                raise ValueError(f"design {k} port {name}: {values.shape[0]} batches, "
+                                 f"expected {batches}")
+            words[(k, name)] = pack(values, port_width(manifest, name))
+            handles_in[(k, name)] = getattr(dut, port_name(k, name))
+        for name in outputs[k]:
+            handles_out[(k, name)] = getattr(dut, port_name(k, name))
+            delays[(k, name)] = max(manifest["latency"], 1)
+            widths[(k, name)] = port_width(manifest, name)
+    delay = max(delays.values())
+    collected = {key: [] for key in handles_out}
     dut.rst.value = 0
     start_clock(dut)
     await FallingEdge(dut.clk)
     for j in range(batches + delay):
-        if j >= delay:
-            for name, handle in handles_out.items():
-                collected[name].append(handle.value.to_unsigned())
+        for key, handle in handles_out.items():
+            if delays[key] <= j < batches + delays[key]:
+                collected[key].append(handle.value.to_unsigned())
         if j < batches:
-            for name, handle in handles_in.items():
-                handle.value = words[name][j]
+            for key, handle in handles_in.items():
+                handle.value = words[key][j]
         await FallingEdge(dut.clk)
-    return {name: unpack(collected[name], lanes, port_width(manifest, name), signed)
-            for name, signed in outputs.items()}
+    return [{name: unpack(collected[(k, name)], lanes, widths[(k, name)], signed)
+             for name, signed in outputs[k].items()} for k in range(len(manifests))]
 
 
 class Tally:
@@ -89,13 +108,20 @@ class Tally:
                                **({"inputs": [str(v) for v in ctx[i]]} if ctx is not None else {})}
                               for i in idx]
 
-    def write(self) -> dict:
+    def write(self, test: str) -> dict:
+        """Add this test's result to the SQHW_RESULT file ({test name: result})."""
         elapsed = time.perf_counter() - self.start
         result = {"vectors": self.vectors, "mismatches": self.mismatches,
                   "seconds": round(elapsed, 3),
                   "vectors_per_second": round(self.vectors / elapsed) if elapsed else None,
                   "examples": self.examples, **self.extra}
-        with open(os.environ["SQHW_RESULT"], "w") as f:
-            json.dump(result, f, indent=1)
-        print(json.dumps({k: v for k, v in result.items() if k != "examples"}))
+        path = os.environ["SQHW_RESULT"]
+        results = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                results = json.load(f)
+        results[test] = result
+        with open(path, "w") as f:
+            json.dump(results, f, indent=1)
+        print(test, json.dumps({k: v for k, v in result.items() if k != "examples"}))
         return result

@@ -31,15 +31,19 @@ def _digest(texts: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def build(design_dir, lanes: int, cache: Path | None = None) -> tuple[Path, dict]:
-    """Verilate design_dir's Verilog inside a `lanes` harness; returns (build_dir, manifest)."""
+def build(design_dirs, lanes: int, cache: Path | None = None) -> tuple[Path, list[dict]]:
+    """Verilate the designs' Verilog inside one harness of `lanes` copies each.
+
+    Returns (build_dir, manifests). A build whose inputs are unchanged is reused."""
     from cocotb_tools.runner import get_runner
 
-    manifest = read_manifest(design_dir)
-    sources = [Path(design_dir) / s for s in manifest["sources"]]
-    harness = harness_verilog(manifest, lanes)
+    if isinstance(design_dirs, (str, Path)):
+        design_dirs = [design_dirs]
+    manifests = [read_manifest(d) for d in design_dirs]
+    sources = [Path(d) / s for d, m in zip(design_dirs, manifests) for s in m["sources"]]
+    harness = harness_verilog(manifests, lanes)
     key = _digest([s.read_text() for s in sources] + [harness])
-    build_dir = (cache or default_cache()) / f"{manifest['top']}-{key}"
+    build_dir = (cache or default_cache()) / f"{manifests[0]['top']}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
     harness_file = build_dir / "harness.v"
     if not harness_file.exists() or harness_file.read_text() != harness:
@@ -50,27 +54,28 @@ def build(design_dir, lanes: int, cache: Path | None = None) -> tuple[Path, dict
         if not target.exists() or target.read_bytes() != s.read_bytes():
             shutil.copyfile(s, target)
         local_sources.append(target)
-    (build_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    (build_dir / "manifests.json").write_text(json.dumps(manifests, indent=1))
     use_verilator()
     runner = get_runner("verilator")
     runner.build(sources=[*local_sources, harness_file], hdl_toplevel=HARNESS_TOP,
                  build_dir=build_dir, build_args=BUILD_ARGS, timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
-    return build_dir, manifest
+    return build_dir, manifests
 
 
-def run(test_module: str, design_dir, lanes: int, env: dict[str, str] | None = None,
+def run(test_module: str, design_dirs, lanes: int, env: dict[str, str] | None = None,
         cache: Path | None = None) -> dict:
-    """Run sim/<test_module>.py against the design; returns the testbench's result JSON."""
+    """Run sim/<test_module>.py against the designs; returns {test name: result} as the
+    testbench wrote it (vectors, mismatches, ...)."""
     from cocotb_tools.runner import get_runner
 
-    build_dir, manifest = build(design_dir, lanes, cache)
+    build_dir, _ = build(design_dirs, lanes, cache)
     result_file = build_dir / f"result-{test_module}-{os.getpid()}.json"
     result_file.unlink(missing_ok=True)
     if str(SIM_DIR) not in sys.path:
         sys.path.insert(0, str(SIM_DIR))
     runner = get_runner("verilator")
-    extra_env = {"SQHW_MANIFEST": str(build_dir / "manifest.json"), "SQHW_LANES": str(lanes),
+    extra_env = {"SQHW_MANIFESTS": str(build_dir / "manifests.json"), "SQHW_LANES": str(lanes),
                  "SQHW_RESULT": str(result_file), **(env or {})}
     runner.test(test_module=test_module, hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
                 build_dir=build_dir,

@@ -16,7 +16,7 @@ from .toolchain import use_verilator
 
 REPO = Path(__file__).resolve().parents[2]
 SIM_DIR = REPO / "sim"
-BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
+BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-fno-inline"]
 
 
 def default_cache() -> Path:

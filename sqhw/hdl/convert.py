@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out
 from ..formats import Fixed, Minifloat
 from ..formats.rounding import check_mode
 from .operand import decode, layout_of
+from ._refuse import refusing
 from .pipeline import check_stages, delay, split_stages
 
 HARDWARE_ROUNDING = ("rne", "rtz", "rna", "floor", "ceil", "stochastic")
@@ -57,6 +58,7 @@ class MinifloatToFixed(wiring.Component):
     'fixed<s,10,9>'
     """
 
+    @refusing
     def __init__(self, fmt: Minifloat, stages: int = 0):
         if not isinstance(fmt, Minifloat):
             raise TypeError(f"MinifloatToFixed: expected a Minifloat, got {fmt!r}")
@@ -92,6 +94,7 @@ class Requantizer(wiring.Component):
     (0, 8)
     """
 
+    @refusing
     def __init__(self, in_fmt: Fixed, out_fmt, rounding: str = "rne", saturate: bool = True,
                  stages: int = 0, random_bits: int = 16):
         if not isinstance(in_fmt, Fixed):

@@ -9,6 +9,8 @@ from amaranth.lib.wiring import In, Out
 from .. import ref
 from .convert import Requantizer, fixed_shape
 from .multiplier import Multiplier
+from .operand import layout_of
+from ._refuse import refusing
 from .pipeline import check_stages
 
 
@@ -29,15 +31,18 @@ class DotProduct(wiring.Component):
     (27, 1)
     """
 
+    @refusing
     def __init__(self, a_fmt, b_fmt, max_length: int, out_fmt, rounding: str = "rne",
                  saturate: bool = True, stages: int = 1, random_bits: int = 16):
         if not isinstance(max_length, int) or max_length < 1:
             raise ValueError(f"max_length: expected a positive integer, got {max_length!r}")
         self.stages = check_stages(stages)
-        self.multiplier = Multiplier(a_fmt, b_fmt, stages=self.stages)
+        layout_of(a_fmt), layout_of(b_fmt)  # refuse formats without hardware first
         self.accumulator = ref.accumulator_format(a_fmt, b_fmt, max_length)
+        # build the parts that can refuse their arguments before any other sub-component
         self.requantizer = Requantizer(self.accumulator, out_fmt, rounding=rounding,
                                        saturate=saturate, random_bits=random_bits)
+        self.multiplier = Multiplier(a_fmt, b_fmt, stages=self.stages)
         self.a_fmt, self.b_fmt, self.out_fmt = a_fmt, b_fmt, out_fmt
         self.max_length, self.rounding = max_length, rounding
         terms = data.StructLayout({"a": a_fmt.bits, "b": b_fmt.bits, "last": 1})

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .. import ref
 from .operand import decode, layout_of, max_shift
+from ._refuse import refusing
 from .pipeline import check_stages, delay, split_stages
 
 
@@ -25,6 +26,7 @@ class Multiplier(wiring.Component):
     ('fixed<s,18,9>', 2)
     """
 
+    @refusing
     def __init__(self, a_fmt, b_fmt, stages: int = 0, width: int | None = None):
         self.a_fmt, self.b_fmt = a_fmt, b_fmt
         layout_of(a_fmt), layout_of(b_fmt)  # refuses formats without hardware

@@ -1,0 +1,160 @@
+"""Fast path: the generators in Amaranth's own simulator against sqhw.ref (no Verilator)."""
+
+import json
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from sqhw import ref
+from sqhw.cli import main
+from sqhw.formats import Fixed, parse
+from sqhw.hdl import DotProduct, MinifloatToFixed, Multiplier, Requantizer, layout_of
+
+
+def _comb(dut, drive: dict, read: list):
+    """Apply each row of inputs to a combinational design; return the outputs."""
+    out = {name: [] for name in read}
+    n = len(next(iter(drive.values())))
+
+    async def bench(ctx):
+        for i in range(n):
+            for name, values in drive.items():
+                ctx.set(getattr(dut, name), int(values[i]))
+            for name in read:
+                out[name].append(ctx.get(getattr(dut, name)))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    return {k: np.array(v, dtype=object) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("a_name,b_name", [("float8_e4m3fn", "int8"), ("float4_e2m1fn", "uint4"),
+                                           ("float6_e3m2fn", "float8_e5m2"), ("int4", "int8")])
+def test_multiplier_matches_ref(a_name, b_name, rng):
+    a_fmt, b_fmt = parse(a_name), parse(b_name)
+    a = rng.integers(0, 1 << a_fmt.bits, 3000)
+    b = rng.integers(0, 1 << b_fmt.bits, 3000)
+    got = _comb(Multiplier(a_fmt, b_fmt), {"a": a, "b": b}, ["p", "special"])
+    finite = np.isfinite(a_fmt.table[a]) & np.isfinite(b_fmt.table[b])
+    assert (got["special"] == ~finite).all()
+    assert (got["p"][finite] == ref.mul(a[finite], a_fmt, b[finite], b_fmt)).all()
+    assert (got["p"][~finite] == 0).all()
+    assert a.size == 3000
+
+
+def test_minifloat_to_fixed_every_code():
+    checked = 0
+    for name in ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float6_e2m3fn"]:
+        fmt = parse(name)
+        codes = np.arange(1 << fmt.bits)
+        got = _comb(MinifloatToFixed(fmt), {"i": codes}, ["o", "special"])
+        finite = np.isfinite(fmt.table)
+        assert (got["o"][finite] == ref.to_ints(codes[finite], fmt)).all()
+        assert (got["special"] == ~finite).all()
+        checked += codes.size
+    assert checked == 3 * 256 + 64
+
+
+CASES = [(Fixed(12, 6), "float8_e4m3fn"), (Fixed(16, 14), "float8_e5m2"),
+         (Fixed(10, 2), "float4_e2m1fn"), (Fixed(12, 6), "int8"),
+         (Fixed(12, 3, signed=False), "uint4"), (Fixed(8, 0), "fixed<s,6,4>"),
+         (Fixed(16, 20), "float8_e4m3fnuz"), (Fixed(16, 0), "float8_e4m3"),
+         (Fixed(4, 20), "float8_e4m3fn")]
+
+
+@pytest.mark.parametrize("in_fmt,out_name", CASES, ids=[f"{c[0].name}-{c[1]}" for c in CASES])
+def test_requantizer_matches_ref(in_fmt, out_name, rng):
+    out = parse(out_name)
+    checked = 0
+    for mode in ["rne", "rtz", "rna", "floor", "ceil", "stochastic"]:
+        for saturate in (True, False):
+            n = 1 << in_fmt.bits
+            codes = np.arange(n) if n <= 2048 else rng.integers(0, n, 2048)
+            ints = in_fmt.to_int(codes)
+            random = rng.integers(0, 32, codes.size)
+            dut = Requantizer(in_fmt, out, rounding=mode, saturate=saturate, random_bits=5)
+            drive = {"i": ints, **({"random": random} if mode == "stochastic" else {})}
+            got = _comb(dut, drive, ["o"])["o"].astype(np.int64)
+            want = ref.requantize(ints, in_fmt.frac_bits, out, rounding=mode, saturate=saturate,
+                                  random=random, random_bits=5)
+            assert (got == want).all(), (mode, saturate, ints[got != want][:5])
+            checked += codes.size
+    assert checked >= 12 * min(1 << in_fmt.bits, 2048)
+
+
+def test_dot_product_with_backpressure(rng):
+    a_fmt, b_fmt, out_fmt = parse("float8_e4m3fn"), parse("int8"), parse("float8_e5m2")
+    dut = DotProduct(a_fmt, b_fmt, 32, out_fmt, stages=2)
+    fa = np.flatnonzero(np.isfinite(a_fmt.table))
+    vectors = [(rng.choice(fa, n), rng.integers(0, 256, n)) for n in rng.integers(1, 33, 30)]
+    want = [int(ref.dot(a, a_fmt, b, b_fmt)) for a, b in vectors]
+    got = []
+
+    async def driver(ctx):
+        for a, b in vectors:
+            for i, (x, y) in enumerate(zip(a, b)):
+                ctx.set(dut.terms.payload.a, int(x))
+                ctx.set(dut.terms.payload.b, int(y))
+                ctx.set(dut.terms.payload.last, int(i == len(a) - 1))
+                ctx.set(dut.terms.valid, 1)
+                await ctx.tick().until(dut.terms.ready)
+                ctx.set(dut.terms.valid, 0)
+                if rng.random() < 0.3:
+                    await ctx.tick()
+
+    async def sink(ctx):
+        while len(got) < len(vectors):
+            ctx.set(dut.result.ready, int(rng.random() < 0.5))
+            await ctx.tick()
+
+    async def monitor(ctx):
+        async for _, _, valid, ready, acc, code in ctx.tick().sample(
+                dut.result.valid, dut.result.ready, dut.result.payload.acc,
+                dut.result.payload.code):
+            if valid and ready:
+                got.append((acc, code))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_testbench(sink)
+    sim.add_process(monitor)
+    sim.run_until(1e-8 * 5000)
+    assert [g[0] for g in got] == want
+    codes = ref.requantize(np.array(want), dut.accumulator.frac_bits, out_fmt)
+    assert [g[1] for g in got] == codes.tolist()
+    assert len(got) == 30
+
+
+def test_layout_of_reads_the_format():
+    layout = layout_of(parse("float8_e4m3fn"))
+    assert {name: field.shape for name, field in layout} == {"man": 3, "exp": 4, "sign": 1}
+    assert dict(layout)["exp"].offset == 3
+
+
+def test_gen_is_deterministic_and_refuses_before_writing(tmp_path, capsys):
+    args = ["gen", "mul", "--a", "float8_e4m3fn", "--b", "int8", "--stages", "2"]
+    assert main(args + ["-o", str(tmp_path / "one")]) == 0
+    assert main(args + ["-o", str(tmp_path / "two")]) == 0
+    one = (tmp_path / "one" / "sqhw_mul.v").read_bytes()
+    assert one == (tmp_path / "two" / "sqhw_mul.v").read_bytes() and len(one) > 1000
+    manifest = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    assert manifest["latency"] == 2 and manifest["clock"] == "clk"
+    assert manifest["outputs"]["p"] == {"width": 26, "signed": True, "frac_bits": 9}
+    assert manifest["inputs"]["a"]["format"] == "float8_e4m3fn"
+    capsys.readouterr()
+    for bad, message in [
+        (["gen", "mul", "--a", "float8_e4m3fn", "--b", "int8", "--width", "20"], "needs 26 bits"),
+        (["gen", "mul", "--a", "float9", "--b", "int8"], "unknown format name 'float9'"),
+        (["gen", "cvt", "--from", "float8_e4m3fn", "--to", "int8"], "converts exactly to"),
+        (["gen", "mac", "--a", "int8", "--b", "int8", "--out", "float8_e8m0fnu"], "has no zero"),
+    ]:
+        target = tmp_path / "refused"
+        assert main(bad + ["-o", str(target)]) == 2
+        assert message in capsys.readouterr().err
+        assert not target.exists()
+    with pytest.raises(SystemExit):
+        main(["gen", "mul", "--a", "int8", "--b", "int8", "--stages", "-1", "-o",
+              str(tmp_path / "x")])

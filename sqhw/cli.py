@@ -4,6 +4,7 @@
     sqhw tour [--json]        quantization error (SQNR) of every preset on real data
     sqhw demo                 the main job on its built-in default (formats + tour for now)
     sqhw gen mul|cvt|mac ...  Verilog + manifest.json for an operator
+    sqhw synth DIR --target   LUT/FF/CARRY/DSP counts (xcup), placed-and-routed Fmax (ecp5)
 """
 
 from __future__ import annotations
@@ -141,6 +142,27 @@ def cmd_gen(args) -> int:
     return 0
 
 
+def cmd_synth(args) -> int:
+    from .hw.boards import BoardError
+    from .hw.synth import SynthesisError, synth_ecp5, synth_xcup
+
+    try:
+        if args.target == "xcup":
+            report = synth_xcup(args.design_dir)
+        else:
+            report = synth_ecp5(args.design_dir, board=args.board, seed=args.seed)
+    except (FileNotFoundError, ValueError, BoardError, SynthesisError) as err:
+        raise CommandError(str(err)) from err
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    keys = (["lut", "ff", "carry", "dsp48e2", "bram"] if args.target == "xcup"
+            else ["fmax_mhz", "lut4", "ff", "mult18", "bram", "io"])
+    print(f"{report['top']} on {args.target} ({report['tool']}):")
+    print(_table(keys, [[report[k] for k in keys]], left=()))
+    return 0
+
+
 def _stages(text: str) -> int:
     try:
         value = int(text)
@@ -194,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the main job on the built-in default")
     p.set_defaults(func=cmd_demo)
     _add_gen(sub)
+    p = sub.add_parser("synth", help="resources (and Fmax on ECP5) of a generated design")
+    p.add_argument("design_dir", help="a directory written by `sqhw gen`")
+    p.add_argument("--target", choices=["xcup", "ecp5"], default="xcup")
+    p.add_argument("--board", default="ecp5-25k", help="board file for ecp5 (boards/NAME.yaml)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_synth)
     return parser
 
 

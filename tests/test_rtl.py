@@ -60,7 +60,7 @@ def test_converters_every_code(tmp_path, seed):
     designs = [(design_cvt, {"src": f, "dst": None}, _top("tofixed", f))
                for f in EIGHT_BIT[:2] + NARROW]
     designs += [(design_cvt, {"src": "fixed<s,8,8>", "dst": out, "rounding": mode,
-                              "saturate": sat, "stages": i % 2, "random_bits": 8},
+                              "saturate": sat, "stages": i % 3, "random_bits": 8},
                  _top("rq", out, mode, int(sat)))
                 for i, (out, mode, sat) in enumerate(itertools.product(REQUANT_OUT, MODES,
                                                                        (True, False)))]

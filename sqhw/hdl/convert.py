@@ -121,15 +121,19 @@ class Requantizer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         random = self.random if self.rounding == "stochastic" else None
-        cut_in, cut_out = split_stages(self.stages, 2)
-        value = delay(m, self.i, cut_in, "i")
-        random = delay(m, random, cut_in, "random") if random is not None else None
+        # registers go after the alignment step (mid) and at the output
+        self._cut_mid, cut_out = split_stages(self.stages, 2)
         if isinstance(self.out_fmt, Fixed):
-            code = self._to_fixed(m, value, random)
+            code = self._to_fixed(m, self.i, random)
         else:
-            code = self._to_minifloat(m, value, random)
+            code = self._to_minifloat(m, self.i, random)
         m.d.comb += self.o.eq(delay(m, code, cut_out, "o"))
         return m
+
+    def _mid(self, m: Module, *values):
+        """The values after the mid-pipeline registers (none for stages < 2)."""
+        return [v if v is None else delay(m, v, self._cut_mid, f"mid{i}")
+                for i, v in enumerate(values)]
 
     # -- Fixed -> Fixed ------------------------------------------------------------------
     def _to_fixed(self, m: Module, n: Value, random) -> Value:
@@ -138,8 +142,9 @@ class Requantizer(wiring.Component):
         negative = n[-1] if self.in_fmt.signed else Const(0, 1)
         if shift <= 0:
             result = n << -shift
-            wide = Signal(signed(len(n) - shift + 1), name="aligned")
-            m.d.comb += wide.eq(result)
+            aligned = Signal(signed(len(n) - shift + 1), name="aligned")
+            m.d.comb += aligned.eq(result)
+            (wide,) = self._mid(m, aligned)
         else:
             # pad below so that guard and the stochastic fraction always exist
             pad = max(0, r - shift)
@@ -151,6 +156,10 @@ class Requantizer(wiring.Component):
             guard = padded[low - 1]
             sticky = padded[:low - 1].any() if low > 1 else Const(0, 1)
             fraction = padded[low - r:low] if self.rounding == "stochastic" else None
+            truncated_q = Signal.like(truncated, name="truncated")
+            m.d.comb += truncated_q.eq(truncated)
+            truncated, guard, sticky, fraction, random, negative = self._mid(
+                m, truncated_q, guard, sticky, fraction, random, negative)
             up = round_up(self.rounding, negative, truncated[0], guard, sticky, fraction, random,
                           twos_complement=True)
             wide = Signal(signed(len(truncated) + 2), name="rounded")
@@ -187,6 +196,10 @@ class Requantizer(wiring.Component):
         m.d.comb += shift.eq(Mux(lzc < limit, lzc, limit))
         normalised = Signal(w, name="normalised")
         m.d.comb += normalised.eq(mag << shift)
+        nonzero = Signal(name="nonzero")
+        m.d.comb += nonzero.eq(n != 0)
+        normalised, shift, negative, random, nonzero = self._mid(
+            m, normalised, shift, negative, random, nonzero)
         significand = normalised[w - 1 - man:]
         guard = normalised[w - 2 - man]
         sticky = normalised[:w - 2 - man].any() if w - 2 - man > 0 else Const(0, 1)
@@ -219,6 +232,6 @@ class Requantizer(wiring.Component):
             m.d.comb += code.eq(Mux(overflow & ~clamp, special_code, signed_code))
         else:  # negatives have no code: 0 when saturating or without NaN, else NaN
             neg_code = out.nan_code if (out.nan and not self.saturate) else 0
-            m.d.comb += code.eq(Mux(negative & (n != 0), neg_code,
+            m.d.comb += code.eq(Mux(negative & nonzero, neg_code,
                                     Mux(overflow & ~clamp, special or 0, magnitude_code)))
         return code

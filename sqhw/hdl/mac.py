@@ -41,7 +41,8 @@ class DotProduct(wiring.Component):
         self.accumulator = ref.accumulator_format(a_fmt, b_fmt, max_length)
         # build the parts that can refuse their arguments before any other sub-component
         self.requantizer = Requantizer(self.accumulator, out_fmt, rounding=rounding,
-                                       saturate=saturate, random_bits=random_bits)
+                                       saturate=saturate, random_bits=random_bits,
+                                       stages=self.stages)
         self.multiplier = Multiplier(a_fmt, b_fmt, stages=self.stages)
         self.a_fmt, self.b_fmt, self.out_fmt = a_fmt, b_fmt, out_fmt
         self.max_length, self.rounding = max_length, rounding
@@ -55,25 +56,25 @@ class DotProduct(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return self.multiplier.latency + 1
+        """Cycles from the `last` term's transfer to its result: multiplier, accumulator,
+        requantizer (`stages` registers each in the multiplier and the requantizer)."""
+        return self.multiplier.latency + 1 + self.requantizer.latency
 
     def elaborate(self, platform):
         m = Module()
         out_valid = Signal()
         advance = ~out_valid | self.result.ready  # the pipeline moves unless a result waits
         m.submodules.multiplier = mul = EnableInserter(advance)(self.multiplier)
-        m.submodules.requantizer = rq = self.requantizer
+        m.submodules.requantizer = rq = EnableInserter(advance)(self.requantizer)
         m.d.comb += [self.terms.ready.eq(advance),
                      mul.a.eq(self.terms.payload.a), mul.b.eq(self.terms.payload.b)]
 
         # valid and last travel beside the multiplier's pipeline
         valid, last = self.terms.valid & advance, self.terms.payload.last
-        for i in range(self.multiplier.latency):
-            v, l = Signal(name=f"valid_d{i + 1}"), Signal(name=f"last_d{i + 1}")
-            with m.If(advance):
-                m.d.sync += [v.eq(valid), l.eq(last)]
-            valid, last = v, l
+        valid = self._delay(m, valid, self.multiplier.latency, advance, "valid_mul")
+        last = self._delay(m, last, self.multiplier.latency, advance, "last_mul")
 
+        # the accumulator: a finished dot product moves into the result register
         acc = Signal(fixed_shape(self.accumulator), name="acc")
         special = Signal(name="special_acc")
         total = Signal.like(acc, name="total")
@@ -81,6 +82,7 @@ class DotProduct(wiring.Component):
         m.d.comb += [total.eq(acc + mul.p), total_special.eq(special | mul.special)]
         result_acc = Signal.like(acc, name="result_acc")
         result_special = Signal()
+        result_valid = Signal()
         with m.If(advance & valid):
             with m.If(last):
                 m.d.sync += [acc.eq(0), special.eq(0), result_acc.eq(total),
@@ -88,13 +90,27 @@ class DotProduct(wiring.Component):
             with m.Else():
                 m.d.sync += [acc.eq(total), special.eq(total_special)]
         with m.If(advance):
-            m.d.sync += out_valid.eq(valid & last)
+            m.d.sync += result_valid.eq(valid & last)
 
-        m.d.comb += [rq.i.eq(result_acc),
-                     self.result.valid.eq(out_valid),
-                     self.result.payload.acc.eq(result_acc),
-                     self.result.payload.code.eq(rq.o),
-                     self.result.payload.special.eq(result_special)]
+        # the requantizer's pipeline, with the exact sum and the flags beside it
+        m.d.comb += rq.i.eq(result_acc)
         if self.rounding == "stochastic":
             m.d.comb += rq.random.eq(self.random)
+        stages = self.requantizer.latency
+        m.d.comb += [out_valid.eq(self._delay(m, result_valid, stages, advance, "valid_rq")),
+                     self.result.valid.eq(out_valid),
+                     self.result.payload.acc.eq(self._delay(m, result_acc, stages, advance,
+                                                            "acc_rq")),
+                     self.result.payload.special.eq(self._delay(m, result_special, stages,
+                                                                advance, "special_rq")),
+                     self.result.payload.code.eq(rq.o)]
         return m
+
+    @staticmethod
+    def _delay(m, value, cycles, enable, name):
+        for i in range(cycles):
+            reg = Signal.like(value, name=f"{name}_{i + 1}")
+            with m.If(enable):
+                m.d.sync += reg.eq(value)
+            value = reg
+        return value

@@ -1,0 +1,78 @@
+"""The README's hardware-cost table: generate each operator, synthesise it for UltraScale+
+(Yosys synth_xilinx -family xcup) and place and route it on ECP5 (nextpnr-ecp5).
+
+    .venv/bin/python scripts/hw_table.py [--json]
+
+Every row is a fresh `sqhw gen` design with 2 pipeline stages (MACs: accumulator sized for
+dot products of 1024 terms); ECP5 Fmax is register to register (inputs and outputs
+registered around the design), nextpnr seed 1."""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from sqhw.hdl.emit import design_cvt, design_mac, design_mul, write_design
+from sqhw.hw.synth import synth_ecp5, synth_xcup
+
+ROWS = [
+    ("mul", "int8 x int8", design_mul, {"a": "int8", "b": "int8", "stages": 2}),
+    ("mul", "e4m3fn x e4m3fn", design_mul, {"a": "float8_e4m3fn", "b": "float8_e4m3fn",
+                                            "stages": 2}),
+    ("mul", "e5m2 x e5m2", design_mul, {"a": "float8_e5m2", "b": "float8_e5m2", "stages": 2}),
+    ("mul", "e4m3fn x int8", design_mul, {"a": "float8_e4m3fn", "b": "int8", "stages": 2}),
+    ("mul", "fp6 e2m3 x e2m3", design_mul, {"a": "float6_e2m3fn", "b": "float6_e2m3fn",
+                                            "stages": 2}),
+    ("mul", "fp6 e3m2 x e3m2", design_mul, {"a": "float6_e3m2fn", "b": "float6_e3m2fn",
+                                            "stages": 2}),
+    ("mul", "fp4 e2m1 x e2m1", design_mul, {"a": "float4_e2m1fn", "b": "float4_e2m1fn",
+                                            "stages": 2}),
+    ("mac", "int8 x int8 -> int8", design_mac, {"a": "int8", "b": "int8", "length": 1024,
+                                                "out": "int8", "stages": 2}),
+    ("mac", "e4m3fn x e4m3fn -> e4m3fn", design_mac,
+     {"a": "float8_e4m3fn", "b": "float8_e4m3fn", "length": 1024, "out": "float8_e4m3fn",
+      "stages": 2}),
+    ("mac", "fp4 x fp4 -> e4m3fn", design_mac, {"a": "float4_e2m1fn", "b": "float4_e2m1fn",
+                                                "length": 1024, "out": "float8_e4m3fn",
+                                                "stages": 2}),
+    ("cvt", "fixed<s,8,8> -> e4m3fn rne", design_cvt,
+     {"src": "fixed<s,8,8>", "dst": "float8_e4m3fn", "stages": 2}),
+    ("cvt", "e4m3fn -> exact fixed", design_cvt, {"src": "float8_e4m3fn", "dst": None,
+                                                  "stages": 2}),
+]
+
+
+def measure(rows=ROWS):
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (kind, label, builder, kwargs) in enumerate(rows):
+            print(f"[{i + 1}/{len(rows)}] {kind} {label}", file=sys.stderr, flush=True)
+            dut, description = builder(**kwargs)
+            design = Path(tmp) / f"d{i}"
+            write_design(dut, description, design, f"{kind}_{i}")
+            xc, ec = synth_xcup(design), synth_ecp5(design)
+            out.append({"operator": kind, "formats": label, "latency": description["latency"],
+                        "xcup": {k: xc[k] for k in ("lut", "ff", "carry", "dsp48e2")},
+                        "ecp5": {k: ec[k] for k in ("fmax_mhz", "lut4", "ff", "mult18")}})
+    return out
+
+
+def markdown(rows) -> str:
+    lines = ["| operator | formats | latency | xcup LUT | xcup FF | xcup CARRY4 | xcup DSP48E2 "
+             "| ECP5 Fmax MHz | ECP5 LUT4 | ECP5 FF | ECP5 MULT18 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        x, e = r["xcup"], r["ecp5"]
+        lines.append(f"| {r['operator']} | {r['formats']} | {r['latency']} | {x['lut']} | "
+                     f"{x['ff']} | {x['carry']} | {x['dsp48e2']} | {e['fmax_mhz']} | "
+                     f"{e['lut4']} | {e['ff']} | {e['mult18']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rows = measure()
+    print(json.dumps(rows, indent=1) if args.json else markdown(rows))

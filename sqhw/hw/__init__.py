@@ -1,0 +1,1 @@
+"""Hardware numbers: board files, synthesis and place-and-route wrappers."""

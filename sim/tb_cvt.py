@@ -22,6 +22,14 @@ def case(manifest, rng):
             {"o": True, "special": False}
     ints = src.to_int(codes)
     inputs = {"i": codes}
+    if "dyadic_shift" in params:
+        m = rng.integers(0, 1 << params["multiplier_bits"], codes.size)
+        zero_point = rng.integers(-8, 9, codes.size)
+        inputs.update(m=m, zero_point=zero_point & ((1 << (dst.bits + 1)) - 1))
+        want = ref.requantize_dyadic(ints, m, params["dyadic_shift"], dst,
+                                     zero_point=zero_point, rounding=params["rounding"],
+                                     saturate=params["saturate"])
+        return inputs, {"o": want}, {"o": False}
     random = None
     if params["rounding"] == "stochastic":
         random = rng.integers(0, 1 << params["random_bits"], codes.size)

@@ -129,7 +129,8 @@ def cmd_gen(args) -> int:
             dut, description = DESIGNS["mul"](args.a, args.b, args.stages, args.width)
         elif args.design == "cvt":
             dut, description = DESIGNS["cvt"](args.src, args.dst, args.rounding,
-                                              args.saturate, args.stages, args.random_bits)
+                                              args.saturate, args.stages, args.random_bits,
+                                              args.dyadic_shift, args.multiplier_bits)
         else:
             dut, description = DESIGNS["mac"](args.a, args.b, args.length, args.out,
                                               args.rounding, args.saturate, args.stages)
@@ -195,6 +196,9 @@ def _add_gen(sub) -> None:
     p.add_argument("--from", dest="src", required=True, help="input format")
     p.add_argument("--to", dest="dst", help="output format (minifloat input: its exact fixed)")
     p.add_argument("--random-bits", type=int, default=16, help="random word width (stochastic)")
+    p.add_argument("--dyadic-shift", type=int, help="integer path: o = round(i * m / 2**S) + "
+                   "zero_point with run-time inputs m and zero_point")
+    p.add_argument("--multiplier-bits", type=int, default=16, help="width of m (dyadic)")
     p = kinds.add_parser("mac", parents=[common, rounding], help="streaming dot product")
     p.add_argument("--a", required=True)
     p.add_argument("--b", required=True)

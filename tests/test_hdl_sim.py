@@ -158,3 +158,23 @@ def test_gen_is_deterministic_and_refuses_before_writing(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["gen", "mul", "--a", "int8", "--b", "int8", "--stages", "-1", "-o",
               str(tmp_path / "x")])
+
+
+@pytest.mark.parametrize("mode", ["rne", "rtz", "rna", "floor", "ceil"])
+@pytest.mark.parametrize("out_name,saturate", [("int8", True), ("uint8", True), ("int4", False)])
+def test_dyadic_requantizer_matches_ref(mode, out_name, saturate, rng):
+    from sqhw.hdl import DyadicRequantizer
+
+    out = parse(out_name)
+    dut = DyadicRequantizer(Fixed(20, 0), out, multiplier_bits=12, shift=15, rounding=mode,
+                            saturate=saturate)
+    acc = np.concatenate([rng.integers(-2**19, 2**19, 1500),
+                          rng.integers(-31, 32, 500) << 14])  # with m = 1: exact ties
+    mult = np.concatenate([rng.integers(0, 1 << 12, 1500), np.ones(500, dtype=np.int64)])
+    zp = rng.integers(-8, 9, acc.size)
+    got = _comb(dut, {"i": acc, "m": mult, "zero_point": zp}, ["o"])["o"].astype(np.int64)
+    want = np.array([ref.requantize_dyadic(np.array([a]), int(m), 15, out, zero_point=int(z),
+                                           rounding=mode, saturate=saturate)[0]
+                     for a, m, z in zip(acc, mult, zp)])
+    assert (got == want).all(), (acc[got != want][:4], got[got != want][:4])
+    assert got.size == 2000

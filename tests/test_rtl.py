@@ -64,10 +64,15 @@ def test_converters_every_code(tmp_path, seed):
                  _top("rq", out, mode, int(sat)))
                 for i, (out, mode, sat) in enumerate(itertools.product(REQUANT_OUT, MODES,
                                                                        (True, False)))]
+    designs += [(design_cvt, {"src": "int16", "dst": out, "rounding": mode, "saturate": sat,
+                              "stages": i % 3, "dyadic_shift": 18, "multiplier_bits": 12},
+                 _top("dyadic", out, mode, int(sat)))
+                for i, (out, mode, sat) in enumerate(itertools.product(
+                    ["int8", "uint8"], MODES[:5], (True, False)))]
     result = run("tb_cvt", _generate(tmp_path, designs), LANES,
                  env={"SQHW_SEED": str(seed)})["every_code"]
     assert result["mismatches"] == 0, result["examples"]
-    assert result["vectors"] == 2 * 256 + 2 * 64 + 16 + 72 * 65536
+    assert result["vectors"] == 2 * 256 + 2 * 64 + 16 + 72 * 65536 + 20 * 65536
     print(f"{result['vectors']} codes, {result['vectors_per_second']} codes/s")
 
 

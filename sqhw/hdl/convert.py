@@ -235,3 +235,65 @@ class Requantizer(wiring.Component):
             m.d.comb += code.eq(Mux(negative & nonzero, neg_code,
                                     Mux(overflow & ~clamp, special or 0, magnitude_code)))
         return code
+
+
+class DyadicRequantizer(wiring.Component):
+    """Integer-path requantizer (HAWQ-V3 style): o = sat(round(i * m / 2**shift) + zero_point).
+
+    m (multiplier_bits, unsigned) and zero_point (signed, the output's width + 1) are run-time
+    inputs, so one unit serves per-channel scales; shift is a parameter. sqhw.ref
+    .requantize_dyadic is its model.
+
+    >>> from sqhw.formats import Fixed, parse
+    >>> DyadicRequantizer(Fixed(24, 0), parse("int8"), multiplier_bits=16, shift=20).latency
+    0
+    """
+
+    @refusing
+    def __init__(self, in_fmt: Fixed, out_fmt: Fixed, multiplier_bits: int = 16,
+                 shift: int = 16, rounding: str = "rne", saturate: bool = True,
+                 stages: int = 0):
+        for arg, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
+            if not isinstance(fmt, Fixed) or fmt.frac_bits:
+                raise TypeError(f"{arg}: expected an integer format (Fixed, frac_bits=0), "
+                                f"got {fmt!r}")
+        if rounding not in ("rne", "rtz", "rna", "floor", "ceil"):
+            raise ValueError(f"rounding: expected rne, rtz, rna, floor or ceil, got {rounding!r}")
+        for arg, value in (("multiplier_bits", multiplier_bits), ("shift", shift)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{arg}: expected a positive integer, got {value!r}")
+        self.in_fmt, self.out_fmt = in_fmt, out_fmt
+        self.multiplier_bits, self.shift = multiplier_bits, shift
+        self.rounding, self.saturate = rounding, bool(saturate)
+        self.stages = check_stages(stages)
+        super().__init__({"i": In(fixed_shape(in_fmt)), "m": In(multiplier_bits),
+                          "zero_point": In(signed(out_fmt.bits + 1)), "o": Out(out_fmt.bits)})
+
+    @property
+    def latency(self) -> int:
+        return self.stages
+
+    def elaborate(self, platform):
+        m = Module()
+        cut_mid, cut_out = split_stages(self.stages, 2)
+        product = Signal(signed(len(self.i) + self.multiplier_bits + 1), name="product")
+        m.d.comb += product.eq(self.i * self.m)
+        product = delay(m, product, cut_mid, "product")
+        zero_point = delay(m, self.zero_point, cut_mid, "zero_point")
+        s = self.shift
+        truncated = product[s:].as_signed()
+        guard = product[s - 1]
+        sticky = product[:s - 1].any() if s > 1 else Const(0, 1)
+        up = round_up(self.rounding, product[-1], truncated[0], guard, sticky,
+                      twos_complement=True)
+        total = Signal(signed(len(truncated) + 3), name="total")
+        m.d.comb += total.eq(truncated + up + zero_point)
+        out = self.out_fmt
+        code = Signal(out.bits, name="code")
+        if self.saturate:
+            m.d.comb += code.eq(Mux(total > out.max_int, out.max_int,
+                                    Mux(total < out.min_int, out.min_int, total)))
+        else:
+            m.d.comb += code.eq(total)
+        m.d.comb += self.o.eq(delay(m, code, cut_out, "o"))
+        return m

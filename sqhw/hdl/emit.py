@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..formats import Fixed, parse
-from .convert import MinifloatToFixed, Requantizer
+from .convert import DyadicRequantizer, MinifloatToFixed, Requantizer
 from .mac import DotProduct
 from .multiplier import Multiplier
 
@@ -47,8 +47,12 @@ def design_mul(a: str, b: str, stages: int = 0, width: int | None = None):
 
 
 def design_cvt(src: str, dst: str | None, rounding: str = "rne", saturate: bool = True,
-               stages: int = 0, random_bits: int = 16):
+               stages: int = 0, random_bits: int = 16, dyadic_shift: int | None = None,
+               multiplier_bits: int = 16):
     src_fmt = parse(src)
+    if dyadic_shift is not None:
+        return _design_dyadic(src_fmt, dst, rounding, saturate, stages, dyadic_shift,
+                              multiplier_bits)
     if not isinstance(src_fmt, Fixed):  # minifloat -> its exact fixed view
         if dst not in (None, "exact", src_fmt.exact_fixed.name):
             raise ValueError(f"--to: a {src_fmt.name} input converts exactly to "
@@ -77,6 +81,25 @@ def design_cvt(src: str, dst: str | None, rounding: str = "rne", saturate: bool 
         "outputs": {"o": {"format": dst_fmt.name, "width": dst_fmt.bits}},
         "parameters": {"from": src_fmt.name, "to": dst_fmt.name, "rounding": rounding,
                        "saturate": saturate, "stages": stages, "random_bits": random_bits},
+    }
+
+
+def _design_dyadic(src_fmt, dst, rounding, saturate, stages, shift, multiplier_bits):
+    if dst is None:
+        raise ValueError("--to: the dyadic requantizer needs an integer output format")
+    dst_fmt = parse(dst)
+    dut = DyadicRequantizer(src_fmt, dst_fmt, multiplier_bits=multiplier_bits, shift=shift,
+                            rounding=rounding, saturate=saturate, stages=stages)
+    return dut, {
+        "kind": "cvt", "latency": dut.latency,
+        "inputs": {"i": {"format": src_fmt.name, "width": src_fmt.bits},
+                   "m": {"width": multiplier_bits, "meaning": "unsigned multiplier m"},
+                   "zero_point": {"width": dst_fmt.bits + 1, "signed": True}},
+        "outputs": {"o": {"format": dst_fmt.name, "width": dst_fmt.bits}},
+        "parameters": {"from": src_fmt.name, "to": dst_fmt.name, "rounding": rounding,
+                       "saturate": saturate, "stages": stages, "dyadic_shift": shift,
+                       "multiplier_bits": multiplier_bits,
+                       "function": "o = sat(round(i * m / 2**dyadic_shift) + zero_point)"},
     }
 
 

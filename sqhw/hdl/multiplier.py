@@ -23,7 +23,7 @@ class Multiplier(wiring.Component):
     >>> from sqhw.formats import parse
     >>> mul = Multiplier(parse("float8_e4m3fn"), parse("int8"), stages=2)
     >>> mul.product_format.name, mul.latency
-    ('fixed<s,18,9>', 2)
+    ('fixed<s,17,9>', 2)
     """
 
     @refusing

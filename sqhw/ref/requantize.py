@@ -105,22 +105,30 @@ def dyadic(scale: float, multiplier_bits: int = 31) -> tuple[int, int]:
     return m, shift
 
 
-def requantize_dyadic(n, multiplier: int, shift: int, out: Fixed, zero_point: int = 0,
+def requantize_dyadic(n, multiplier, shift: int, out: Fixed, zero_point=0,
                       rounding: str = "rne", saturate: bool = True, seed: int | None = 0):
     """Integer-path requantizer: codes of out for round(n * multiplier / 2**shift) + zero_point.
+
+    multiplier and zero_point may be arrays (per element, e.g. per channel).
 
     >>> import numpy as np
     >>> from sqhw.formats import parse
     >>> requantize_dyadic(np.array([1000, -1000]), 205, 11, parse("uint8"), zero_point=128).tolist()
     [228, 28]
     """
-    if not isinstance(out, Fixed):
+    if not isinstance(out, Fixed) or out.frac_bits:
         raise TypeError(f"out: dyadic requantization writes integer formats, got {out!r}")
     n = np.asarray(n)
-    if n.dtype.kind not in "iuO":
-        raise TypeError(f"n: expected integers, got dtype {n.dtype}")
-    if int(n.max() if n.size else 0).bit_length() + int(multiplier).bit_length() > 62 or \
-            int(-(n.min() if n.size else 0)).bit_length() + int(multiplier).bit_length() > 62:
-        n = n.astype(object)
+    multiplier, zero_point = np.asarray(multiplier), np.asarray(zero_point)
+    for arg, value in (("n", n), ("multiplier", multiplier), ("zero_point", zero_point)):
+        if value.dtype.kind not in "iuO":
+            raise TypeError(f"{arg}: expected integers, got dtype {value.dtype}")
+    if multiplier.size and multiplier.min() < 0:
+        raise ValueError("multiplier: expected non-negative integers")
+    widest = max((int(abs(v)).bit_length() for v in (n.max(), n.min())), default=0) \
+        if n.size else 0
+    m_bits = int(multiplier.max()).bit_length() if multiplier.size else 0
+    if widest + m_bits > 62:
+        n, multiplier = n.astype(object), multiplier.astype(object)
     scaled = round_shift(n * multiplier, shift, rounding, seed)
-    return _wrap_or_clip(scaled + zero_point, Fixed(out.bits, 0, signed=out.signed), saturate)
+    return _wrap_or_clip(scaled + zero_point, out, saturate)

@@ -28,7 +28,7 @@ class DotProduct(wiring.Component):
     >>> from sqhw.formats import parse
     >>> mac = DotProduct(parse("int8"), parse("int8"), 4096, parse("int8"))
     >>> mac.accumulator.bits, mac.latency
-    (27, 3)
+    (28, 3)
     """
 
     @refusing

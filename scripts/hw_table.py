@@ -36,10 +36,19 @@ ROWS = [
     ("mac", "fp4 x fp4 -> e4m3fn", design_mac, {"a": "float4_e2m1fn", "b": "float4_e2m1fn",
                                                 "length": 1024, "out": "float8_e4m3fn",
                                                 "stages": 2}),
+    ("block dot", "mxfp8_e4m3 (32) -> e4m3fn", design_mac,
+     {"a": "mxfp8_e4m3", "b": "mxfp8_e4m3", "length": 32, "out": "float8_e4m3fn",
+      "stages": 2}),
+    ("block dot", "mxfp4 (32) -> e4m3fn", design_mac,
+     {"a": "mxfp4", "b": "mxfp4", "length": 32, "out": "float8_e4m3fn", "stages": 2}),
+    ("block dot", "nvfp4 (16) -> e4m3fn", design_mac,
+     {"a": "nvfp4", "b": "nvfp4", "length": 16, "out": "float8_e4m3fn", "stages": 2}),
     ("cvt", "fixed<s,8,8> -> e4m3fn rne", design_cvt,
      {"src": "fixed<s,8,8>", "dst": "float8_e4m3fn", "stages": 2}),
     ("cvt", "e4m3fn -> exact fixed", design_cvt, {"src": "float8_e4m3fn", "dst": None,
                                                   "stages": 2}),
+    ("cvt", "int24 -> int8 dyadic m/2^20", design_cvt,
+     {"src": "int24", "dst": "int8", "stages": 2, "dyadic_shift": 20}),
 ]
 
 
@@ -50,7 +59,7 @@ def measure(rows=ROWS):
             print(f"[{i + 1}/{len(rows)}] {kind} {label}", file=sys.stderr, flush=True)
             dut, description = builder(**kwargs)
             design = Path(tmp) / f"d{i}"
-            write_design(dut, description, design, f"{kind}_{i}")
+            write_design(dut, description, design, f"{kind.replace(' ', '_')}_{i}")
             xc, ec = synth_xcup(design), synth_ecp5(design)
             out.append({"operator": kind, "formats": label, "latency": description["latency"],
                         "xcup": {k: xc[k] for k in ("lut", "ff", "carry", "dsp48e2")},

@@ -13,7 +13,7 @@ import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from sqhw import ref
-from sqhw.formats import parse
+from sqhw.formats import BlockEncoded, parse
 from sqhw.verify.bench import Tally, parameters, port_width, start_clock
 from sqhw.verify.harness import port_name
 from sqhw.verify.lanes import pack, unpack
@@ -25,7 +25,11 @@ class Case:
     def __init__(self, dut, k, manifest, lanes, total, rng, all_pairs):
         p = manifest["parameters"]
         self.manifest, self.lanes = manifest, lanes
+        self.block = "block_size" in p
         a_fmt, b_fmt = parse(p["a"]), parse(p["b"])
+        if self.block:  # element codes; scales drawn per block below
+            a_block, b_block = a_fmt, b_fmt
+            a_fmt, b_fmt = a_fmt.element, b_fmt.element
         fa = np.flatnonzero(np.isfinite(a_fmt.table))
         fb = np.flatnonzero(np.isfinite(b_fmt.table))
         per_lane = -(-total // lanes)
@@ -36,25 +40,43 @@ class Case:
             order = rng.permutation(pa.size)
             a.reshape(-1)[:order.size] = pa.ravel()[order]
             b.reshape(-1)[:order.size] = pb.ravel()[order]
-        lengths, left = [], per_lane
-        while left:
-            n = int(min(rng.integers(1, p["max_length"] + 1), left))
-            lengths.append(n)
-            left -= n
+        if self.block:
+            size = p["block_size"]
+            per_lane -= per_lane % size
+            a, b = a[:, :per_lane], b[:, :per_lane]
+            lengths = [size] * (per_lane // size)
+        else:
+            lengths, left = [], per_lane
+            while left:
+                n = int(min(rng.integers(1, p["max_length"] + 1), left))
+                lengths.append(n)
+                left -= n
         ends = np.cumsum(lengths)
         last = np.zeros(per_lane, dtype=np.int64)
         last[ends - 1] = 1
-        # expected: exact sums of each dot product, then the requantizer
-        prods = ref.mul(a, a_fmt, b, b_fmt)
-        csum = np.concatenate([np.zeros((lanes, 1), dtype=prods.dtype), np.cumsum(prods, 1)], 1)
-        self.want_acc = csum[:, ends] - csum[:, ends - np.array(lengths)]
-        acc_frac = manifest["outputs"]["result"]["payload"]["acc"]["frac_bits"]
-        self.want_code = ref.requantize(self.want_acc, acc_frac, parse(p["out"]),
-                                        rounding=p["rounding"], saturate=p["saturate"])
+        columns = [a, b]
+        names = ["a", "b"]
+        if self.block:
+            scales = [self._scales(a_block.scale_format, lanes, len(lengths), rng)
+                      for _ in range(2)]
+            self.want_code = self._block_expected(a, b, scales, a_block, b_block, p)
+            self.want_acc = None
+            # the scale codes go with every term of their block (sampled with the last)
+            columns += [np.repeat(sc, size, axis=1) for sc in scales]
+            names += ["sa", "sb"]
+        else:
+            # expected: exact sums of each dot product, then the requantizer
+            prods = ref.mul(a, a_fmt, b, b_fmt)
+            csum = np.concatenate([np.zeros((lanes, 1), dtype=prods.dtype),
+                                   np.cumsum(prods, 1)], 1)
+            self.want_acc = csum[:, ends] - csum[:, ends - np.array(lengths)]
+            acc_frac = manifest["outputs"]["result"]["payload"]["acc"]["frac_bits"]
+            self.want_code = ref.requantize(self.want_acc, acc_frac, parse(p["out"]),
+                                            rounding=p["rounding"], saturate=p["saturate"])
         # stimulus words, one per term index
         payload = manifest["inputs"]["terms"]["payload"]
-        fields = np.stack([a, b, np.broadcast_to(last, a.shape)], axis=-1)
-        shifts = np.array([payload[f]["offset"] for f in ("a", "b", "last")])
+        fields = np.stack(columns + [np.broadcast_to(last, a.shape)], axis=-1)
+        shifts = np.array([payload[f]["offset"] for f in names + ["last"]])
         self.words = pack((fields << shifts).sum(axis=-1).T,
                           port_width(manifest, "terms__payload"))
         self.handles = {n: getattr(dut, port_name(k, n)) for n in
@@ -62,6 +84,27 @@ class Case:
                          "result__ready", "result__payload")}
         self.terms, self.n_results = a.size, len(lengths)
         self.index, self.got, self.valid, self.ready = 0, [], False, False
+
+    @staticmethod
+    def _scales(fmt, lanes, blocks, rng):
+        """Scale codes: mostly near 1.0, with the extremes of the format mixed in."""
+        finite = np.flatnonzero(np.isfinite(fmt.table) & (fmt.table > 0))
+        one = int(fmt.encode(np.array([1.0]))[0])
+        near = np.clip(one + rng.integers(-24, 25, (lanes, blocks)), finite.min(), finite.max())
+        extreme = rng.choice(finite, (lanes, blocks))
+        return np.where(rng.random((lanes, blocks)) < 0.2, extreme, near)
+
+    @staticmethod
+    def _block_expected(a, b, scales, a_fmt, b_fmt, p):
+        """Exact element dot * both scales per block (sqhw.ref.block_dot), rounded once."""
+        lanes, size = a.shape[0], a_fmt.block_size
+        rows = a.reshape(-1, size), b.reshape(-1, size)
+        sa, sb = (s.reshape(-1, 1) for s in scales)
+        exact = ref.block_dot(BlockEncoded(rows[0], sa, 1.0), a_fmt,
+                              BlockEncoded(rows[1], sb, 1.0), b_fmt)
+        codes = ref.requantize(exact.ints, exact.frac_bits, parse(p["out"]),
+                               rounding=p["rounding"], saturate=p["saturate"])
+        return codes.reshape(lanes, -1)
 
     @property
     def done(self):
@@ -90,7 +133,7 @@ class Case:
         fields = self.manifest["outputs"]["result"]["payload"]
         raw = unpack(self.got, self.lanes, port_width(self.manifest, "result__payload"))
         out = {}
-        for name in ("acc", "code", "special"):
+        for name in ("code", "special") if self.block else ("acc", "code", "special"):
             f = fields[name]
             v = (raw >> f["offset"]) & ((1 << f["width"]) - 1)
             if f.get("signed"):
@@ -120,16 +163,17 @@ async def check(dut, test, total, p_valid, p_ready, all_pairs):
     for c in cases:
         got = c.results()
         assert c.index == len(c.words), f"{c.manifest['top']}: {c.index} of {len(c.words)} taken"
-        assert got["acc"].shape == c.want_acc.shape, \
-            f"{c.manifest['top']}: {got['acc'].shape[1]} results for {c.n_results} dot products"
-        tally.check(got["acc"], c.want_acc, count=False)
+        assert got["code"].shape == c.want_code.shape, \
+            f"{c.manifest['top']}: {got['code'].shape[1]} results for {c.n_results} dot products"
+        if not c.block:
+            tally.check(got["acc"], c.want_acc, count=False)
         tally.check(got["code"], c.want_code, count=False)
         tally.check(got["special"], np.zeros_like(got["special"]), count=False)
         tally.vectors += c.terms  # every term entered a checked dot product
     per_lane = max(len(c.words) for c in cases)
     latency = max(m["latency"] for m in manifests)
     tally.extra.update(terms=int(sum(c.terms for c in cases)),
-                       dot_products=int(sum(c.want_acc.size for c in cases)), cycles=cycles,
+                       dot_products=int(sum(c.want_code.size for c in cases)), cycles=cycles,
                        ideal_cycles=per_lane + latency, lanes=lanes,
                        designs=[m["top"] for m in manifests])
     result = tally.write(test)

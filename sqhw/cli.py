@@ -199,7 +199,8 @@ def _add_gen(sub) -> None:
     p.add_argument("--dyadic-shift", type=int, help="integer path: o = round(i * m / 2**S) + "
                    "zero_point with run-time inputs m and zero_point")
     p.add_argument("--multiplier-bits", type=int, default=16, help="width of m (dyadic)")
-    p = kinds.add_parser("mac", parents=[common, rounding], help="streaming dot product")
+    p = kinds.add_parser("mac", parents=[common, rounding],
+                         help="streaming dot product (block formats: one result per block)")
     p.add_argument("--a", required=True)
     p.add_argument("--b", required=True)
     p.add_argument("--length", type=int, default=1024, help="longest dot product (sizes acc)")

@@ -178,3 +178,54 @@ def test_dyadic_requantizer_matches_ref(mode, out_name, saturate, rng):
                      for a, m, z in zip(acc, mult, zp)])
     assert (got == want).all(), (acc[got != want][:4], got[got != want][:4])
     assert got.size == 2000
+
+
+@pytest.mark.parametrize("name,out_name,mode", [("mxfp4", "float8_e4m3fn", "rne"),
+                                               ("mxfp8_e4m3", "float8_e5m2", "rtz"),
+                                               ("nvfp4", "float8_e4m3fn", "rne"),
+                                               ("mxint8", "int8", "floor")])
+def test_block_dot_product_matches_ref(name, out_name, mode, rng):
+    from sqhw.formats import BlockEncoded
+    from sqhw.hdl import BlockDotProduct
+
+    fmt, out = parse(name), parse(out_name)
+    dut = BlockDotProduct(fmt, fmt, out, rounding=mode, stages=1)
+    size, blocks = fmt.block_size, 12
+    finite = np.flatnonzero(np.isfinite(fmt.element.table))
+    a, b = rng.choice(finite, (blocks, size)), rng.choice(finite, (blocks, size))
+    scales = np.flatnonzero(np.isfinite(fmt.scale_format.table))
+    sa, sb = rng.choice(scales, blocks), rng.choice(scales, blocks)
+    sa[:2], sb[:2] = scales.min(), scales.max()  # the extremes of the scale range
+    exact = ref.block_dot(BlockEncoded(a, sa[:, None], 1.0), fmt,
+                          BlockEncoded(b, sb[:, None], 1.0), fmt)
+    want = ref.requantize(exact.ints, exact.frac_bits, out, rounding=mode).tolist()
+    got = []
+
+    async def driver(ctx):
+        for i in range(blocks):
+            for j in range(size):
+                for port, value in (("a", a[i, j]), ("b", b[i, j]), ("sa", sa[i]),
+                                    ("sb", sb[i]), ("last", j == size - 1)):
+                    ctx.set(getattr(dut.terms.payload, port), int(value))
+                ctx.set(dut.terms.valid, 1)
+                await ctx.tick().until(dut.terms.ready)
+        ctx.set(dut.terms.valid, 0)
+
+    async def sink(ctx):
+        while len(got) < blocks:
+            ctx.set(dut.result.ready, int(rng.random() < 0.7))
+            await ctx.tick()
+
+    async def monitor(ctx):
+        async for _, _, valid, ready, code in ctx.tick().sample(
+                dut.result.valid, dut.result.ready, dut.result.payload.code):
+            if valid and ready:
+                got.append(code)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_testbench(sink)
+    sim.add_process(monitor)
+    sim.run_until(1e-8 * (blocks * size * 3 + 100))
+    assert got == want and len(got) == blocks

@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 from .. import __version__
-from ..formats import Fixed, parse
+from ..formats import BlockScaled, Fixed, parse
+from .block_mac import BlockDotProduct
 from .convert import DyadicRequantizer, MinifloatToFixed, Requantizer
 from .mac import DotProduct
 from .multiplier import Multiplier
@@ -103,9 +104,38 @@ def _design_dyadic(src_fmt, dst, rounding, saturate, stages, shift, multiplier_b
     }
 
 
+def _design_block_mac(a_fmt, b_fmt, out_fmt, rounding, saturate, stages):
+    dut = BlockDotProduct(a_fmt, b_fmt, out_fmt, rounding=rounding, saturate=saturate,
+                          stages=stages)
+    ea, eb, sc = a_fmt.element, b_fmt.element, dut.scale_format
+    offsets = [("a", ea.bits, ea.name), ("b", eb.bits, eb.name), ("sa", sc.bits, sc.name),
+               ("sb", sc.bits, sc.name), ("last", 1, None)]
+    payload, at = {}, 0
+    for name, width, fmt_name in offsets:
+        payload[name] = {"offset": at, "width": width, **({"format": fmt_name} if fmt_name
+                                                          else {})}
+        at += width
+    return dut, {
+        "kind": "mac", "latency": dut.latency,
+        "inputs": {"terms": {"stream": True, "payload": payload,
+                             "meaning": "block_size terms per block; sa/sb are sampled with "
+                                        "the block's last term"}},
+        "outputs": {"result": {"stream": True, "payload": {
+            "code": {"format": out_fmt.name, "offset": 0, "width": out_fmt.bits},
+            "special": {"offset": out_fmt.bits, "width": 1}},
+            "meaning": "round(element dot * scale_a * scale_b), one per block"}},
+        "parameters": {"a": a_fmt.name, "b": b_fmt.name, "block_size": dut.block_size,
+                       "max_length": dut.block_size, "out": out_fmt.name,
+                       "accumulator": dut.accumulator.name, "rounding": rounding,
+                       "saturate": saturate, "stages": stages},
+    }
+
+
 def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
                saturate: bool = True, stages: int = 1):
     a_fmt, b_fmt, out_fmt = parse(a), parse(b), parse(out)
+    if isinstance(a_fmt, BlockScaled) or isinstance(b_fmt, BlockScaled):
+        return _design_block_mac(a_fmt, b_fmt, out_fmt, rounding, saturate, stages)
     dut = DotProduct(a_fmt, b_fmt, length, out_fmt, rounding=rounding, saturate=saturate,
                      stages=stages)
     acc = dut.accumulator

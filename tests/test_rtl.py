@@ -103,5 +103,6 @@ def test_mac_random_dot_products(tmp_path, seed):
     assert through["mismatches"] == back["mismatches"] == 0
     assert through["terms"] >= (10**6 - 32 * 32) * len(MACS)  # block MACs: whole blocks
     assert through["cycles"] <= through["ideal_cycles"] + 1
-    assert back["terms"] >= 20000 * len(MACS) and back["cycles"] > back["ideal_cycles"]
+    assert back["terms"] >= (20000 - 32 * 32) * len(MACS)
+    assert back["cycles"] > back["ideal_cycles"]
     print(f"{through['terms']} terms, {through['vectors_per_second']} terms/s")

@@ -16,7 +16,8 @@ from .block import Exact, block_dot
 from .exact import (accumulator_format, dot, fit_fixed, int_range, integer_table, matmul, mul,
                     product_format, to_ints)
 from .requantize import dyadic, requantize, requantize_dyadic
+from .sparse import sparse_matmul
 
 __all__ = ["Exact", "accumulator_format", "block_dot", "dot", "dyadic", "fit_fixed",
            "int_range", "integer_table", "matmul", "mul", "product_format", "requantize",
-           "requantize_dyadic", "to_ints"]
+           "requantize_dyadic", "sparse_matmul", "to_ints"]

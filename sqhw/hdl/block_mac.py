@@ -41,7 +41,7 @@ class BlockDotProduct(wiring.Component):
     >>> from sqhw.formats import parse
     >>> mx = BlockDotProduct(parse("mxfp4"), parse("mxfp4"), parse("float8_e4m3fn"))
     >>> mx.block_size, mx.accumulator.bits, mx.latency
-    (32, 14, 3)
+    (32, 14, 4)
     """
 
     @refusing
@@ -94,8 +94,13 @@ class BlockDotProduct(wiring.Component):
                           "result": Out(stream.Signature(result))})
 
     @property
+    def scale_stages(self) -> int:
+        """A register after the scale step (the shift or the scale product) when stages > 0."""
+        return min(self.stages, 1)
+
+    @property
     def latency(self) -> int:
-        return self.multiplier.latency + 1 + self.requantizer.latency
+        return self.multiplier.latency + 1 + self.scale_stages + self.requantizer.latency
 
     def elaborate(self, platform):
         m = Module()
@@ -148,12 +153,14 @@ class BlockDotProduct(wiring.Component):
             m.submodules.scale_multiplier = smul = self.scale_multiplier
             m.d.comb += [smul.a.eq(block_sa), smul.b.eq(block_sb), scaled.eq(block * smul.p)]
             scale_special = smul.special
-        m.d.comb += rq.i.eq(scaled)
+        flagged = Signal(name="block_flagged")
+        m.d.comb += flagged.eq(block_special | scale_special)
+        m.d.comb += rq.i.eq(_delay(m, scaled, self.scale_stages, advance, "scaled"))
 
-        stages = self.requantizer.latency
+        stages = self.scale_stages + self.requantizer.latency
         m.d.comb += [out_valid.eq(_delay(m, block_valid, stages, advance, "valid_rq")),
                      self.result.valid.eq(out_valid),
                      self.result.payload.code.eq(rq.o),
-                     self.result.payload.special.eq(
-                         _delay(m, block_special | scale_special, stages, advance, "special_rq"))]
+                     self.result.payload.special.eq(_delay(m, flagged, stages, advance,
+                                                           "special_rq"))]
         return m

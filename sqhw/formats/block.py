@@ -121,6 +121,25 @@ class BlockScaled:
                              "block scales are defined for finite inputs only")
         return x.reshape(x.shape[:-1] + (x.shape[-1] // self.block_size, self.block_size))
 
+    def scales(self, amax: np.ndarray, tensor_amax: float):
+        """(scale codes, divisors, tensor scale) from per-block and whole-tensor amax.
+
+        The divisor of a block is the value its elements are divided by before rounding;
+        shared with sqhw.baselines so every path computes the same scales."""
+        scale_fmt = self.scale_format
+        if self.power_of_two_scale:
+            _, e = np.frexp(amax)
+            exponent = np.where(amax > 0, e.astype(np.int64) - 1 - self.element_emax,
+                                scale_fmt.emin)
+            exponent = np.clip(exponent, scale_fmt.emin, scale_fmt.emax)
+            return scale_fmt.encode(np.ldexp(1.0, exponent)), np.ldexp(1.0, exponent), 1.0
+        tensor_scale = 1.0
+        if self.tensor_scale and tensor_amax:
+            tensor_scale = float(np.float32(tensor_amax / (self.element.max * scale_fmt.max)))
+        codes = scale_fmt.encode(amax / (self.element.max * tensor_scale), rounding="rne",
+                                 saturate=True)
+        return codes, scale_fmt.decode(codes) * tensor_scale, tensor_scale
+
     def encode(self, x, rounding: str = "rne", saturate: bool = True, pad: bool = False,
                seed: int | None = 0) -> BlockEncoded:
         """Encode along the last axis. Returns BlockEncoded(elements, scales, tensor_scale)."""
@@ -128,23 +147,8 @@ class BlockScaled:
         arr, restore = as_float64(x)
         blocks = self._blocks(arr, pad)
         amax = np.abs(blocks).max(axis=-1)
-        scale_fmt = self.scale_format
-        if self.power_of_two_scale:
-            tensor_scale = 1.0
-            _, e = np.frexp(amax)
-            exponent = np.where(amax > 0, e.astype(np.int64) - 1 - self.element_emax,
-                                scale_fmt.emin)
-            exponent = np.clip(exponent, scale_fmt.emin, scale_fmt.emax)
-            scale_codes = scale_fmt.encode(np.ldexp(1.0, exponent))
-            scale_values = np.ldexp(1.0, exponent)
-        else:
-            top = float(np.abs(arr).max()) if arr.size else 0.0
-            tensor_scale = float(np.float32(top / (self.element.max * scale_fmt.max))) if top else 1.0
-            if self.tensor_scale is False:
-                tensor_scale = 1.0
-            scale_codes = scale_fmt.encode(amax / (self.element.max * tensor_scale),
-                                           rounding="rne", saturate=True)
-            scale_values = scale_fmt.decode(scale_codes) * tensor_scale
+        scale_codes, scale_values, tensor_scale = self.scales(
+            amax, float(amax.max()) if amax.size else 0.0)
         divisor = scale_values[..., None]
         safe = np.divide(blocks, divisor, out=np.zeros_like(blocks), where=divisor != 0)
         elements = self.element.encode(safe, rounding=rounding, saturate=saturate, seed=seed)

@@ -1,0 +1,342 @@
+"""The CPU baseline: sqhw's exact arithmetic as multithreaded Numba kernels (prange).
+
+Bit-identical to sqhw.formats (encode / decode) and sqhw.ref (matmul, sparse matmul);
+only faster. Convention for matmuls: w (M, K) @ x (K, N) -> (M, N), N:M groups along K.
+
+>>> import numpy as np
+>>> from sqhw.formats import parse
+>>> from sqhw.baselines import numba_cpu
+>>> numba_cpu.encode(np.array([1.0, 500.0], dtype=np.float32), parse("float8_e4m3fn")).tolist()
+[56, 127]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .. import ref
+from ..formats import BlockEncoded, BlockScaled, Fixed, Minifloat
+from ..formats._arrays import code_dtype
+from ..formats.rounding import ROUNDING_MODES, check_mode
+
+_MODE = {name: i for i, name in enumerate(ROUNDING_MODES)}  # rne rtz rna floor ceil stochastic
+_NEGZERO = 1
+
+
+# -- scalar kernels (inlined into the parallel loops) -----------------------------------------
+@njit(inline="always")
+def _round(y, mode, u):
+    # np.floor / np.ceil keep float64 (math.floor returns an int in Numba and overflows)
+    lower = np.floor(y)
+    frac = y - lower
+    if mode == 3:
+        return lower
+    if mode == 4:
+        return np.ceil(y)
+    if mode == 1:
+        return np.trunc(y)
+    if mode == 0:
+        odd = lower - 2.0 * np.floor(lower * 0.5) != 0.0
+        up = frac > 0.5 or (frac == 0.5 and odd)
+    elif mode == 2:
+        up = frac > 0.5 or (frac == 0.5 and y > 0)
+    else:
+        up = u < frac
+    return lower + (1.0 if up else 0.0)
+
+
+@njit(inline="always")
+def _minifloat_one(v, u, p, mode, saturate):
+    """One value -> one code; p = the format's parameters (see _minifloat_params)."""
+    man, emin, bias, max_mag = p[0], p[1], p[2], p[3]
+    signed, has_zero, has_inf, has_nan = p[4] != 0, p[5] != 0, p[6] != 0, p[7] != 0
+    nan_code, inf_code, policy, bits = p[8], p[9], p[10], p[11]
+    is_nan = v != v
+    is_inf = (not is_nan) and abs(v) == math.inf
+    negative = (not is_nan) and math.copysign(1.0, v) < 0.0
+    finite = 0.0 if (is_nan or is_inf) else v
+    if finite == 0.0:
+        exponent = max(-1, emin)
+    else:
+        exponent = max(math.frexp(finite)[1] - 1, emin)
+    scaled = math.ldexp(finite, man - exponent)
+    sig = int(abs(_round(scaled, mode, u)))
+    if sig >= (1 << (man + 1)):
+        exponent += 1
+        sig >>= 1
+    if not has_zero and sig < (1 << man):
+        sig = 1 << man
+    if sig >= (1 << man):
+        exp_field = min(exponent + bias, 1 << 20)
+        man_field = sig - (1 << man)
+    else:
+        exp_field = 0
+        man_field = sig
+    mag = (exp_field << man) | man_field
+    is_zero = finite == 0.0
+    missing = (not has_zero) and is_zero and not is_inf and not is_nan
+    if not signed:
+        missing = missing or (negative and not (is_zero and has_zero))
+    overflow = (mag > max_mag or is_inf) and not missing
+    toward_zero = mode == 1 or (mode == 3 and not negative) or (mode == 4 and negative)
+    has_special = has_inf or has_nan
+    clamp = saturate or toward_zero or not has_special
+    clamp = clamp and not (is_inf and not saturate and has_special)
+    if overflow:
+        mag = max_mag
+    if missing:
+        mag = 0
+    sign_bit = 1 << (bits - 1)
+    code = mag
+    if signed and negative and (mag != 0 or policy != _NEGZERO):
+        code |= sign_bit
+    if overflow and not clamp:
+        if has_inf:
+            code = inf_code | (sign_bit if negative else 0)
+        elif has_nan:
+            code = nan_code
+    if has_nan and not saturate and missing:
+        code = nan_code
+    if has_nan and is_nan:
+        code = nan_code
+    return code
+
+
+@njit(inline="always")
+def _fixed_one(v, u, frac_bits, lo, hi, bits, mode, saturate):
+    if abs(v) == math.inf:
+        r = float(hi) if v > 0 else float(lo)
+    else:
+        r = _round(math.ldexp(v, frac_bits), mode, u)
+    if saturate:
+        r = min(max(r, float(lo)), float(hi))
+    modulus = 2.0 ** bits
+    return int(r - np.floor(r / modulus) * modulus)
+
+
+# -- parallel kernels -----------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def _encode_minifloat(x, u, p, mode, saturate, out):
+    for i in prange(x.size):
+        out[i] = _minifloat_one(x[i], u[i], p, mode, saturate)
+
+
+@njit(parallel=True, cache=True)
+def _encode_fixed(x, u, frac_bits, lo, hi, bits, mode, saturate, out):
+    for i in prange(x.size):
+        out[i] = _fixed_one(x[i], u[i], frac_bits, lo, hi, bits, mode, saturate)
+
+
+@njit(parallel=True, cache=True)
+def _block_amax(x, size, out):
+    rows, blocks = out.shape
+    for r in prange(rows):
+        for b in range(blocks):
+            top = 0.0
+            for j in range(b * size, (b + 1) * size):
+                top = max(top, abs(x[r, j]))
+            out[r, b] = top
+
+
+@njit(parallel=True, cache=True)
+def _encode_blocks_minifloat(x, divisors, size, u, p, mode, saturate, out):
+    rows, k = x.shape
+    for r in prange(rows):
+        for j in range(k):
+            d = divisors[r, j // size]
+            v = x[r, j] / d if d != 0.0 else 0.0
+            out[r, j] = _minifloat_one(v, u[r, j], p, mode, saturate)
+
+
+@njit(parallel=True, cache=True)
+def _encode_blocks_fixed(x, divisors, size, u, frac_bits, lo, hi, bits, mode, saturate, out):
+    rows, k = x.shape
+    for r in prange(rows):
+        for j in range(k):
+            d = divisors[r, j // size]
+            v = x[r, j] / d if d != 0.0 else 0.0
+            out[r, j] = _fixed_one(v, u[r, j], frac_bits, lo, hi, bits, mode, saturate)
+
+
+@njit(parallel=True, cache=True)
+def _gather(table, codes, out):
+    for i in prange(codes.size):
+        out[i] = table[codes[i]]
+
+
+@njit(parallel=True, cache=True)
+def _matmul(w, x, out):
+    rows, inner = w.shape
+    for i in prange(rows):
+        acc = out[i]
+        for k in range(inner):
+            a = w[i, k]
+            if a != 0:
+                xk = x[k]
+                for j in range(acc.size):
+                    acc[j] += a * xk[j]
+
+
+@njit(parallel=True, cache=True)
+def _nm_matmul(values, columns, x, out):
+    rows, slots = values.shape
+    for i in prange(rows):
+        acc = out[i]
+        for t in range(slots):
+            a = values[i, t]
+            if a != 0:
+                xk = x[columns[i, t]]
+                for j in range(acc.size):
+                    acc[j] += a * xk[j]
+
+
+# -- the public functions -------------------------------------------------------------------
+def _minifloat_params(fmt: Minifloat) -> np.ndarray:
+    return np.array([fmt.man_bits, fmt.emin, fmt.bias, fmt.max_magnitude_code, int(fmt.signed),
+                     int(fmt.has_zero), int(fmt.inf), int(fmt.has_nan), fmt.nan_code or 0,
+                     fmt.inf_code or 0, _NEGZERO if fmt.nan == "negzero" else 0, fmt.bits],
+                    dtype=np.int64)
+
+
+def _as_array(x, name: str) -> np.ndarray:
+    if type(x).__module__.split(".")[0] == "torch":
+        raise TypeError(f"{name}: the Numba path takes numpy arrays; use .numpy() or "
+                        "sqhw.baselines.triton_gpu for tensors")
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: expected a real-valued numpy array, got dtype {arr.dtype}")
+    return arr
+
+
+def _uniforms(shape, rounding: str, seed) -> np.ndarray:
+    # the same draws as sqhw.formats.rounding.round_to_integer, so stochastic stays identical
+    if rounding == "stochastic":
+        return np.random.default_rng(seed).random(shape)
+    return np.zeros(shape)
+
+
+def encode(x, fmt, rounding: str = "rne", saturate: bool | None = None, seed: int | None = 0,
+           pad: bool = False):
+    """fmt.encode(x, ...) computed by Numba kernels; block formats return BlockEncoded.
+
+    saturate defaults as in fmt.encode: False for element formats, True for block formats."""
+    check_mode(rounding)
+    if saturate is None:
+        saturate = isinstance(fmt, BlockScaled)
+    arr = _as_array(x, "x").astype(np.float64, copy=False)
+    mode = _MODE[rounding]
+    if isinstance(fmt, BlockScaled):
+        return _encode_block(arr, fmt, rounding, saturate, seed, pad)
+    if not isinstance(fmt, (Minifloat, Fixed)):
+        raise TypeError(f"fmt: expected a Fixed, Minifloat or BlockScaled format, got {fmt!r}")
+    if fmt.bits > 32:
+        raise ValueError(f"fmt: {fmt.name} has {fmt.bits}-bit codes; at most 32 here")
+    fmt._refuse_nan(arr)
+    flat = np.ascontiguousarray(arr).ravel()
+    u = _uniforms(arr.shape, rounding, seed).ravel()
+    out = np.empty(flat.size, dtype=np.int64)
+    if isinstance(fmt, Minifloat):
+        _encode_minifloat(flat, u, _minifloat_params(fmt), mode, bool(saturate), out)
+    else:
+        if np.isinf(flat).any() and not saturate:
+            raise ValueError(f"x contains +-Inf: {fmt.name} can only represent them with "
+                             "saturate=True")
+        _encode_fixed(flat, u, fmt.frac_bits, fmt.min_int, fmt.max_int, fmt.bits, mode,
+                      bool(saturate), out)
+    return out.astype(code_dtype(fmt.bits)).reshape(arr.shape)
+
+
+def _encode_block(arr, fmt: BlockScaled, rounding, saturate, seed, pad) -> BlockEncoded:
+    blocks = fmt._blocks(arr, pad)  # shape checks, padding and the NaN/Inf refusal
+    rows = int(np.prod(blocks.shape[:-2], dtype=np.int64))
+    flat = np.ascontiguousarray(blocks.reshape(rows, -1))
+    size = fmt.block_size
+    amax = np.empty((rows, flat.shape[1] // size))
+    _block_amax(flat, size, amax)
+    codes, divisors, tensor_scale = fmt.scales(amax, float(amax.max()) if amax.size else 0.0)
+    u = _uniforms(blocks.shape, rounding, seed).reshape(flat.shape)
+    out = np.empty(flat.shape, dtype=np.int64)
+    el, mode = fmt.element, _MODE[rounding]
+    if isinstance(el, Minifloat):
+        _encode_blocks_minifloat(flat, np.ascontiguousarray(divisors), size, u,
+                                 _minifloat_params(el), mode, bool(saturate), out)
+    else:
+        _encode_blocks_fixed(flat, np.ascontiguousarray(divisors), size, u, el.frac_bits,
+                             el.min_int, el.max_int, el.bits, mode, bool(saturate), out)
+    shape = blocks.shape[:-2]
+    return BlockEncoded(out.astype(code_dtype(el.bits)).reshape(shape + (-1,)),
+                        np.asarray(codes).reshape(shape + (-1,)), tensor_scale)
+
+
+def decode(codes, fmt):
+    """fmt.decode(codes) (float64) by a parallel table gather; BlockEncoded for block formats."""
+    if isinstance(fmt, BlockScaled):
+        return _decode_block(codes, fmt)
+    arr = _as_array(codes, "codes")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"codes: expected integer codes, got dtype {arr.dtype}")
+    flat = np.ascontiguousarray(arr).ravel().astype(np.int64)
+    if flat.size and (flat.min() < 0 or flat.max() >= 1 << fmt.bits):
+        raise ValueError(f"codes: must lie in [0, {1 << fmt.bits}) for {fmt.name}")
+    out = np.empty(flat.size)
+    _gather(np.ascontiguousarray(fmt.table), flat, out)
+    return out.reshape(arr.shape)
+
+
+def _decode_block(encoded: BlockEncoded, fmt: BlockScaled) -> np.ndarray:
+    elements = decode(np.asarray(encoded.elements), fmt.element)
+    scales = decode(np.asarray(encoded.scales), fmt.scale_format) * encoded.tensor_scale
+    blocks = elements.reshape(elements.shape[:-1] + (-1, fmt.block_size))
+    return (blocks * scales[..., None]).reshape(elements.shape)
+
+
+def _int_operands(w_codes, w_fmt, x_codes, x_fmt, k: int):
+    acc = ref.accumulator_format(w_fmt, x_fmt, max(k, 1))
+    if acc.bits > 63:
+        raise ValueError(f"{w_fmt.name} x {x_fmt.name} over K={k} needs a {acc.bits}-bit "
+                         "accumulator; the Numba path has int64 (use sqhw.ref.matmul)")
+    dtype = np.int32 if acc.bits <= 31 else np.int64
+    w = ref.to_ints(w_codes, w_fmt, "w_codes").astype(dtype)
+    x = ref.to_ints(x_codes, x_fmt, "x_codes").astype(dtype)
+    return np.ascontiguousarray(w), np.ascontiguousarray(x), dtype
+
+
+def matmul(w_codes, w_fmt, x_codes, x_fmt) -> np.ndarray:
+    """Exact w @ x as int64 in units of 2**-ref.product_format(w_fmt, x_fmt).frac_bits."""
+    w_codes, x_codes = _as_array(w_codes, "w_codes"), _as_array(x_codes, "x_codes")
+    if w_codes.ndim != 2 or x_codes.ndim != 2 or w_codes.shape[1] != x_codes.shape[0]:
+        raise ValueError(f"matmul: expected w (M, K) and x (K, N), got shapes {w_codes.shape} "
+                         f"and {x_codes.shape}")
+    w, x, dtype = _int_operands(w_codes, w_fmt, x_codes, x_fmt, w_codes.shape[1])
+    out = np.zeros((w.shape[0], x.shape[1]), dtype=dtype)
+    _matmul(w, x, out)
+    return out.astype(np.int64)
+
+
+def nm_matmul(packed, x_codes, x_fmt) -> np.ndarray:
+    """Exact w @ x on packed N:M weights (sqhw.sparsity.NM.pack), equal to matmul on the
+    masked dense weights."""
+    values, indices, k, nm, w_fmt = packed
+    x_codes = _as_array(x_codes, "x_codes")
+    if values.ndim != 3 or x_codes.ndim != 2 or x_codes.shape[0] != k:
+        raise ValueError(f"nm_matmul: expected packed w of {k} columns in (M, G, n) groups and "
+                         f"x of shape ({k}, N), got values {values.shape} and x {x_codes.shape}")
+    w, x, dtype = _int_operands(values, w_fmt, x_codes, x_fmt, k)
+    rows = values.shape[0]
+    columns = np.arange(values.shape[1])[:, None] * nm.m + indices.astype(np.int64)
+    past = columns >= k
+    if (past & (w != 0)).any():
+        raise ValueError(f"packed weights: a non-zero value's index points past K={k}")
+    columns = np.where(past, 0, columns)
+    out = np.zeros((rows, x.shape[1]), dtype=dtype)
+    _nm_matmul(np.ascontiguousarray(w.reshape(rows, -1)),
+               np.ascontiguousarray(columns.reshape(rows, -1)), x, out)
+    return out.astype(np.int64)
+
+
+def threads() -> int:
+    return numba.get_num_threads()

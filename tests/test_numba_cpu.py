@@ -1,0 +1,95 @@
+"""The Numba baseline against sqhw.formats / sqhw.ref with zero tolerance."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from sqhw import ref
+from sqhw.baselines import numba_cpu
+from sqhw.formats import BlockScaled, Fixed, ROUNDING_MODES, parse, presets
+from sqhw.sparsity import NM, PATTERNS
+
+
+def _inputs(rng, n=60_000):
+    x = (rng.standard_normal(n) * np.exp(rng.uniform(-12, 12, n))).astype(np.float32)
+    x[:4] = [0.0, -0.0, np.inf, -np.inf]
+    return x
+
+
+@pytest.mark.parametrize("fmt", [f for f in presets() if not isinstance(f, BlockScaled)],
+                         ids=lambda f: f.name)
+def test_encode_decode_bit_identical(fmt, rng):
+    x = _inputs(rng)
+    checked = 0
+    for rounding, saturate in itertools.product(ROUNDING_MODES, (False, True)):
+        xx = x if (saturate or not isinstance(fmt, Fixed)) else x[np.isfinite(x)]
+        want = fmt.encode(xx, rounding=rounding, saturate=saturate, seed=5)
+        got = numba_cpu.encode(xx, fmt, rounding=rounding, saturate=saturate, seed=5)
+        assert got.dtype == want.dtype and (got == want).all(), (rounding, saturate)
+        checked += xx.size
+    codes = np.arange(1 << fmt.bits)
+    same = numba_cpu.decode(codes, fmt), fmt.decode(codes)
+    assert ((same[0] == same[1]) | (np.isnan(same[0]) & np.isnan(same[1]))).all()
+    assert checked >= 12 * 59_000
+
+
+@pytest.mark.parametrize("fmt", [f for f in presets() if isinstance(f, BlockScaled)],
+                         ids=lambda f: f.name)
+def test_block_encode_bit_identical(fmt, rng):
+    x = _inputs(rng)[4:].astype(np.float64)[:96 * 300].reshape(300, 96)
+    for rounding in ("rne", "rtz", "stochastic"):
+        want = fmt.encode(x, rounding=rounding, seed=2)
+        got = numba_cpu.encode(x, fmt, rounding=rounding, seed=2)
+        assert (got.elements == want.elements).all() and (got.scales == want.scales).all()
+        assert got.tensor_scale == want.tensor_scale
+        assert (numba_cpu.decode(got, fmt) == fmt.decode(want)).all()
+    ragged = numba_cpu.encode(x[:, :90], fmt, pad=True)
+    assert (ragged.elements == fmt.encode(x[:, :90], pad=True).elements).all()
+    assert x.size == 28_800
+
+
+PAIRS = [("int8", "int8"), ("float8_e4m3fn", "int8"), ("float8_e4m3fn", "float8_e4m3fn"),
+         ("float4_e2m1fn", "float6_e3m2fn"), ("uint4", "int8")]
+
+
+@pytest.mark.parametrize("w_name,x_name", PAIRS)
+def test_matmul_equals_ref(w_name, x_name, rng):
+    w_fmt, x_fmt = parse(w_name), parse(x_name)
+    fw, fx = (np.flatnonzero(np.isfinite(f.table)) for f in (w_fmt, x_fmt))
+    checked = 0
+    for m, k, n in [(1, 1, 1), (7, 77, 5), (33, 256, 17), (16, 1000, 3)]:
+        w, x = rng.choice(fw, (m, k)), rng.choice(fx, (k, n))
+        got = numba_cpu.matmul(w, w_fmt, x, x_fmt)
+        assert got.dtype == np.int64 and (got == ref.matmul(w, w_fmt, x, x_fmt)).all()
+        checked += m * n
+    assert checked == 1 + 35 + 561 + 48
+
+
+@pytest.mark.parametrize("pattern", PATTERNS + ("4:4",))
+@pytest.mark.parametrize("w_name,x_name", [("int8", "int8"), ("float8_e4m3fn", "int8")])
+def test_nm_matmul_equals_masked_dense(pattern, w_name, x_name, rng):
+    nm, w_fmt, x_fmt = NM.parse(pattern), parse(w_name), parse(x_name)
+    for m, k, n in [(9, 64, 4), (5, 77, 3)]:
+        w = w_fmt.encode(nm.prune(rng.standard_normal((m, k)) * 30), saturate=True)
+        x = rng.integers(0, 256, (k, n))
+        packed = nm.pack(w, w_fmt)
+        got = numba_cpu.nm_matmul(packed, x, x_fmt)
+        assert (got == numba_cpu.matmul(w, w_fmt, x, x_fmt)).all()
+        assert (got == ref.sparse_matmul(packed, x, x_fmt)).all()
+    assert got.shape == (5, 3)
+
+
+def test_bad_input_is_named():
+    e4m3, int8 = parse("float8_e4m3fn"), parse("int8")
+    with pytest.raises(ValueError, match=r"expected w \(M, K\) and x \(K, N\)"):
+        numba_cpu.matmul(np.zeros((2, 3), np.int64), int8, np.zeros((4, 2), np.int64), int8)
+    with pytest.raises(TypeError, match="x: expected a real-valued numpy array"):
+        numba_cpu.encode(np.array(["a"]), e4m3)
+    with pytest.raises(ValueError, match="96-bit accumulator|needs a"):
+        numba_cpu.matmul(np.zeros((1, 4), np.int64), parse("float8_e5m2"),
+                         np.zeros((4, 1), np.int64), parse("float8_e5m2"))
+    with pytest.raises(ValueError, match="has no NaN encoding"):
+        numba_cpu.encode(np.array([np.nan]), parse("float4_e2m1fn"))
+    with pytest.raises(ValueError, match="NaN/Inf codes"):
+        numba_cpu.matmul(np.full((1, 1), 0x7F), e4m3, np.zeros((1, 1), np.int64), int8)

@@ -5,6 +5,7 @@
     sqhw demo                 the main job on its built-in default (formats + tour for now)
     sqhw gen mul|cvt|mac ...  Verilog + manifest.json for an operator
     sqhw synth DIR --target   LUT/FF/CARRY/DSP counts (xcup), placed-and-routed Fmax (ecp5)
+    sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
 """
 
 from __future__ import annotations
@@ -164,6 +165,17 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .baselines import bench
+
+    interactive = sys.stderr.isatty() and not args.json
+    result = bench.run(quick=args.quick, progress=bench.main_progress if interactive else None)
+    if interactive:
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    print(json.dumps(result, indent=1) if args.json else bench.report(result))
+    return 0
+
+
 def _stages(text: str) -> int:
     try:
         value = int(text)
@@ -228,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
+    p = sub.add_parser("bench", help="Numba vs ml_dtypes / torch / memcpy, in one run")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

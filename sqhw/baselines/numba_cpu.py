@@ -50,21 +50,11 @@ def _round(y, mode, u):
 
 
 @njit(inline="always")
-def _minifloat_one(v, u, p, mode, saturate):
-    """One value -> one code; p = the format's parameters (see _minifloat_params)."""
-    man, emin, bias, max_mag = p[0], p[1], p[2], p[3]
+def _pack_one(negative, exponent, sig, is_zero, is_inf, is_nan, p, mode, saturate):
+    """Rounded parts -> code: Minifloat.pack for one value (carry, subnormals, overflow)."""
+    man, bias, max_mag = p[0], p[2], p[3]
     signed, has_zero, has_inf, has_nan = p[4] != 0, p[5] != 0, p[6] != 0, p[7] != 0
     nan_code, inf_code, policy, bits = p[8], p[9], p[10], p[11]
-    is_nan = v != v
-    is_inf = (not is_nan) and abs(v) == math.inf
-    negative = (not is_nan) and math.copysign(1.0, v) < 0.0
-    finite = 0.0 if (is_nan or is_inf) else v
-    if finite == 0.0:
-        exponent = max(-1, emin)
-    else:
-        exponent = max(math.frexp(finite)[1] - 1, emin)
-    scaled = math.ldexp(finite, man - exponent)
-    sig = int(abs(_round(scaled, mode, u)))
     if sig >= (1 << (man + 1)):
         exponent += 1
         sig >>= 1
@@ -77,7 +67,6 @@ def _minifloat_one(v, u, p, mode, saturate):
         exp_field = 0
         man_field = sig
     mag = (exp_field << man) | man_field
-    is_zero = finite == 0.0
     missing = (not has_zero) and is_zero and not is_inf and not is_nan
     if not signed:
         missing = missing or (negative and not (is_zero and has_zero))
@@ -107,6 +96,61 @@ def _minifloat_one(v, u, p, mode, saturate):
 
 
 @njit(inline="always")
+def _minifloat_one(v, u, p, mode, saturate):
+    """One float64 value -> one code; p = the format's parameters (see _minifloat_params)."""
+    man, emin = p[0], p[1]
+    is_nan = v != v
+    is_inf = (not is_nan) and abs(v) == math.inf
+    negative = (not is_nan) and math.copysign(1.0, v) < 0.0
+    finite = 0.0 if (is_nan or is_inf) else v
+    if finite == 0.0:
+        exponent = max(-1, emin)
+    else:
+        exponent = max(math.frexp(finite)[1] - 1, emin)
+    sig = int(abs(_round(math.ldexp(finite, man - exponent), mode, u)))
+    return _pack_one(negative, exponent, sig, finite == 0.0, is_inf, is_nan, p, mode, saturate)
+
+
+@njit(inline="always")
+def _minifloat_fast(v, q, p, mode, saturate):
+    """_minifloat_one for a deterministic mode, via integer rounding of the float64
+    significand (no libm calls). q = (man, emin, bias, max_mag, sign_shift, keep_zero_sign).
+    Zero, subnormal, Inf and NaN inputs and overflowing results take _minifloat_one."""
+    man, emin, bias, max_mag, sign_shift, keep_zero_sign = q[0], q[1], q[2], q[3], q[4], q[5]
+    b = np.int64(np.float64(v).view(np.uint64) >> np.uint64(1))  # drop the sign for a moment
+    negative = np.int64(np.float64(v).view(np.uint64) >> np.uint64(63))
+    biased = b >> 51
+    e = biased - 1023
+    significand = (b << 1) & 0xFFFFFFFFFFFFF | 0x10000000000000
+    exponent = max(e, emin)
+    shift = min(exponent - e + 52 - man, 60)  # > 0: man <= 15 here
+    lower = significand >> shift
+    rem = significand & ((np.int64(1) << shift) - 1)
+    half = np.int64(1) << (shift - 1)
+    if mode == 0:
+        up = (rem > half) | ((rem == half) & ((lower & 1) == 1))
+    elif mode == 2:
+        up = rem >= half
+    elif mode == 3:
+        up = (negative == 1) & (rem != 0)
+    elif mode == 4:
+        up = (negative == 0) & (rem != 0)
+    else:
+        up = False
+    sig = lower + up
+    carry = sig >> (man + 1)
+    exponent += carry
+    sig >>= carry
+    normal = sig >> man
+    mag = normal * (((exponent + bias) << man) | (sig - (1 << man))) + (1 - normal) * sig
+    if biased == 0 or biased == 0x7FF or mag > max_mag:
+        return _minifloat_one(np.float64(v), 0.0, p, mode, saturate)
+    if mag == 0 and keep_zero_sign == 0:
+        return 0
+    return mag | (negative << sign_shift)
+
+
+@njit(inline="always")
 def _fixed_one(v, u, frac_bits, lo, hi, bits, mode, saturate):
     if abs(v) == math.inf:
         r = float(hi) if v > 0 else float(lo)
@@ -120,15 +164,25 @@ def _fixed_one(v, u, frac_bits, lo, hi, bits, mode, saturate):
 
 # -- parallel kernels -----------------------------------------------------------------------
 @njit(parallel=True, cache=True)
-def _encode_minifloat(x, u, p, mode, saturate, out):
+def _encode_minifloat(x, u, p, q, mode, saturate, out):
+    # u holds one uniform per value for stochastic rounding, a single 0 otherwise;
+    # q is None-like (size 0) where the integer fast path does not apply
+    stochastic = u.size == x.size
+    fast = q.size > 0 and not stochastic
     for i in prange(x.size):
-        out[i] = _minifloat_one(x[i], u[i], p, mode, saturate)
+        if fast:
+            out[i] = _minifloat_fast(x[i], q, p, mode, saturate)
+        else:
+            out[i] = _minifloat_one(np.float64(x[i]), u[i] if stochastic else 0.0, p, mode,
+                                    saturate)
 
 
 @njit(parallel=True, cache=True)
 def _encode_fixed(x, u, frac_bits, lo, hi, bits, mode, saturate, out):
+    stochastic = u.size == x.size
     for i in prange(x.size):
-        out[i] = _fixed_one(x[i], u[i], frac_bits, lo, hi, bits, mode, saturate)
+        out[i] = _fixed_one(np.float64(x[i]), u[i] if stochastic else 0.0, frac_bits, lo, hi,
+                            bits, mode, saturate)
 
 
 @njit(parallel=True, cache=True)
@@ -143,23 +197,31 @@ def _block_amax(x, size, out):
 
 
 @njit(parallel=True, cache=True)
-def _encode_blocks_minifloat(x, divisors, size, u, p, mode, saturate, out):
+def _encode_blocks_minifloat(x, divisors, size, u, p, q, mode, saturate, out):
     rows, k = x.shape
+    stochastic = u.size == x.size
+    fast = q.size > 0 and not stochastic
     for r in prange(rows):
         for j in range(k):
             d = divisors[r, j // size]
             v = x[r, j] / d if d != 0.0 else 0.0
-            out[r, j] = _minifloat_one(v, u[r, j], p, mode, saturate)
+            if fast:
+                out[r, j] = _minifloat_fast(v, q, p, mode, saturate)
+            else:
+                out[r, j] = _minifloat_one(v, u[r, j] if stochastic else 0.0, p, mode,
+                                           saturate)
 
 
 @njit(parallel=True, cache=True)
 def _encode_blocks_fixed(x, divisors, size, u, frac_bits, lo, hi, bits, mode, saturate, out):
     rows, k = x.shape
+    stochastic = u.size == x.size
     for r in prange(rows):
         for j in range(k):
             d = divisors[r, j // size]
             v = x[r, j] / d if d != 0.0 else 0.0
-            out[r, j] = _fixed_one(v, u[r, j], frac_bits, lo, hi, bits, mode, saturate)
+            out[r, j] = _fixed_one(v, u[r, j] if stochastic else 0.0, frac_bits, lo, hi, bits,
+                                   mode, saturate)
 
 
 @njit(parallel=True, cache=True)
@@ -195,6 +257,15 @@ def _nm_matmul(values, columns, x, out):
 
 
 # -- the public functions -------------------------------------------------------------------
+def _fast_params(fmt: Minifloat) -> np.ndarray:
+    """Parameters of the integer fast path, or an empty array where it does not apply
+    (unsigned formats and formats without zero take the general kernel)."""
+    if not (fmt.signed and fmt.has_zero):
+        return np.zeros(0, dtype=np.int64)
+    return np.array([fmt.man_bits, fmt.emin, fmt.bias, fmt.max_magnitude_code, fmt.bits - 1,
+                     int(fmt.nan != "negzero")], dtype=np.int64)
+
+
 def _minifloat_params(fmt: Minifloat) -> np.ndarray:
     return np.array([fmt.man_bits, fmt.emin, fmt.bias, fmt.max_magnitude_code, int(fmt.signed),
                      int(fmt.has_zero), int(fmt.inf), int(fmt.has_nan), fmt.nan_code or 0,
@@ -216,7 +287,7 @@ def _uniforms(shape, rounding: str, seed) -> np.ndarray:
     # the same draws as sqhw.formats.rounding.round_to_integer, so stochastic stays identical
     if rounding == "stochastic":
         return np.random.default_rng(seed).random(shape)
-    return np.zeros(shape)
+    return np.zeros(1)
 
 
 def encode(x, fmt, rounding: str = "rne", saturate: bool | None = None, seed: int | None = 0,
@@ -227,7 +298,9 @@ def encode(x, fmt, rounding: str = "rne", saturate: bool | None = None, seed: in
     check_mode(rounding)
     if saturate is None:
         saturate = isinstance(fmt, BlockScaled)
-    arr = _as_array(x, "x").astype(np.float64, copy=False)
+    arr = _as_array(x, "x")
+    if arr.dtype not in (np.float32, np.float64):  # float32 stays float32: no widened copy
+        arr = arr.astype(np.float64)
     mode = _MODE[rounding]
     if isinstance(fmt, BlockScaled):
         return _encode_block(arr, fmt, rounding, saturate, seed, pad)
@@ -238,19 +311,21 @@ def encode(x, fmt, rounding: str = "rne", saturate: bool | None = None, seed: in
     fmt._refuse_nan(arr)
     flat = np.ascontiguousarray(arr).ravel()
     u = _uniforms(arr.shape, rounding, seed).ravel()
-    out = np.empty(flat.size, dtype=np.int64)
+    out = np.empty(flat.size, dtype=code_dtype(fmt.bits))
     if isinstance(fmt, Minifloat):
-        _encode_minifloat(flat, u, _minifloat_params(fmt), mode, bool(saturate), out)
+        _encode_minifloat(flat, u, _minifloat_params(fmt), _fast_params(fmt), mode,
+                          bool(saturate), out)
     else:
         if np.isinf(flat).any() and not saturate:
             raise ValueError(f"x contains +-Inf: {fmt.name} can only represent them with "
                              "saturate=True")
         _encode_fixed(flat, u, fmt.frac_bits, fmt.min_int, fmt.max_int, fmt.bits, mode,
                       bool(saturate), out)
-    return out.astype(code_dtype(fmt.bits)).reshape(arr.shape)
+    return out.reshape(arr.shape)
 
 
 def _encode_block(arr, fmt: BlockScaled, rounding, saturate, seed, pad) -> BlockEncoded:
+    arr = arr.astype(np.float64, copy=False)
     blocks = fmt._blocks(arr, pad)  # shape checks, padding and the NaN/Inf refusal
     rows = int(np.prod(blocks.shape[:-2], dtype=np.int64))
     flat = np.ascontiguousarray(blocks.reshape(rows, -1))
@@ -258,17 +333,19 @@ def _encode_block(arr, fmt: BlockScaled, rounding, saturate, seed, pad) -> Block
     amax = np.empty((rows, flat.shape[1] // size))
     _block_amax(flat, size, amax)
     codes, divisors, tensor_scale = fmt.scales(amax, float(amax.max()) if amax.size else 0.0)
-    u = _uniforms(blocks.shape, rounding, seed).reshape(flat.shape)
-    out = np.empty(flat.shape, dtype=np.int64)
+    u = _uniforms(blocks.shape, rounding, seed).reshape(flat.shape if rounding == "stochastic"
+                                                        else (1, 1))
     el, mode = fmt.element, _MODE[rounding]
+    out = np.empty(flat.shape, dtype=code_dtype(el.bits))
     if isinstance(el, Minifloat):
         _encode_blocks_minifloat(flat, np.ascontiguousarray(divisors), size, u,
-                                 _minifloat_params(el), mode, bool(saturate), out)
+                                 _minifloat_params(el), _fast_params(el), mode, bool(saturate),
+                                 out)
     else:
         _encode_blocks_fixed(flat, np.ascontiguousarray(divisors), size, u, el.frac_bits,
                              el.min_int, el.max_int, el.bits, mode, bool(saturate), out)
     shape = blocks.shape[:-2]
-    return BlockEncoded(out.astype(code_dtype(el.bits)).reshape(shape + (-1,)),
+    return BlockEncoded(out.reshape(shape + (-1,)),
                         np.asarray(codes).reshape(shape + (-1,)), tensor_scale)
 
 

@@ -1,0 +1,79 @@
+"""The Triton path against sqhw.formats / sqhw.ref with zero tolerance: on a GPU where one
+is attached, otherwise in Triton's interpreter on the CPU (small shapes)."""
+
+import numpy as np
+import pytest
+import torch
+
+from sqhw import ref
+from sqhw.baselines import triton_gpu
+from sqhw.formats import parse
+from sqhw.sparsity import NM, PATTERNS
+
+pytestmark = pytest.mark.slow
+
+ELEMENT = ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float6_e2m3fn", "float4_e2m1fn",
+           "e3m4", "int8", "uint4", "fixed<s,4,4>"]
+
+
+@pytest.mark.parametrize("name", ELEMENT)
+def test_encode_decode_bit_identical(name, rng):
+    fmt = parse(name)
+    x = (rng.standard_normal(4096) * np.exp(rng.uniform(-9, 9, 4096))).astype(np.float32)
+    x[:3] = [0.0, -0.0, np.inf]
+    checked = 0
+    for rounding in ["rne", "rtz", "rna", "floor", "ceil"]:
+        for saturate in (False, True):
+            xx = x if (saturate or not name.startswith(("int", "uint", "fixed"))) else x[3:]
+            got = triton_gpu.encode(torch.from_numpy(xx), fmt, rounding, saturate)
+            want = fmt.encode(xx, rounding=rounding, saturate=saturate)
+            assert (got.cpu().numpy().astype(np.int64) == want.astype(np.int64)).all(), \
+                (rounding, saturate)
+            checked += xx.size
+    codes = torch.arange(1 << fmt.bits)
+    got, want = triton_gpu.decode(codes, fmt).cpu().numpy(), fmt.table
+    assert ((got == want) | (np.isnan(got) & np.isnan(want))).all()
+    assert checked >= 10 * 4093
+
+
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp4", "mxint8", "nvfp4"])
+def test_block_encode_bit_identical(name, rng):
+    fmt = parse(name)
+    x = rng.standard_normal((8, 64)) * np.exp(rng.uniform(-5, 5, (8, 1)))
+    got = triton_gpu.encode(torch.from_numpy(x), fmt)
+    want = fmt.encode(x)
+    assert (got.elements.cpu().numpy() == want.elements).all()
+    assert (got.scales.numpy() == want.scales).all() and got.tensor_scale == want.tensor_scale
+    assert (triton_gpu.decode(got, fmt).cpu().numpy() == fmt.decode(want)).all()
+    assert x.size == 512
+
+
+@pytest.mark.parametrize("w_name", ["int8", "float8_e4m3fn"])
+def test_matmul_and_nm_matmul_equal_ref(w_name, rng):
+    w_fmt, x_fmt = parse(w_name), parse("int8")
+    checked = 0
+    for m, k, n in [(5, 77, 3), (20, 64, 18)]:
+        finite = np.flatnonzero(np.isfinite(w_fmt.table))
+        w = rng.choice(finite, (m, k))
+        x = rng.integers(0, 256, (k, n))
+        got = triton_gpu.matmul(torch.from_numpy(w), w_fmt, torch.from_numpy(x), x_fmt)
+        assert (got.cpu().numpy() == ref.matmul(w, w_fmt, x, x_fmt)).all()
+        for pattern in PATTERNS:
+            nm = NM.parse(pattern)
+            sparse = w_fmt.encode(nm.prune(w_fmt.decode(w)), saturate=True)
+            packed = nm.pack(sparse, w_fmt)
+            got = triton_gpu.nm_matmul(packed, torch.from_numpy(x), x_fmt)
+            assert (got.cpu().numpy() == ref.matmul(sparse, w_fmt, x, x_fmt)).all()
+        checked += m * n * (1 + len(PATTERNS))
+    assert checked == 6 * (15 + 360)
+
+
+def test_refusals_are_named():
+    with pytest.raises(ValueError, match="stochastic rounding is not offered"):
+        triton_gpu.encode(torch.zeros(4), parse("int8"), "stochastic")
+    with pytest.raises(ValueError, match="not float8_e8m0fnu"):
+        triton_gpu.encode(torch.ones(4), parse("float8_e8m0fnu"))
+    with pytest.raises(TypeError, match="expected a floating-point tensor"):
+        triton_gpu.encode(torch.zeros(4, dtype=torch.int32), parse("int8"))
+    with pytest.raises(ValueError, match=r"expected w \(M, K\) and x \(K, N\)"):
+        triton_gpu.matmul(torch.zeros(2, 3), parse("int8"), torch.zeros(4, 2), parse("int8"))

@@ -112,16 +112,16 @@ def _minifloat_one(v, u, p, mode, saturate):
 
 
 @njit(inline="always")
-def _minifloat_fast(v, q, p, mode, saturate):
+def _minifloat_fast(v, man, emin, bias, max_mag, sign_shift, keep_zero_sign, p, mode,
+                    saturate):
     """_minifloat_one for a deterministic mode, via integer rounding of the float64
-    significand (no libm calls). q = (man, emin, bias, max_mag, sign_shift, keep_zero_sign).
-    Zero, subnormal, Inf and NaN inputs and overflowing results take _minifloat_one."""
-    man, emin, bias, max_mag, sign_shift, keep_zero_sign = q[0], q[1], q[2], q[3], q[4], q[5]
-    b = np.int64(np.float64(v).view(np.uint64) >> np.uint64(1))  # drop the sign for a moment
-    negative = np.int64(np.float64(v).view(np.uint64) >> np.uint64(63))
-    biased = b >> 51
+    significand (no libm calls; scalar parameters keep the loop tight). Zero, subnormal,
+    Inf and NaN inputs and overflowing results take _minifloat_one."""
+    u = np.float64(v).view(np.int64)
+    negative = (u >> 63) & 1
+    biased = (u >> 52) & 0x7FF
     e = biased - 1023
-    significand = (b << 1) & 0xFFFFFFFFFFFFF | 0x10000000000000
+    significand = (u & 0xFFFFFFFFFFFFF) | 0x10000000000000
     exponent = max(e, emin)
     shift = min(exponent - e + 52 - man, 60)  # > 0: man <= 15 here
     lower = significand >> shift
@@ -151,6 +151,13 @@ def _minifloat_fast(v, q, p, mode, saturate):
 
 
 @njit(inline="always")
+def _unpack_fast(q):
+    if q.size == 0:
+        return 0, 0, 0, 0, 0, 0
+    return q[0], q[1], q[2], q[3], q[4], q[5]
+
+
+@njit(inline="always")
 def _fixed_one(v, u, frac_bits, lo, hi, bits, mode, saturate):
     if abs(v) == math.inf:
         r = float(hi) if v > 0 else float(lo)
@@ -169,9 +176,11 @@ def _encode_minifloat(x, u, p, q, mode, saturate, out):
     # q is None-like (size 0) where the integer fast path does not apply
     stochastic = u.size == x.size
     fast = q.size > 0 and not stochastic
+    man, emin, bias, max_mag, sign_shift, keep = _unpack_fast(q)
     for i in prange(x.size):
         if fast:
-            out[i] = _minifloat_fast(x[i], q, p, mode, saturate)
+            out[i] = _minifloat_fast(x[i], man, emin, bias, max_mag, sign_shift, keep, p, mode,
+                                     saturate)
         else:
             out[i] = _minifloat_one(np.float64(x[i]), u[i] if stochastic else 0.0, p, mode,
                                     saturate)
@@ -201,12 +210,14 @@ def _encode_blocks_minifloat(x, divisors, size, u, p, q, mode, saturate, out):
     rows, k = x.shape
     stochastic = u.size == x.size
     fast = q.size > 0 and not stochastic
+    man, emin, bias, max_mag, sign_shift, keep = _unpack_fast(q)
     for r in prange(rows):
         for j in range(k):
             d = divisors[r, j // size]
             v = x[r, j] / d if d != 0.0 else 0.0
             if fast:
-                out[r, j] = _minifloat_fast(v, q, p, mode, saturate)
+                out[r, j] = _minifloat_fast(v, man, emin, bias, max_mag, sign_shift, keep, p,
+                                            mode, saturate)
             else:
                 out[r, j] = _minifloat_one(v, u[r, j] if stochastic else 0.0, p, mode,
                                            saturate)

@@ -16,16 +16,7 @@ from ._refuse import refusing
 from .convert import Requantizer, fixed_shape
 from .multiplier import Multiplier
 from .operand import decode, layout_of
-from .pipeline import check_stages
-
-
-def _delay(m, value, cycles, enable, name):
-    for i in range(cycles):
-        reg = Signal.like(value, name=f"{name}_{i + 1}")
-        with m.If(enable):
-            m.d.sync += reg.eq(value)
-        value = reg
-    return value
+from .pipeline import check_stages, delay
 
 
 class BlockDotProduct(wiring.Component):
@@ -111,10 +102,10 @@ class BlockDotProduct(wiring.Component):
         payload = self.terms.payload
         m.d.comb += [self.terms.ready.eq(advance), mul.a.eq(payload.a), mul.b.eq(payload.b)]
         lat = self.multiplier.latency
-        valid = _delay(m, self.terms.valid & advance, lat, advance, "valid_mul")
-        last = _delay(m, payload.last, lat, advance, "last_mul")
-        sa = _delay(m, payload.sa, lat, advance, "sa_mul")
-        sb = _delay(m, payload.sb, lat, advance, "sb_mul")
+        valid = delay(m, self.terms.valid & advance, lat, "valid_mul", advance)
+        last = delay(m, payload.last, lat, "last_mul", advance)
+        sa = delay(m, payload.sa, lat, "sa_mul", advance)
+        sb = delay(m, payload.sb, lat, "sb_mul", advance)
 
         acc = Signal(fixed_shape(self.accumulator), name="acc")
         special = Signal(name="special_acc")
@@ -155,12 +146,12 @@ class BlockDotProduct(wiring.Component):
             scale_special = smul.special
         flagged = Signal(name="block_flagged")
         m.d.comb += flagged.eq(block_special | scale_special)
-        m.d.comb += rq.i.eq(_delay(m, scaled, self.scale_stages, advance, "scaled"))
+        m.d.comb += rq.i.eq(delay(m, scaled, self.scale_stages, "scaled", advance))
 
         stages = self.scale_stages + self.requantizer.latency
-        m.d.comb += [out_valid.eq(_delay(m, block_valid, stages, advance, "valid_rq")),
+        m.d.comb += [out_valid.eq(delay(m, block_valid, stages, "valid_rq", advance)),
                      self.result.valid.eq(out_valid),
                      self.result.payload.code.eq(rq.o),
-                     self.result.payload.special.eq(_delay(m, flagged, stages, advance,
-                                                           "special_rq"))]
+                     self.result.payload.special.eq(delay(m, flagged, stages, "special_rq",
+                                                          advance))]
         return m

@@ -24,6 +24,17 @@ def fixed_shape(fmt: Fixed):
     return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
 
 
+def saturate_or_wrap(m: Module, value: Value, out: Fixed, saturate: bool) -> Signal:
+    """The code of an integer in `out`: clamped to its range, or its low bits (wrap)."""
+    code = Signal(out.bits, name="code")
+    if saturate:
+        m.d.comb += code.eq(Mux(value > out.max_int, out.max_int,
+                                Mux(value < out.min_int, out.min_int, value)))
+    else:
+        m.d.comb += code.eq(value)
+    return code
+
+
 def round_up(mode: str, negative: Value, lsb: Value, guard: Value, sticky: Value,
              fraction: Value | None = None, random: Value | None = None,
              twos_complement: bool = False) -> Value:
@@ -164,13 +175,7 @@ class Requantizer(wiring.Component):
                           twos_complement=True)
             wide = Signal(signed(len(truncated) + 2), name="rounded")
             m.d.comb += wide.eq(truncated + up)
-        code = Signal(out.bits, name="code")
-        if self.saturate:
-            m.d.comb += code.eq(Mux(wide > out.max_int, out.max_int,
-                                    Mux(wide < out.min_int, out.min_int, wide)))
-        else:
-            m.d.comb += code.eq(wide)
-        return code
+        return saturate_or_wrap(m, wide, out, self.saturate)
 
     # -- Fixed -> Minifloat ----------------------------------------------------------------
     def _to_minifloat(self, m: Module, n: Value, random) -> Value:
@@ -288,12 +293,6 @@ class DyadicRequantizer(wiring.Component):
                       twos_complement=True)
         total = Signal(signed(len(truncated) + 3), name="total")
         m.d.comb += total.eq(truncated + up + zero_point)
-        out = self.out_fmt
-        code = Signal(out.bits, name="code")
-        if self.saturate:
-            m.d.comb += code.eq(Mux(total > out.max_int, out.max_int,
-                                    Mux(total < out.min_int, out.min_int, total)))
-        else:
-            m.d.comb += code.eq(total)
+        code = saturate_or_wrap(m, total, self.out_fmt, self.saturate)
         m.d.comb += self.o.eq(delay(m, code, cut_out, "o"))
         return m

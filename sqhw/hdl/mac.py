@@ -11,7 +11,7 @@ from .convert import Requantizer, fixed_shape
 from .multiplier import Multiplier
 from .operand import layout_of
 from ._refuse import refusing
-from .pipeline import check_stages
+from .pipeline import check_stages, delay
 
 
 class DotProduct(wiring.Component):
@@ -71,8 +71,8 @@ class DotProduct(wiring.Component):
 
         # valid and last travel beside the multiplier's pipeline
         valid, last = self.terms.valid & advance, self.terms.payload.last
-        valid = self._delay(m, valid, self.multiplier.latency, advance, "valid_mul")
-        last = self._delay(m, last, self.multiplier.latency, advance, "last_mul")
+        valid = delay(m, valid, self.multiplier.latency, "valid_mul", advance)
+        last = delay(m, last, self.multiplier.latency, "last_mul", advance)
 
         # the accumulator: a finished dot product moves into the result register
         acc = Signal(fixed_shape(self.accumulator), name="acc")
@@ -97,20 +97,11 @@ class DotProduct(wiring.Component):
         if self.rounding == "stochastic":
             m.d.comb += rq.random.eq(self.random)
         stages = self.requantizer.latency
-        m.d.comb += [out_valid.eq(self._delay(m, result_valid, stages, advance, "valid_rq")),
+        m.d.comb += [out_valid.eq(delay(m, result_valid, stages, "valid_rq", advance)),
                      self.result.valid.eq(out_valid),
-                     self.result.payload.acc.eq(self._delay(m, result_acc, stages, advance,
-                                                            "acc_rq")),
-                     self.result.payload.special.eq(self._delay(m, result_special, stages,
-                                                                advance, "special_rq")),
+                     self.result.payload.acc.eq(delay(m, result_acc, stages, "acc_rq",
+                                                      advance)),
+                     self.result.payload.special.eq(delay(m, result_special, stages,
+                                                          "special_rq", advance)),
                      self.result.payload.code.eq(rq.o)]
         return m
-
-    @staticmethod
-    def _delay(m, value, cycles, enable, name):
-        for i in range(cycles):
-            reg = Signal.like(value, name=f"{name}_{i + 1}")
-            with m.If(enable):
-                m.d.sync += reg.eq(value)
-            value = reg
-        return value

@@ -11,11 +11,16 @@ def check_stages(stages) -> int:
     return stages
 
 
-def delay(m: Module, value: Value, cycles: int, name: str) -> Value:
-    """value after `cycles` registers in the sync domain (no registers for 0)."""
+def delay(m: Module, value: Value, cycles: int, name: str, enable: Value | None = None) -> Value:
+    """value after `cycles` registers in the sync domain (no registers for 0); with `enable`,
+    the registers load only while it is high (a stalling pipeline)."""
     for i in range(cycles):
         reg = Signal.like(value, name=f"{name}_d{i + 1}")
-        m.d.sync += reg.eq(value)
+        if enable is None:
+            m.d.sync += reg.eq(value)
+        else:
+            with m.If(enable):
+                m.d.sync += reg.eq(value)
         value = reg
     return value
 

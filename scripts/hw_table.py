@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sqhw.hdl.emit import design_cvt, design_mac, design_mul, write_design
+from sqhw.hdl.emit import design_cvt, design_dsp_chain, design_mac, design_mul, write_design
 from sqhw.hw.synth import synth_ecp5, synth_xcup
 
 ROWS = [
@@ -43,6 +43,12 @@ ROWS = [
      {"a": "mxfp4", "b": "mxfp4", "length": 32, "out": "float8_e4m3fn", "stages": 2}),
     ("block dot", "nvfp4 (16) -> e4m3fn", design_mac,
      {"a": "nvfp4", "b": "nvfp4", "length": 16, "out": "float8_e4m3fn", "stages": 2}),
+    ("N:M chain", "int8 x int8, m 8, 8 stages", design_dsp_chain,
+     {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096, "out": "int8",
+      "stages": 2}),
+    ("N:M chain", "e4m3fn x int8, m 4, 8 stages", design_dsp_chain,
+     {"w": "float8_e4m3fn", "x": "int8", "m": 4, "chain": 8, "max_k": 4096, "out": "int8",
+      "stages": 2}),
     ("cvt", "fixed<s,8,8> -> e4m3fn rne", design_cvt,
      {"src": "fixed<s,8,8>", "dst": "float8_e4m3fn", "stages": 2}),
     ("cvt", "e4m3fn -> exact fixed", design_cvt, {"src": "float8_e4m3fn", "dst": None,

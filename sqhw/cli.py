@@ -176,6 +176,47 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_sim(args) -> int:
+    import tempfile
+
+    from .hdl.emit import design_dsp_chain, write_design
+    from .sparsity import NM
+    from .verify.runner import run
+
+    try:
+        nm = NM.parse(args.nm)
+        if args.chain < 1 or args.chain & (args.chain - 1):
+            raise ValueError(f"--chain: expected a power of two, got {args.chain}")
+        if nm.n & (nm.n - 1):
+            raise ValueError(f"--nm: the chain runs power-of-two N, got {nm}")
+        for arg, value in (("--lanes", args.lanes), ("--k", args.k), ("--cols", args.cols),
+                           ("--vectors", args.vectors)):
+            if value < 1:
+                raise ValueError(f"{arg}: expected a positive integer, got {value}")
+        if not 0 < args.ready <= 1:
+            raise ValueError(f"--ready: expected a probability in (0, 1], got {args.ready}")
+        dut, description = design_dsp_chain(args.weight, args.act, nm.m, args.chain,
+                                            max(args.k, 1), args.out, stages=args.stages)
+    except (ValueError, TypeError) as err:
+        raise CommandError(str(err)) from err
+    rows = max(args.lanes, -(-args.vectors // args.cols) // args.lanes * args.lanes)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_design(dut, description, tmp, "sqhw_dsp_chain")
+        results = run("tb_dsp_chain", [tmp], args.lanes, env={
+            "SQHW_NM": str(nm), "SQHW_ROWS": str(rows), "SQHW_K": str(args.k),
+            "SQHW_COLS": str(args.cols), "SQHW_READY": str(args.ready),
+            "SQHW_SEED": str(args.seed)})
+    result = next(iter(results.values()))
+    result.pop("seconds", None)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        keys = ["pattern", "vectors", "mismatches", "cycles", "ideal_cycles", "dsp_utilisation",
+                "dense_equivalent_speedup"]
+        print(_table(keys, [[result[k] for k in keys]], left=()))
+    return 1 if result["mismatches"] else 0
+
+
 def _stages(text: str) -> int:
     try:
         value = int(text)
@@ -240,6 +281,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
+    p = sub.add_parser("sim", help="simulate a generated design with Verilator + cocotb")
+    kinds = p.add_subparsers(dest="design", required=True)
+    q = kinds.add_parser("dsp-chain", help="N:M sparse DSP chain vs sqhw.ref, bit for bit")
+    q.add_argument("--nm", default="2:4", help="pattern n:m (power-of-two n)")
+    q.add_argument("--weight", default="int8", help="weight format")
+    q.add_argument("--act", default="int8", help="activation format")
+    q.add_argument("--out", default="int8", help="output format of the requantizer")
+    q.add_argument("--lanes", type=int, default=4, help="chains in parallel")
+    q.add_argument("--chain", type=int, default=8, help="multiply stages per chain")
+    q.add_argument("--k", type=int, default=512, help="reduction length K")
+    q.add_argument("--cols", type=int, default=1, help="columns of X (1: matrix-vector)")
+    q.add_argument("--vectors", type=int, default=256, help="output values to check")
+    q.add_argument("--ready", type=float, default=1.0, help="P(result.ready) per cycle")
+    q.add_argument("--stages", type=_stages, default=1)
+    q.add_argument("--seed", type=int, default=1234)
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sim)
     p = sub.add_parser("bench", help="Numba vs ml_dtypes / torch / memcpy, in one run")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
@@ -249,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "stages", 0) is None:
+    if getattr(args, "stages", 0) is None and args.verb == "gen":
         args.stages = 1 if args.design == "mac" else 0
     try:
         return args.func(args)

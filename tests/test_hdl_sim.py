@@ -229,3 +229,51 @@ def test_block_dot_product_matches_ref(name, out_name, mode, rng):
     sim.add_process(monitor)
     sim.run_until(1e-8 * (blocks * size * 3 + 100))
     assert got == want and len(got) == blocks
+
+
+def test_sparse_dsp_chain_runs_every_pattern_of_one_build(rng):
+    from sqhw.hdl.sparse_chain import SparseDSPChain, beats
+    from sqhw.sparsity import NM
+
+    int8 = parse("int8")
+    dut = SparseDSPChain(int8, int8, m=8, chain=8, max_k=512, out_fmt=int8, stages=1)
+    assert dut.runtime_patterns == ["1:8", "2:8", "4:8", "8:8"]
+    cases = []
+    for pattern in dut.runtime_patterns:
+        nm = NM.parse(pattern)
+        w = int8.encode(nm.prune(rng.standard_normal((2, 77)) * 40), saturate=True)
+        x = rng.integers(0, 256, 77)
+        packed = nm.pack(w, int8)
+        cases.append((nm, beats(packed.values, packed.indices, x, nm, 8, 0, 0),
+                      ref.sparse_matmul(packed, x[:, None], int8)[:, 0].tolist()))
+    got = []
+
+    async def driver(ctx):
+        for nm, stream, _ in cases:
+            ctx.set(dut.n_log2, int(np.log2(nm.n)))
+            for r in range(2):
+                for b in range(stream["last"].size):
+                    for c in range(8):
+                        ctx.set(dut.beats.payload.values[c], int(stream["values"][r, b, c]))
+                        ctx.set(dut.beats.payload.indices[c], int(stream["indices"][r, b, c]))
+                    for j in range(64):
+                        ctx.set(dut.beats.payload.acts[j], int(stream["acts"][r, b, j]))
+                    ctx.set(dut.beats.payload.last, int(stream["last"][b]))
+                    ctx.set(dut.beats.valid, 1)
+                    await ctx.tick().until(dut.beats.ready)
+            ctx.set(dut.beats.valid, 0)
+            await ctx.tick().repeat(8)  # drain before the pattern changes
+
+    async def monitor(ctx):
+        ctx.set(dut.result.ready, 1)
+        async for _, _, valid, acc in ctx.tick().sample(dut.result.valid,
+                                                        dut.result.payload.acc):
+            if valid:
+                got.append(acc)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_process(monitor)
+    sim.run_until(1e-8 * 400)
+    assert got == [v for _, _, want in cases for v in want] and len(got) == 8

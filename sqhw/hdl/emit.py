@@ -17,6 +17,7 @@ from .block_mac import BlockDotProduct
 from .convert import DyadicRequantizer, MinifloatToFixed, Requantizer
 from .mac import DotProduct
 from .multiplier import Multiplier
+from .sparse_chain import SparseDSPChain
 
 MANIFEST = "manifest.json"
 
@@ -155,7 +156,37 @@ def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
     }
 
 
-DESIGNS = {"mul": design_mul, "cvt": design_cvt, "mac": design_mac}
+def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
+                     rounding: str = "rne", saturate: bool = True, stages: int = 1):
+    w_fmt, x_fmt, out_fmt = parse(w), parse(x), parse(out)
+    dut = SparseDSPChain(w_fmt, x_fmt, m=m, chain=chain, max_k=max_k, out_fmt=out_fmt,
+                         rounding=rounding, saturate=saturate, stages=stages)
+    acc = dut.accumulator
+    ib = dut.index_bits
+    payload = {"values": {"offset": 0, "width": chain * w_fmt.bits, "format": w_fmt.name,
+                          "count": chain},
+               "indices": {"offset": chain * w_fmt.bits, "width": chain * ib, "count": chain},
+               "acts": {"offset": chain * (w_fmt.bits + ib), "width": chain * m * x_fmt.bits,
+                        "format": x_fmt.name, "count": chain * m},
+               "last": {"offset": chain * (w_fmt.bits + ib + m * x_fmt.bits), "width": 1}}
+    return dut, {
+        "kind": "dsp_chain", "latency": dut.latency,
+        "inputs": {"beats": {"stream": True, "payload": payload},
+                   "n_log2": {"width": len(dut.n_log2), "meaning": "log2 of the run-time N"}},
+        "outputs": {"result": {"stream": True, "payload": {
+            "code": {"format": out_fmt.name, "offset": 0, "width": out_fmt.bits},
+            "acc": {"offset": out_fmt.bits, "width": acc.bits, "signed": acc.signed,
+                    "frac_bits": acc.frac_bits},
+            "special": {"offset": out_fmt.bits + acc.bits, "width": 1}}}},
+        "parameters": {"w": w_fmt.name, "x": x_fmt.name, "m": m, "chain": chain,
+                       "max_k": max_k, "out": out_fmt.name, "accumulator": acc.name,
+                       "rounding": rounding, "saturate": saturate, "stages": stages,
+                       "runtime_patterns": dut.runtime_patterns},
+    }
+
+
+DESIGNS = {"mul": design_mul, "cvt": design_cvt, "mac": design_mac,
+           "dsp_chain": design_dsp_chain}
 
 
 def to_verilog(dut, top: str) -> str:

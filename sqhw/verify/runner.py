@@ -77,11 +77,11 @@ def run(test_module: str, design_dirs, lanes: int, env: dict[str, str] | None = 
     runner = get_runner("verilator")
     extra_env = {"SQHW_MANIFESTS": str(build_dir / "manifests.json"), "SQHW_LANES": str(lanes),
                  "SQHW_RESULT": str(result_file), **(env or {})}
+    log = build_dir / f"sim-{test_module}-{os.getpid()}.log"
     runner.test(test_module=test_module, hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
-                build_dir=build_dir,
+                build_dir=build_dir, log_file=log,
                 test_dir=build_dir, extra_env=extra_env,
                 results_xml=str(build_dir / f"results-{test_module}.xml"))
     if not result_file.exists():
-        raise RuntimeError(f"{test_module}: the testbench wrote no result "
-                           f"({build_dir}/results-{test_module}.xml has the log)")
+        raise RuntimeError(f"{test_module}: the testbench wrote no result (see {log})")
     return json.loads(result_file.read_text())

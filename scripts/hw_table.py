@@ -9,6 +9,7 @@ registered around the design), nextpnr seed 1."""
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -65,7 +66,7 @@ def measure(rows=ROWS):
             print(f"[{i + 1}/{len(rows)}] {kind} {label}", file=sys.stderr, flush=True)
             dut, description = builder(**kwargs)
             design = Path(tmp) / f"d{i}"
-            write_design(dut, description, design, f"{kind.replace(' ', '_')}_{i}")
+            write_design(dut, description, design, f"{re.sub(r'[^A-Za-z0-9]', '_', kind)}_{i}")
             xc, ec = synth_xcup(design), synth_ecp5(design)
             out.append({"operator": kind, "formats": label, "latency": description["latency"],
                         "xcup": {k: xc[k] for k in ("lut", "ff", "carry", "dsp48e2")},

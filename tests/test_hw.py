@@ -69,3 +69,11 @@ def test_synth_ecp5_places_and_routes(int8_mul, capsys):
 def test_synth_errors_are_one_line(tmp_path, capsys):
     assert main(["synth", str(tmp_path)]) == 2
     assert "no manifest" in capsys.readouterr().err
+
+
+def test_narrow_timing_wrapper_when_pins_run_out(int8_mul):
+    manifest = read_manifest(int8_mul)
+    text = timing_wrapper(manifest, max_io=8)
+    assert "input din, output reg dout" in text and "dout <= ^outs;" in text
+    assert "shift <= {shift[" in text and timing_wrapper(manifest, max_io=500) == \
+        timing_wrapper(manifest)

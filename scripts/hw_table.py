@@ -14,8 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sqhw.hdl.emit import design_cvt, design_dsp_chain, design_mac, design_mul, write_design
-from sqhw.hw.synth import synth_ecp5, synth_xcup
+from sqhw.hdl.emit import (design_cvt, design_dsp_chain, design_index_muxes, design_mac,
+                           design_mul, write_design)
+from sqhw.hw.synth import SynthesisError, synth_ecp5, synth_xcup
 
 ROWS = [
     ("mul", "int8 x int8", design_mul, {"a": "int8", "b": "int8", "stages": 2}),
@@ -46,10 +47,12 @@ ROWS = [
      {"a": "nvfp4", "b": "nvfp4", "length": 16, "out": "float8_e4m3fn", "stages": 2}),
     ("N:M chain", "int8 x int8, m 8, 8 stages", design_dsp_chain,
      {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096, "out": "int8",
-      "stages": 2}),
+      "stages": 1}),
+    ("N:M chain part", "its index muxes alone (int8, m 8, 8 stages)", design_index_muxes,
+     {"x": "int8", "m": 8, "chain": 8}),
     ("N:M chain", "e4m3fn x int8, m 4, 8 stages", design_dsp_chain,
      {"w": "float8_e4m3fn", "x": "int8", "m": 4, "chain": 8, "max_k": 4096, "out": "int8",
-      "stages": 2}),
+      "stages": 1}),
     ("cvt", "fixed<s,8,8> -> e4m3fn rne", design_cvt,
      {"src": "fixed<s,8,8>", "dst": "float8_e4m3fn", "stages": 2}),
     ("cvt", "e4m3fn -> exact fixed", design_cvt, {"src": "float8_e4m3fn", "dst": None,
@@ -67,10 +70,16 @@ def measure(rows=ROWS):
             dut, description = builder(**kwargs)
             design = Path(tmp) / f"d{i}"
             write_design(dut, description, design, f"{re.sub(r'[^A-Za-z0-9]', '_', kind)}_{i}")
-            xc, ec = synth_xcup(design), synth_ecp5(design)
-            out.append({"operator": kind, "formats": label, "latency": description["latency"],
-                        "xcup": {k: xc[k] for k in ("lut", "ff", "carry", "dsp48e2")},
-                        "ecp5": {k: ec[k] for k in ("fmax_mhz", "lut4", "ff", "mult18")}})
+            row = {"operator": kind, "formats": label, "latency": description["latency"]}
+            for target, fn, keys in (("xcup", synth_xcup, ("lut", "ff", "carry", "dsp48e2")),
+                                     ("ecp5", synth_ecp5, ("fmax_mhz", "lut4", "ff", "mult18"))):
+                try:  # one tool failure must not lose the rows already measured
+                    report = fn(design)
+                    row[target] = {k: report[k] for k in keys}
+                except SynthesisError as err:
+                    print(f"  {target}: {str(err).splitlines()[0]}", file=sys.stderr)
+                    row[target] = {k: None for k in keys}
+            out.append(row)
     return out
 
 
@@ -79,7 +88,8 @@ def markdown(rows) -> str:
              "| ECP5 Fmax MHz | ECP5 LUT4 | ECP5 FF | ECP5 MULT18 |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        x, e = r["xcup"], r["ecp5"]
+        x = {k: "-" if v is None else v for k, v in r["xcup"].items()}
+        e = {k: "-" if v is None else v for k, v in r["ecp5"].items()}
         lines.append(f"| {r['operator']} | {r['formats']} | {r['latency']} | {x['lut']} | "
                      f"{x['ff']} | {x['carry']} | {x['dsp48e2']} | {e['fmax_mhz']} | "
                      f"{e['lut4']} | {e['ff']} | {e['mult18']} |")

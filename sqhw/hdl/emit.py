@@ -17,7 +17,7 @@ from .block_mac import BlockDotProduct
 from .convert import DyadicRequantizer, MinifloatToFixed, Requantizer
 from .mac import DotProduct
 from .multiplier import Multiplier
-from .sparse_chain import SparseDSPChain
+from .sparse_chain import IndexMuxBank, SparseDSPChain
 
 MANIFEST = "manifest.json"
 
@@ -183,6 +183,18 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
                        "rounding": rounding, "saturate": saturate, "stages": stages,
                        "runtime_patterns": dut.runtime_patterns},
     }
+
+
+def design_index_muxes(x: str, m: int, chain: int):
+    """The chain's activation select alone (to report what the index muxes cost)."""
+    x_fmt = parse(x)
+    dut = IndexMuxBank(x_fmt, m, chain)
+    return dut, {"kind": "index_muxes", "latency": 0,
+                 "inputs": {"acts": {"width": chain * m * x_fmt.bits, "format": x_fmt.name},
+                            "indices": {"width": chain * dut.index_bits},
+                            "n_log2": {"width": len(dut.n_log2)}},
+                 "outputs": {"selected": {"width": chain * x_fmt.bits, "format": x_fmt.name}},
+                 "parameters": {"x": x_fmt.name, "m": m, "chain": chain}}
 
 
 DESIGNS = {"mul": design_mul, "cvt": design_cvt, "mac": design_mac,

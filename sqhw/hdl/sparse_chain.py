@@ -29,6 +29,58 @@ from .operand import layout_of
 from .pipeline import check_stages, delay
 
 
+class IndexMuxBank(wiring.Component):
+    """The chain's activation select, on its own so its cost can be synthesised apart:
+    slot c takes group c >> n_log2 of the window (chain * m activations) and, through an
+    m-way mux, the activation at its index. Only the log2(m) + 1 groups a run-time n can
+    give slot c are wired, so each slot's mux is at most (log2(m) + 1) * m wide.
+
+    >>> from sqhw.formats import parse
+    >>> len(IndexMuxBank(parse("int8"), m=8, chain=8).selected)  # one activation per slot
+    8
+    """
+
+    def __init__(self, x_fmt, m: int, chain: int):
+        self.x_fmt, self.m, self.chain = x_fmt, m, chain
+        self.index_bits = max(1, int(math.log2(m)))
+        super().__init__({
+            "acts": In(data.ArrayLayout(x_fmt.bits, chain * m)),
+            "indices": In(data.ArrayLayout(self.index_bits, chain)),
+            "n_log2": In(range(int(math.log2(m)) + 1)),
+            "selected": Out(data.ArrayLayout(x_fmt.bits, chain))})
+
+    def elaborate(self, platform):
+        m = Module()
+        for c in range(self.chain):
+            with m.Switch(self.n_log2):
+                for k in range(int(math.log2(self.m)) + 1):
+                    first = (c >> k) * self.m
+                    if first >= self.chain * self.m:
+                        continue
+                    with m.Case(k):
+                        group = Array(self.acts[first + j] for j in range(self.m))
+                        m.d.comb += self.selected[c].eq(group[self.indices[c]])
+        return m
+
+
+def adder_tree(m: Module, values: list, width_shape, levels_registered: int, enable, name):
+    """Sum of values as a balanced tree; the first `levels_registered` levels (from the
+    leaves) end in registers that load while `enable` is high. Returns (sum, registers)."""
+    level, registers = list(values), 0
+    depth = 0
+    while len(level) > 1:
+        pairs = []
+        for i in range(0, len(level), 2):
+            total = Signal(width_shape, name=f"{name}_l{depth}_{i // 2}")
+            m.d.comb += total.eq(level[i] + level[i + 1] if i + 1 < len(level) else level[i])
+            if depth < levels_registered:
+                total = delay(m, total, 1, f"{name}_r{depth}_{i // 2}", enable)
+            pairs.append(total)
+        registers += depth < levels_registered
+        level, depth = pairs, depth + 1
+    return level[0], registers
+
+
 class SparseDSPChain(wiring.Component):
     """Streams: beats {values[chain], indices[chain], acts[chain*m], last} in, results
     {code, acc, special} out; config input n_log2 (held while a row streams).
@@ -37,7 +89,7 @@ class SparseDSPChain(wiring.Component):
     >>> chain = SparseDSPChain(parse("int8"), parse("int8"), m=8, chain=8, max_k=4096,
     ...                        out_fmt=parse("int8"))
     >>> chain.index_bits, chain.accumulator.bits, chain.latency
-    (3, 28, 3)
+    (3, 28, 4)
     """
 
     @refusing
@@ -59,6 +111,10 @@ class SparseDSPChain(wiring.Component):
         self.requantizer = Requantizer(self.accumulator, out_fmt, rounding=rounding,
                                        saturate=saturate, stages=self.stages)
         self.multipliers = [Multiplier(w_fmt, x_fmt, stages=self.stages) for _ in range(chain)]
+        self.index_muxes = IndexMuxBank(x_fmt, m, chain)
+        # the products' adder tree is pipelined like a DSP cascade: one register per level,
+        # up to `stages` levels
+        self.tree_stages = min(self.stages, int(math.log2(chain)))
         beat = data.StructLayout({
             "values": data.ArrayLayout(w_fmt.bits, chain),
             "indices": data.ArrayLayout(self.index_bits, chain),
@@ -77,7 +133,7 @@ class SparseDSPChain(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return self.stages + 1 + self.requantizer.latency
+        return self.stages + self.tree_stages + 1 + self.requantizer.latency
 
     def elaborate(self, platform):
         m = Module()
@@ -85,32 +141,29 @@ class SparseDSPChain(wiring.Component):
         advance = ~out_valid | self.result.ready
         beat = self.beats.payload
         m.d.comb += self.beats.ready.eq(advance)
+        m.submodules.index_muxes = muxes = self.index_muxes
+        m.d.comb += [muxes.acts.eq(beat.acts), muxes.indices.eq(beat.indices),
+                     muxes.n_log2.eq(self.n_log2)]
         products, flags = [], []
         for c, mul in enumerate(self.multipliers):
             m.submodules[f"stage{c}"] = stage = EnableInserter(advance)(mul)
-            # slot c belongs to group c >> n_log2 of the window: one m-way index mux per
-            # group a run-time n can select (log2(chain) + 1 of them), then the n select
-            act = Signal(self.x_fmt.bits, name=f"act{c}")
-            with m.Switch(self.n_log2):
-                for k in range(int(math.log2(self.m)) + 1):
-                    first = (c >> k) * self.m
-                    if first >= self.chain * self.m:
-                        continue
-                    with m.Case(k):
-                        group = Array(beat.acts[first + j] for j in range(self.m))
-                        m.d.comb += act.eq(group[beat.indices[c]])
-            m.d.comb += [stage.a.eq(beat.values[c]), stage.b.eq(act)]
+            m.d.comb += [stage.a.eq(beat.values[c]), stage.b.eq(muxes.selected[c])]
             products.append(stage.p)
             flags.append(stage.special)
 
-        valid = delay(m, self.beats.valid & advance, self.stages, "valid_mul", advance)
-        last = delay(m, beat.last, self.stages, "last_mul", advance)
         acc = Signal(fixed_shape(self.accumulator), name="acc")
+        chain_sum, _ = adder_tree(m, products, fixed_shape(self.accumulator), self.tree_stages,
+                                  advance, "tree")
+        depth = self.stages + self.tree_stages
+        valid = delay(m, self.beats.valid & advance, depth, "valid_mul", advance)
+        last = delay(m, beat.last, depth, "last_mul", advance)
+        flagged = Signal(name="flagged")
+        m.d.comb += flagged.eq(Cat(*flags).any())
+        flagged = delay(m, flagged, self.tree_stages, "flagged", advance)
         special = Signal(name="special_acc")
         total = Signal.like(acc, name="total")
         total_special = Signal()
-        m.d.comb += [total.eq(acc + sum(products)),
-                     total_special.eq(special | Cat(*flags).any())]
+        m.d.comb += [total.eq(acc + chain_sum), total_special.eq(special | flagged)]
         result_acc = Signal.like(acc, name="result_acc")
         result_special, result_valid = Signal(), Signal()
         with m.If(advance & valid):

@@ -33,7 +33,10 @@ def _tool(module: str, entry: str, args: list[str], cwd: Path, what: str) -> Non
                           text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise SynthesisError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+        if not tail:
+            tail = ("it printed nothing (the YoWASP build's ABC step exits like this on some "
+                    "large netlists)")
+        raise SynthesisError(f"{what} failed (exit {proc.returncode}): {tail}")
 
 
 def yosys(script: str, cwd: Path) -> None:

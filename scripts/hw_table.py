@@ -14,8 +14,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sqhw.hdl.emit import (design_cvt, design_dsp_chain, design_index_muxes, design_mac,
-                           design_mul, write_design)
+from sqhw.hdl.emit import (
+    design_cvt,
+    design_dsp_chain,
+    design_index_muxes,
+    design_mac,
+    design_mul,
+    write_design,
+)
 from sqhw.hw.synth import SynthesisError, synth_ecp5, synth_xcup
 
 ROWS = [

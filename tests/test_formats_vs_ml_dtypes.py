@@ -3,8 +3,8 @@
 import ml_dtypes
 import numpy as np
 import pytest
-
 from conftest import ML_DTYPES_NAMES
+
 from sqhw.formats import NAMED, parse
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from sqhw import ref
 from sqhw.baselines import numba_cpu
-from sqhw.formats import BlockScaled, Fixed, ROUNDING_MODES, parse, presets
+from sqhw.formats import ROUNDING_MODES, BlockScaled, Fixed, parse, presets
 from sqhw.sparsity import NM, PATTERNS
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sqhw import ref
-from sqhw.formats import NAMED, Fixed, parse
+from sqhw.formats import NAMED, parse
 
 PAIRS_8BIT = ["float8_e4m3fn", "float8_e5m2", "int8"]
 SMALL = ["float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn", "int4", "uint4"]

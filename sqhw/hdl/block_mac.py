@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 from .. import ref
 from ..formats import BlockScaled, Fixed
 from ._refuse import refusing
+from .accumulate import accumulate
 from .convert import Requantizer, fixed_shape
 from .multiplier import Multiplier
 from .operand import decode, layout_of
@@ -107,23 +108,10 @@ class BlockDotProduct(wiring.Component):
         sa = delay(m, payload.sa, lat, "sa_mul", advance)
         sb = delay(m, payload.sb, lat, "sb_mul", advance)
 
-        acc = Signal(fixed_shape(self.accumulator), name="acc")
-        special = Signal(name="special_acc")
-        total = Signal.like(acc, name="total")
-        total_special = Signal()
-        m.d.comb += [total.eq(acc + mul.p), total_special.eq(special | mul.special)]
-        block = Signal.like(acc, name="block_sum")
-        block_sa = Signal.like(sa, name="block_sa")
-        block_sb = Signal.like(sb, name="block_sb")
-        block_special, block_valid = Signal(), Signal()
-        with m.If(advance & valid):
-            with m.If(last):
-                m.d.sync += [acc.eq(0), special.eq(0), block.eq(total), block_sa.eq(sa),
-                             block_sb.eq(sb), block_special.eq(total_special)]
-            with m.Else():
-                m.d.sync += [acc.eq(total), special.eq(total_special)]
-        with m.If(advance):
-            m.d.sync += block_valid.eq(valid & last)
+        # the block's element sum, with its two scale codes captured beside it
+        block, block_special, block_valid, (block_sa, block_sb) = accumulate(
+            m, mul.p, mul.special, valid, last, advance, fixed_shape(self.accumulator),
+            extras=(sa, sb))
 
         # apply the two scales exactly
         scaled = Signal(fixed_shape(self.scaled_format), name="scaled")

@@ -13,8 +13,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..formats import Fixed, Minifloat
 from ..formats.rounding import check_mode
-from .operand import decode, layout_of
 from ._refuse import refusing
+from .operand import decode, layout_of
 from .pipeline import check_stages, delay, split_stages
 
 HARDWARE_ROUNDING = ("rne", "rtz", "rna", "floor", "ceil", "stochastic")

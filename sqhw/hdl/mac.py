@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import EnableInserter, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import EnableInserter, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ref
+from ._refuse import refusing
+from .accumulate import accumulate
 from .convert import Requantizer, fixed_shape
 from .multiplier import Multiplier
 from .operand import layout_of
-from ._refuse import refusing
 from .pipeline import check_stages, delay
 
 
@@ -75,22 +76,8 @@ class DotProduct(wiring.Component):
         last = delay(m, last, self.multiplier.latency, "last_mul", advance)
 
         # the accumulator: a finished dot product moves into the result register
-        acc = Signal(fixed_shape(self.accumulator), name="acc")
-        special = Signal(name="special_acc")
-        total = Signal.like(acc, name="total")
-        total_special = Signal()
-        m.d.comb += [total.eq(acc + mul.p), total_special.eq(special | mul.special)]
-        result_acc = Signal.like(acc, name="result_acc")
-        result_special = Signal()
-        result_valid = Signal()
-        with m.If(advance & valid):
-            with m.If(last):
-                m.d.sync += [acc.eq(0), special.eq(0), result_acc.eq(total),
-                             result_special.eq(total_special)]
-            with m.Else():
-                m.d.sync += [acc.eq(total), special.eq(total_special)]
-        with m.If(advance):
-            m.d.sync += result_valid.eq(valid & last)
+        result_acc, result_special, result_valid, _ = accumulate(
+            m, mul.p, mul.special, valid, last, advance, fixed_shape(self.accumulator))
 
         # the requantizer's pipeline, with the exact sum and the flags beside it
         m.d.comb += rq.i.eq(result_acc)

@@ -7,8 +7,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ref
-from .operand import decode, layout_of, max_shift
 from ._refuse import refusing
+from .operand import decode, layout_of, max_shift
 from .pipeline import check_stages, delay, split_stages
 
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from amaranth.hdl import Array, Cat, EnableInserter, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ref
 from ._refuse import refusing
+from .accumulate import accumulate
 from .convert import Requantizer, fixed_shape
 from .multiplier import Multiplier
 from .operand import layout_of
@@ -151,7 +151,6 @@ class SparseDSPChain(wiring.Component):
             products.append(stage.p)
             flags.append(stage.special)
 
-        acc = Signal(fixed_shape(self.accumulator), name="acc")
         chain_sum, _ = adder_tree(m, products, fixed_shape(self.accumulator), self.tree_stages,
                                   advance, "tree")
         depth = self.stages + self.tree_stages
@@ -160,20 +159,8 @@ class SparseDSPChain(wiring.Component):
         flagged = Signal(name="flagged")
         m.d.comb += flagged.eq(Cat(*flags).any())
         flagged = delay(m, flagged, self.tree_stages, "flagged", advance)
-        special = Signal(name="special_acc")
-        total = Signal.like(acc, name="total")
-        total_special = Signal()
-        m.d.comb += [total.eq(acc + chain_sum), total_special.eq(special | flagged)]
-        result_acc = Signal.like(acc, name="result_acc")
-        result_special, result_valid = Signal(), Signal()
-        with m.If(advance & valid):
-            with m.If(last):
-                m.d.sync += [acc.eq(0), special.eq(0), result_acc.eq(total),
-                             result_special.eq(total_special)]
-            with m.Else():
-                m.d.sync += [acc.eq(total), special.eq(total_special)]
-        with m.If(advance):
-            m.d.sync += result_valid.eq(valid & last)
+        result_acc, result_special, result_valid, _ = accumulate(
+            m, chain_sum, flagged, valid, last, advance, fixed_shape(self.accumulator))
 
         m.submodules.requantizer = rq = EnableInserter(advance)(self.requantizer)
         m.d.comb += rq.i.eq(result_acc)

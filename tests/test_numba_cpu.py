@@ -7,7 +7,7 @@ import pytest
 
 from sqhw import ref
 from sqhw.baselines import numba_cpu
-from sqhw.formats import ROUNDING_MODES, BlockScaled, Fixed, parse, presets
+from sqhw.formats import ROUNDING_MODES, BlockScaled, Fixed, Minifloat, parse, presets
 from sqhw.sparsity import NM, PATTERNS
 
 
@@ -32,6 +32,26 @@ def test_encode_decode_bit_identical(fmt, rng):
     same = numba_cpu.decode(codes, fmt), fmt.decode(codes)
     assert ((same[0] == same[1]) | (np.isnan(same[0]) & np.isnan(same[1]))).all()
     assert checked >= 12 * 59_000
+
+
+def test_float32_table_path_covers_every_top_half(rng):
+    """The float32 encode reads a table indexed by the top 16 bits and a sticky bit: check
+    every top half with low halves 0, 1, 0x8000 and 0xFFFF (zeros, subnormals, midpoints,
+    Inf, NaN payloads) for every minifloat preset the table path takes."""
+    high = np.arange(1 << 16, dtype=np.uint32) << 16
+    bits = (high[:, None] | np.array([0, 1, 0x8000, 0xFFFF], dtype=np.uint32)).ravel()
+    x = bits.view(np.float32)
+    formats = [f for f in presets() if isinstance(f, Minifloat)
+               and f.man_bits <= numba_cpu.F32_TABLE_MAX_MAN]
+    checked = 0
+    for fmt in formats:
+        xx = x if fmt.has_nan else x[~np.isnan(x)]
+        for rounding, saturate in itertools.product(ROUNDING_MODES[:5], (False, True)):
+            want = fmt.encode(xx, rounding=rounding, saturate=saturate)
+            got = numba_cpu.encode(xx, fmt, rounding=rounding, saturate=saturate)
+            assert (got == want).all(), (fmt.name, rounding, saturate)
+            checked += xx.size
+    assert len(formats) >= 30 and checked >= len(formats) * 10 * 250_000
 
 
 @pytest.mark.parametrize("fmt", [f for f in presets() if isinstance(f, BlockScaled)],

@@ -12,6 +12,7 @@ only faster. Convention for matmuls: w (M, K) @ x (K, N) -> (M, N), N:M groups a
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -187,6 +188,15 @@ def _encode_minifloat(x, u, p, q, mode, saturate, out):
 
 
 @njit(parallel=True, cache=True)
+def _encode_f32_table(bits, table, out):
+    # a float32's code depends only on its top 16 bits and whether any lower bit is set,
+    # as long as the rounding point lies in the top 16 bits (see _f32_table)
+    for i in prange(bits.size):
+        b = bits[i]
+        out[i] = table[((b >> 16) << 1) | ((b & 0xFFFF) != 0)]
+
+
+@njit(parallel=True, cache=True)
 def _encode_fixed(x, u, frac_bits, lo, hi, bits, mode, saturate, out):
     stochastic = u.size == x.size
     for i in prange(x.size):
@@ -241,30 +251,74 @@ def _gather(table, codes, out):
         out[i] = table[codes[i]]
 
 
+# Cache blocking of the matmuls: a block of _ROWS rows of w runs over _INNER-long pieces of
+# K and _COLS-wide pieces of x's rows, so the piece of x (at most 256 x 256 narrow integers)
+# stays in L1/L2 while every row of the block reuses it.
+_ROWS, _INNER, _COLS = 16, 256, 256
+
+
 @njit(parallel=True, cache=True)
 def _matmul(w, x, out):
     rows, inner = w.shape
-    for i in prange(rows):
-        acc = out[i]
-        for k in range(inner):
-            a = w[i, k]
-            if a != 0:
-                xk = x[k]
-                for j in range(acc.size):
-                    acc[j] += a * xk[j]
+    cols = x.shape[1]
+    for block in prange((rows + _ROWS - 1) // _ROWS):
+        r0, r1 = block * _ROWS, min((block + 1) * _ROWS, rows)
+        for j0 in range(0, cols, _COLS):
+            j1 = min(j0 + _COLS, cols)
+            for k0 in range(0, inner, _INNER):
+                k1 = min(k0 + _INNER, inner)
+                for i in range(r0, r1):
+                    acc = out[i, j0:j1]
+                    for k in range(k0, k1):
+                        a = w[i, k]
+                        xk = x[k, j0:j1]
+                        for j in range(acc.size):
+                            acc[j] += a * xk[j]
 
 
 @njit(parallel=True, cache=True)
-def _nm_matmul(values, columns, x, out):
+def _nm_matmul(values, indices, n, m, inner, x, out, per_piece):
+    # slot t of a row is group t // n, column (t // n) * m + its index; per_piece slots of a
+    # row cover _INNER values of K (slots are in K order). Returns how many non-zero values
+    # point past K (the caller refuses them).
     rows, slots = values.shape
-    for i in prange(rows):
-        acc = out[i]
-        for t in range(slots):
-            a = values[i, t]
-            if a != 0:
-                xk = x[columns[i, t]]
-                for j in range(acc.size):
-                    acc[j] += a * xk[j]
+    cols = x.shape[1]
+    past = 0
+    for block in prange((rows + _ROWS - 1) // _ROWS):
+        r0, r1 = block * _ROWS, min((block + 1) * _ROWS, rows)
+        for j0 in range(0, cols, _COLS):
+            j1 = min(j0 + _COLS, cols)
+            for t0 in range(0, slots, per_piece):
+                t1 = min(t0 + per_piece, slots)
+                for i in range(r0, r1):
+                    acc = out[i, j0:j1]
+                    first, slot = (t0 // n) * m, t0 % n  # no division per slot
+                    for t in range(t0, t1):
+                        a = values[i, t]
+                        column = first + indices[i, t]
+                        slot += 1
+                        if slot == n:
+                            first, slot = first + m, 0
+                        if column >= inner:
+                            past += a != 0
+                        elif a != 0:
+                            xk = x[column, j0:j1]
+                            for j in range(acc.size):
+                                acc[j] += a * xk[j]
+    return past
+
+
+@njit(parallel=True, cache=True)
+def _codes_to_ints(codes, table, finite, out):
+    # exact integers of codes by table; returns how many codes are out of range or NaN/Inf
+    bad = 0
+    for i in prange(codes.size):
+        c = codes[i]
+        ok = c >= 0 and c < table.size
+        c = c if ok else 0
+        out[i] = table[c]
+        bad += (not ok) or (not finite[c])
+    return bad
 
 
 # -- the public functions -------------------------------------------------------------------
@@ -275,6 +329,23 @@ def _fast_params(fmt: Minifloat) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     return np.array([fmt.man_bits, fmt.emin, fmt.bias, fmt.max_magnitude_code, fmt.bits - 1,
                      int(fmt.nan != "negzero")], dtype=np.int64)
+
+
+F32_TABLE_MAX_MAN = 6
+
+
+@functools.lru_cache(maxsize=64)
+def _f32_table(fmt: Minifloat, rounding: str, saturate: bool) -> np.ndarray:
+    """Codes of float32 inputs by table, built from fmt.encode itself (so identical to it):
+    entry 2*h + s is the code of every float32 whose top 16 bits are h and whose low 16 bits
+    are zero (s = 0) or not (s = 1). Exact for a deterministic mode when the format keeps at
+    most 6 mantissa bits: the kept bits and the round bit then lie in the top 16 bits (sign,
+    exponent, 7 mantissa bits) and the low 16 bits only act as a sticky bit."""
+    high = np.arange(1 << 16, dtype=np.uint32) << 16
+    reps = np.stack([high, high | 1], axis=1).ravel().view(np.float32)
+    if not fmt.has_nan:  # NaN inputs are refused before the table is read
+        reps = np.where(np.isnan(reps), np.float32(0), reps)
+    return np.ascontiguousarray(fmt.encode(reps, rounding=rounding, saturate=saturate))
 
 
 def _minifloat_params(fmt: Minifloat) -> np.ndarray:
@@ -323,7 +394,10 @@ def encode(x, fmt, rounding: str = "rne", saturate: bool | None = None, seed: in
     flat = np.ascontiguousarray(arr).ravel()
     u = _uniforms(arr.shape, rounding, seed).ravel()
     out = np.empty(flat.size, dtype=code_dtype(fmt.bits))
-    if isinstance(fmt, Minifloat):
+    if (isinstance(fmt, Minifloat) and fmt.man_bits <= F32_TABLE_MAX_MAN
+            and flat.dtype == np.float32 and rounding != "stochastic"):
+        _encode_f32_table(flat.view(np.uint32), _f32_table(fmt, rounding, bool(saturate)), out)
+    elif isinstance(fmt, Minifloat):
         _encode_minifloat(flat, u, _minifloat_params(fmt), _fast_params(fmt), mode,
                           bool(saturate), out)
     else:
@@ -382,15 +456,38 @@ def _decode_block(encoded: BlockEncoded, fmt: BlockScaled) -> np.ndarray:
     return (blocks * scales[..., None]).reshape(elements.shape)
 
 
+def _ints(codes: np.ndarray, fmt, dtype, arg: str) -> np.ndarray:
+    """ref.to_ints(codes, fmt) as `dtype`, in one parallel pass; errors come from ref."""
+    if codes.dtype.kind not in "iu":
+        ref.to_ints(codes, fmt, arg)  # raises its TypeError
+    table = ref.integer_table(fmt)
+    finite = np.isfinite(fmt.table)
+    flat = np.ascontiguousarray(codes).ravel()
+    out = np.empty(flat.size, dtype=dtype)
+    if _codes_to_ints(flat, np.ascontiguousarray(table.astype(dtype)), finite, out):
+        ref.to_ints(codes, fmt, arg)  # raises with the count and the reason
+    return out.reshape(codes.shape)
+
+
+def _narrowest(fmt) -> type:
+    """The narrowest signed dtype holding every exact integer of fmt: less memory traffic."""
+    table = ref.integer_table(fmt)
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= int(table.min()) and int(table.max()) <= info.max:
+            return dtype
+    return np.int64
+
+
 def _int_operands(w_codes, w_fmt, x_codes, x_fmt, k: int):
     acc = ref.accumulator_format(w_fmt, x_fmt, max(k, 1))
     if acc.bits > 63:
         raise ValueError(f"{w_fmt.name} x {x_fmt.name} over K={k} needs a {acc.bits}-bit "
                          "accumulator; the Numba path has int64 (use sqhw.ref.matmul)")
-    dtype = np.int32 if acc.bits <= 31 else np.int64
-    w = ref.to_ints(w_codes, w_fmt, "w_codes").astype(dtype)
-    x = ref.to_ints(x_codes, x_fmt, "x_codes").astype(dtype)
-    return np.ascontiguousarray(w), np.ascontiguousarray(x), dtype
+    dtype = np.int32 if acc.bits <= 31 else np.int64  # the accumulator's
+    w = _ints(w_codes, w_fmt, _narrowest(w_fmt) if dtype == np.int32 else dtype, "w_codes")
+    x = _ints(x_codes, x_fmt, _narrowest(x_fmt) if dtype == np.int32 else dtype, "x_codes")
+    return w, x, dtype
 
 
 def matmul(w_codes, w_fmt, x_codes, x_fmt) -> np.ndarray:
@@ -415,14 +512,15 @@ def nm_matmul(packed, x_codes, x_fmt) -> np.ndarray:
                          f"x of shape ({k}, N), got values {values.shape} and x {x_codes.shape}")
     w, x, dtype = _int_operands(values, w_fmt, x_codes, x_fmt, k)
     rows = values.shape[0]
-    columns = np.arange(values.shape[1])[:, None] * nm.m + indices.astype(np.int64)
-    past = columns >= k
-    if (past & (w != 0)).any():
-        raise ValueError(f"packed weights: a non-zero value's index points past K={k}")
-    columns = np.where(past, 0, columns)
     out = np.zeros((rows, x.shape[1]), dtype=dtype)
-    _nm_matmul(np.ascontiguousarray(w.reshape(rows, -1)),
-               np.ascontiguousarray(columns.reshape(rows, -1)), x, out)
+    indices = np.ascontiguousarray(indices.reshape(rows, -1))
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"packed indices: expected integers, got dtype {indices.dtype}")
+    past = _nm_matmul(np.ascontiguousarray(w.reshape(rows, -1)), indices, nm.n, nm.m, k, x, out,
+                      max(1, _INNER * nm.n // nm.m))
+    if past:
+        raise ValueError(f"packed weights: {past} non-zero values have an index pointing "
+                         f"past K={k}")
     return out.astype(np.int64)
 
 

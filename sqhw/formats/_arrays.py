@@ -30,7 +30,8 @@ def as_float64(x, arg: str = "x"):
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{arg}: expected real numbers, got an array of dtype {arr.dtype}")
-    return arr.astype(np.float64, copy=False), (lambda a: a)
+    with np.errstate(invalid="ignore"):  # a signalling float32 NaN widens to a quiet NaN
+        return arr.astype(np.float64, copy=False), (lambda a: a)
 
 
 def as_codes(codes, bits: int, arg: str = "codes"):

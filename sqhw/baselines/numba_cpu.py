@@ -216,33 +216,28 @@ def _block_amax(x, size, out):
 
 
 @njit(parallel=True, cache=True)
-def _encode_blocks_minifloat(x, divisors, size, u, p, q, mode, saturate, out):
+def _encode_blocks(x, divisors, size, u, p, q, fixed, mode, saturate, out):
+    # elements x / divisor of their block; fixed = (frac_bits, lo, hi, bits) for a Fixed
+    # element format, empty for a Minifloat (p, q: its parameters)
     rows, k = x.shape
     stochastic = u.size == x.size
     fast = q.size > 0 and not stochastic
     man, emin, bias, max_mag, sign_shift, keep = _unpack_fast(q)
+    is_fixed = fixed.size > 0
+    frac_bits, lo, hi, bits = (fixed[0], fixed[1], fixed[2], fixed[3]) if is_fixed \
+        else (0, 0, 0, 0)
     for r in prange(rows):
         for j in range(k):
             d = divisors[r, j // size]
             v = x[r, j] / d if d != 0.0 else 0.0
-            if fast:
+            w = u[r, j] if stochastic else 0.0
+            if is_fixed:
+                out[r, j] = _fixed_one(v, w, frac_bits, lo, hi, bits, mode, saturate)
+            elif fast:
                 out[r, j] = _minifloat_fast(v, man, emin, bias, max_mag, sign_shift, keep, p,
                                             mode, saturate)
             else:
-                out[r, j] = _minifloat_one(v, u[r, j] if stochastic else 0.0, p, mode,
-                                           saturate)
-
-
-@njit(parallel=True, cache=True)
-def _encode_blocks_fixed(x, divisors, size, u, frac_bits, lo, hi, bits, mode, saturate, out):
-    rows, k = x.shape
-    stochastic = u.size == x.size
-    for r in prange(rows):
-        for j in range(k):
-            d = divisors[r, j // size]
-            v = x[r, j] / d if d != 0.0 else 0.0
-            out[r, j] = _fixed_one(v, u[r, j] if stochastic else 0.0, frac_bits, lo, hi, bits,
-                                   mode, saturate)
+                out[r, j] = _minifloat_one(v, w, p, mode, saturate)
 
 
 @njit(parallel=True, cache=True)
@@ -422,13 +417,14 @@ def _encode_block(arr, fmt: BlockScaled, rounding, saturate, seed, pad) -> Block
                                                         else (1, 1))
     el, mode = fmt.element, _MODE[rounding]
     out = np.empty(flat.shape, dtype=code_dtype(el.bits))
+    none = np.zeros(0, dtype=np.int64)
     if isinstance(el, Minifloat):
-        _encode_blocks_minifloat(flat, np.ascontiguousarray(divisors), size, u,
-                                 _minifloat_params(el), _fast_params(el), mode, bool(saturate),
-                                 out)
+        params, fast, fixed = _minifloat_params(el), _fast_params(el), none
     else:
-        _encode_blocks_fixed(flat, np.ascontiguousarray(divisors), size, u, el.frac_bits,
-                             el.min_int, el.max_int, el.bits, mode, bool(saturate), out)
+        params, fast = none, none
+        fixed = np.array([el.frac_bits, el.min_int, el.max_int, el.bits], dtype=np.int64)
+    _encode_blocks(flat, np.ascontiguousarray(divisors), size, u, params, fast, fixed, mode,
+                   bool(saturate), out)
     shape = blocks.shape[:-2]
     return BlockEncoded(out.reshape(shape + (-1,)),
                         np.asarray(codes).reshape(shape + (-1,)), tensor_scale)

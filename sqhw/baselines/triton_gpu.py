@@ -33,17 +33,25 @@ def device() -> torch.device:
 
 
 @triton.jit
-def _minifloat_kernel(x_ptr, div_ptr, out_ptr, n, div_block, man, emin, bias, max_mag,
-                      sign_bit, nan_code, special_code, MODE: tl.constexpr,
-                      SATURATE: tl.constexpr, HAS_DIV: tl.constexpr, HAS_INF: tl.constexpr,
-                      HAS_SPECIAL: tl.constexpr, KEEP_ZERO_SIGN: tl.constexpr,
-                      BLOCK_SIZE: tl.constexpr):
+def _load_scaled(x_ptr, div_ptr, n, div_block, HAS_DIV: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    """This program's offsets, their in-range mask and the values, divided by their block's
+    divisor for the block formats (a zero divisor gives 0)."""
     off = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
     inside = off < n
     v = tl.load(x_ptr + off, mask=inside, other=0.0)
     if HAS_DIV:
         d = tl.load(div_ptr + off // div_block, mask=inside, other=1.0)
         v = tl.where(d != 0.0, v / tl.where(d != 0.0, d, 1.0), 0.0)
+    return off, inside, v
+
+
+@triton.jit
+def _minifloat_kernel(x_ptr, div_ptr, out_ptr, n, div_block, man, emin, bias, max_mag,
+                      sign_bit, nan_code, special_code, MODE: tl.constexpr,
+                      SATURATE: tl.constexpr, HAS_DIV: tl.constexpr, HAS_INF: tl.constexpr,
+                      HAS_SPECIAL: tl.constexpr, KEEP_ZERO_SIGN: tl.constexpr,
+                      BLOCK_SIZE: tl.constexpr):
+    off, inside, v = _load_scaled(x_ptr, div_ptr, n, div_block, HAS_DIV, BLOCK_SIZE)
     u = v.to(tl.int64, bitcast=True)
     negative = u < 0
     biased = (u >> 52) & 0x7FF
@@ -103,12 +111,7 @@ def _minifloat_kernel(x_ptr, div_ptr, out_ptr, n, div_block, man, emin, bias, ma
 def _fixed_kernel(x_ptr, div_ptr, out_ptr, n, div_block, scale, lo, hi, modulus,
                   MODE: tl.constexpr, SATURATE: tl.constexpr, HAS_DIV: tl.constexpr,
                   BLOCK_SIZE: tl.constexpr):
-    off = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
-    inside = off < n
-    v = tl.load(x_ptr + off, mask=inside, other=0.0)
-    if HAS_DIV:
-        d = tl.load(div_ptr + off // div_block, mask=inside, other=1.0)
-        v = tl.where(d != 0.0, v / tl.where(d != 0.0, d, 1.0), 0.0)
+    off, inside, v = _load_scaled(x_ptr, div_ptr, n, div_block, HAS_DIV, BLOCK_SIZE)
     y = v * scale  # scale is a power of two: exact
     y = tl.minimum(tl.maximum(y, -1.0e30), 1.0e30)  # +-Inf (saturating only): a huge integer
     lower = tl.floor(y)

@@ -197,8 +197,10 @@ def cmd_sim(args) -> int:
         for arg, value in (("--ready", args.ready), ("--valid", args.valid)):
             if not 0 < value <= 1:
                 raise ValueError(f"{arg}: expected a probability in (0, 1], got {value}")
+        layer = _layer(args, nm) if args.weights or args.acts else {}
+        k = int(layer["SQHW_K"]) if layer else args.k
         dut, description = design_dsp_chain(args.weight, args.act, nm.m, args.chain,
-                                            max(args.k, 1), args.out, stages=args.stages,
+                                            max(k, 1), args.out, stages=args.stages,
                                             lanes=args.lanes)
     except (ValueError, TypeError) as err:
         raise CommandError(str(err)) from err
@@ -209,7 +211,7 @@ def cmd_sim(args) -> int:
             "SQHW_NM": str(nm), "SQHW_ROWS": str(rows), "SQHW_K": str(args.k),
             "SQHW_COLS": str(args.cols), "SQHW_READY": str(args.ready),
             "SQHW_VALID": str(args.valid),
-            "SQHW_SEED": str(args.seed)})
+            "SQHW_SEED": str(args.seed), **layer})
     result = next(iter(results.values()))
     result.pop("seconds", None)
     if args.json:
@@ -219,6 +221,44 @@ def cmd_sim(args) -> int:
                 "dense_equivalent_speedup"]
         print(_table(keys, [[result[k] for k in keys]], left=()))
     return 1 if result["mismatches"] else 0
+
+
+def _layer(args, nm) -> dict:
+    """A real layer for the chain: --weights (rows, K) and --acts (K, cols) .npy files of
+    codes, checked here (shapes, code ranges, the N:M pattern) so a bad layer is refused
+    before anything is built. Returns the testbench's environment for it."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from .formats import parse
+
+    if not (args.weights and args.acts):
+        raise ValueError("--weights and --acts go together (codes of one layer and its inputs)")
+    arrays = {}
+    for option, path, fmt_name, ndim in (("--weights", args.weights, args.weight, 2),
+                                         ("--acts", args.acts, args.act, 2)):
+        try:
+            codes = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{option} {path}: cannot read a .npy array ({err})") from None
+        fmt = parse(fmt_name)
+        if codes.dtype.kind not in "iu" or codes.ndim != ndim:
+            raise ValueError(f"{option} {path}: expected a 2-D array of integer {fmt.name} "
+                             f"codes, got {codes.dtype} of shape {codes.shape}")
+        if codes.size and (codes.min() < 0 or codes.max() >= 1 << fmt.bits):
+            raise ValueError(f"{option} {path}: codes must lie in [0, {1 << fmt.bits}) for "
+                             f"{fmt.name}")
+        if not np.isfinite(fmt.decode(codes)).all():
+            raise ValueError(f"{option} {path}: NaN/Inf codes have no exact product")
+        arrays[option] = (path, codes, fmt)
+    (w_path, w, w_fmt), (x_path, x, _) = arrays["--weights"], arrays["--acts"]
+    if w.shape[1] != x.shape[0]:
+        raise ValueError(f"--weights {w_path} has K={w.shape[1]} columns but --acts {x_path} "
+                         f"has {x.shape[0]} rows")
+    nm.check(w_fmt.decode(w) != 0, f"--weights {w_path}")
+    return {"SQHW_W_NPY": str(Path(w_path).resolve()), "SQHW_X_NPY": str(Path(x_path).resolve()),
+            "SQHW_K": str(w.shape[1])}
 
 
 def _stages(text: str) -> int:
@@ -304,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--valid", type=float, default=1.0,
                    help="P(an idle input stream offers its next beat) per cycle")
     q.add_argument("--stages", type=_stages, default=1)
+    q.add_argument("--weights", help="a real layer: .npy of weight codes (rows, K) that "
+                   "follow --nm (with --acts; replaces the random matrices)")
+    q.add_argument("--acts", help="a real layer's inputs: .npy of activation codes (K, cols)")
     q.add_argument("--seed", type=int, default=1234)
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sim)

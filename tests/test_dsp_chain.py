@@ -54,7 +54,10 @@ def test_backpressure_gaps_and_matrix_matrix(tmp_path, seed):
     assert result["cycles"] > 2 * result["ideal_cycles"]  # the streams stalled the chain
 
 
-def test_real_digits_layer_pruned_2_4(tmp_path):
+def test_real_digits_layer_pruned_2_4(tmp_path, capsys):
+    """A digits classifier's weights, pruned 2:4 and quantized to int8, through
+    `sqhw sim dsp-chain --weights --acts`; a layer that breaks the pattern is refused
+    before anything is built."""
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
 
@@ -67,10 +70,21 @@ def test_real_digits_layer_pruned_2_4(tmp_path):
     x = int8.encode(digits.data[:20].T)  # pixels 0..16, 20 images as columns
     np.save(tmp_path / "w.npy", w)
     np.save(tmp_path / "x.npy", x)
-    result = next(iter(_run(tmp_path, "int8", "int8", 4, {
-        "SQHW_NM": "2:4", "SQHW_W_NPY": str(tmp_path / "w.npy"),
-        "SQHW_X_NPY": str(tmp_path / "x.npy")}, k=64).values()))
+    assert main(["sim", "dsp-chain", "--nm", "2:4", "--weights", str(tmp_path / "w.npy"),
+                 "--acts", str(tmp_path / "x.npy"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
     assert result["mismatches"] == 0 and result["vectors"] == 10 * 20
+
+    dense = int8.encode(model.coef_ / scale, saturate=True)
+    np.save(tmp_path / "dense.npy", dense)
+    np.save(tmp_path / "short.npy", x[:60])
+    for weights_file, acts_file, message in [
+            ("dense.npy", "x.npy", "dense.npy: violates 2:4 sparsity: group"),
+            ("w.npy", "short.npy", "has K=64 columns but --acts"),
+            ("missing.npy", "x.npy", "missing.npy: cannot read")]:
+        assert main(["sim", "dsp-chain", "--nm", "2:4", "--weights",
+                     str(tmp_path / weights_file), "--acts", str(tmp_path / acts_file)]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_cli_json_and_bad_input(capsys):

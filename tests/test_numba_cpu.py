@@ -69,6 +69,23 @@ def test_block_encode_bit_identical(fmt, rng):
     assert x.size == 28_800
 
 
+def test_block_encode_every_mode_wide_range(rng):
+    """Blocks spanning ~2^230 of range (quotients below float32's range take the float64 path,
+    the rest the table), zeros, every deterministic mode, saturate on and off."""
+    x = (rng.standard_normal((200, 96)) * np.exp(rng.uniform(-100, 60, (200, 96))))
+    x = x.astype(np.float32)
+    x[:, ::7] = 0.0
+    checked = 0
+    for fmt in (f for f in presets() if isinstance(f, BlockScaled)):
+        for rounding, saturate in itertools.product(ROUNDING_MODES[:5], (False, True)):
+            got = numba_cpu.encode(x, fmt, rounding=rounding, saturate=saturate)
+            want = fmt.encode(x, rounding=rounding, saturate=saturate)
+            assert (got.elements == want.elements).all(), (fmt.name, rounding, saturate)
+            assert (got.scales == want.scales).all()
+            checked += x.size
+    assert checked == 7 * 10 * 200 * 96
+
+
 PAIRS = [("int8", "int8"), ("float8_e4m3fn", "int8"), ("float8_e4m3fn", "float8_e4m3fn"),
          ("float4_e2m1fn", "float6_e3m2fn"), ("uint4", "int8")]
 

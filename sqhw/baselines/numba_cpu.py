@@ -216,9 +216,11 @@ def _block_amax(x, size, out):
 
 
 @njit(parallel=True, cache=True)
-def _encode_blocks(x, divisors, size, u, p, q, fixed, mode, saturate, out):
+def _encode_blocks(x, divisors, size, u, p, q, fixed, table, mode, saturate, out):
     # elements x / divisor of their block; fixed = (frac_bits, lo, hi, bits) for a Fixed
-    # element format, empty for a Minifloat (p, q: its parameters)
+    # element format, empty for a Minifloat (p, q: its parameters); table: _f32_table of the
+    # element format (or empty), read for every quotient that is exactly a float32 (with a
+    # power-of-two MX scale, all but those pushed below float32's range)
     rows, k = x.shape
     stochastic = u.size == x.size
     fast = q.size > 0 and not stochastic
@@ -227,17 +229,24 @@ def _encode_blocks(x, divisors, size, u, p, q, fixed, mode, saturate, out):
     frac_bits, lo, hi, bits = (fixed[0], fixed[1], fixed[2], fixed[3]) if is_fixed \
         else (0, 0, 0, 0)
     for r in prange(rows):
-        for j in range(k):
-            d = divisors[r, j // size]
-            v = x[r, j] / d if d != 0.0 else 0.0
-            w = u[r, j] if stochastic else 0.0
-            if is_fixed:
-                out[r, j] = _fixed_one(v, w, frac_bits, lo, hi, bits, mode, saturate)
-            elif fast:
-                out[r, j] = _minifloat_fast(v, man, emin, bias, max_mag, sign_shift, keep, p,
-                                            mode, saturate)
-            else:
-                out[r, j] = _minifloat_one(v, w, p, mode, saturate)
+        for b in range(k // size):  # block by block: no division to find the divisor
+            d = divisors[r, b]
+            for j in range(b * size, (b + 1) * size):
+                v = np.float64(x[r, j]) / d if d != 0.0 else 0.0
+                w = u[r, j] if stochastic else 0.0
+                if table.size:
+                    f = np.float32(v)
+                    if np.float64(f) == v:
+                        b = np.int64(f.view(np.uint32))
+                        out[r, j] = table[((b >> 16) << 1) | ((b & 0xFFFF) != 0)]
+                        continue
+                if is_fixed:
+                    out[r, j] = _fixed_one(v, w, frac_bits, lo, hi, bits, mode, saturate)
+                elif fast:
+                    out[r, j] = _minifloat_fast(v, man, emin, bias, max_mag, sign_shift, keep,
+                                                p, mode, saturate)
+                else:
+                    out[r, j] = _minifloat_one(v, w, p, mode, saturate)
 
 
 @njit(parallel=True, cache=True)
@@ -405,7 +414,7 @@ def encode(x, fmt, rounding: str = "rne", saturate: bool | None = None, seed: in
 
 
 def _encode_block(arr, fmt: BlockScaled, rounding, saturate, seed, pad) -> BlockEncoded:
-    arr = arr.astype(np.float64, copy=False)
+    # float32 stays float32 (the kernels widen each value exactly): no widened copy
     blocks = fmt._blocks(arr, pad)  # shape checks, padding and the NaN/Inf refusal
     rows = int(np.prod(blocks.shape[:-2], dtype=np.int64))
     flat = np.ascontiguousarray(blocks.reshape(rows, -1))
@@ -418,13 +427,16 @@ def _encode_block(arr, fmt: BlockScaled, rounding, saturate, seed, pad) -> Block
     el, mode = fmt.element, _MODE[rounding]
     out = np.empty(flat.shape, dtype=code_dtype(el.bits))
     none = np.zeros(0, dtype=np.int64)
+    table = np.zeros(0, dtype=out.dtype)
     if isinstance(el, Minifloat):
         params, fast, fixed = _minifloat_params(el), _fast_params(el), none
+        if el.man_bits <= F32_TABLE_MAX_MAN and rounding != "stochastic":
+            table = _f32_table(el, rounding, bool(saturate))
     else:
         params, fast = none, none
         fixed = np.array([el.frac_bits, el.min_int, el.max_int, el.bits], dtype=np.int64)
-    _encode_blocks(flat, np.ascontiguousarray(divisors), size, u, params, fast, fixed, mode,
-                   bool(saturate), out)
+    _encode_blocks(flat, np.ascontiguousarray(divisors), size, u, params, fast, fixed, table,
+                   mode, bool(saturate), out)
     shape = blocks.shape[:-2]
     return BlockEncoded(out.reshape(shape + (-1,)),
                         np.asarray(codes).reshape(shape + (-1,)), tensor_scale)

@@ -13,6 +13,8 @@ import io
 import json
 import sys
 
+from _markdown import table
+
 from sqhw.cli import main
 
 RUNS = [("int8", "int8", p) for p in ("1:4", "2:4", "1:8", "2:8", "4:8", "8:8")] + [
@@ -38,14 +40,12 @@ def measure(k=512, lanes=4, chain=8, vectors=256):
 
 
 def markdown(rows) -> str:
-    lines = ["| weights x acts | N:M | K | outputs checked | cycles | ideal | cycles / ideal "
-             "| DSP utilisation | dense-equivalent speedup |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['weights']} x {r['acts']} | {r['pattern']} | {r['k']} | "
-                     f"{r['vectors']} | {r['cycles']} | {r['ideal_cycles']} | "
-                     f"{r['cycles'] / r['ideal_cycles']:.3f} | {r['dsp_utilisation']:.3f} | "
-                     f"{r['dense_equivalent_speedup']:.2f} |")
-    return "\n".join(lines)
+    return table(["weights x acts", "N:M", "K", "outputs checked", "cycles", "ideal",
+                  "cycles / ideal", "DSP utilisation", "dense-equivalent speedup"],
+                 [[f"{r['weights']} x {r['acts']}", r["pattern"], r["k"], r["vectors"],
+                   r["cycles"], r["ideal_cycles"], f"{r['cycles'] / r['ideal_cycles']:.3f}",
+                   f"{r['dsp_utilisation']:.3f}", f"{r['dense_equivalent_speedup']:.2f}"]
+                  for r in rows])
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _markdown import table
+
 from sqhw.hdl.emit import (
     design_cvt,
     design_dsp_chain,
@@ -95,18 +97,13 @@ def measure(rows=ROWS):
 
 
 def markdown(rows) -> str:
-    lines = ["| operator | formats | latency | xcup LUT | xcup FF | xcup CARRY4 | xcup DSP48E2 "
-             "| xc7 LUT | xc7 DSP48E1 | xc7 PCIN cascades "
-             "| ECP5 Fmax MHz | ECP5 LUT4 | ECP5 FF | ECP5 MULT18 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        x, s, e = ({k: "-" if v is None else v for k, v in r[t].items()}
-                   for t in ("xcup", "xc7", "ecp5"))
-        lines.append(f"| {r['operator']} | {r['formats']} | {r['latency']} | {x['lut']} | "
-                     f"{x['ff']} | {x['carry']} | {x['dsp48e2']} | {s['lut']} | "
-                     f"{s['dsp48e1']} | {s['dsp_cascade']} | {e['fmax_mhz']} | "
-                     f"{e['lut4']} | {e['ff']} | {e['mult18']} |")
-    return "\n".join(lines)
+    return table(["operator", "formats", "latency", "xcup LUT", "xcup FF", "xcup CARRY4",
+                  "xcup DSP48E2", "xc7 LUT", "xc7 DSP48E1", "xc7 PCIN cascades",
+                  "ECP5 Fmax MHz", "ECP5 LUT4", "ECP5 FF", "ECP5 MULT18"],
+                 [[r["operator"], r["formats"], r["latency"], r["xcup"]["lut"], r["xcup"]["ff"],
+                   r["xcup"]["carry"], r["xcup"]["dsp48e2"], r["xc7"]["lut"],
+                   r["xc7"]["dsp48e1"], r["xc7"]["dsp_cascade"], r["ecp5"]["fmax_mhz"],
+                   r["ecp5"]["lut4"], r["ecp5"]["ff"], r["ecp5"]["mult18"]] for r in rows])
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from sqhw.hdl.sparse_chain import beats
 from sqhw.sparsity import NM
 from sqhw.verify.bench import Tally, parameters, start_clock
 from sqhw.verify.harness import port_name
-from sqhw.verify.lanes import pack_fields
+from sqhw.verify.lanes import pack_fields, unpack
 
 
 class Source:
@@ -48,13 +48,9 @@ class Source:
 
 def field_values(words, field) -> np.ndarray:
     """(results, count) values of a manifest payload field out of Python-int words."""
-    bits, count = field["bits"], field["count"]
-    mask = (1 << bits) - 1
-    values = [[(w >> (field["offset"] + i * bits)) & mask for i in range(count)] for w in words]
-    values = np.array(values, dtype=np.int64).reshape(len(words), count)
-    if field.get("signed"):
-        values = np.where(values >= 1 << (bits - 1), values - (1 << bits), values)
-    return values
+    mask = (1 << field["width"]) - 1
+    return unpack([(w >> field["offset"]) & mask for w in words], field["count"], field["bits"],
+                  bool(field.get("signed")))
 
 
 @cocotb.test()

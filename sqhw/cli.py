@@ -231,6 +231,7 @@ def _layer(args, nm) -> dict:
 
     import numpy as np
 
+    from . import ref
     from .formats import parse
 
     if not (args.weights and args.acts):
@@ -243,14 +244,10 @@ def _layer(args, nm) -> dict:
         except (OSError, ValueError) as err:
             raise ValueError(f"{option} {path}: cannot read a .npy array ({err})") from None
         fmt = parse(fmt_name)
-        if codes.dtype.kind not in "iu" or codes.ndim != ndim:
-            raise ValueError(f"{option} {path}: expected a 2-D array of integer {fmt.name} "
-                             f"codes, got {codes.dtype} of shape {codes.shape}")
-        if codes.size and (codes.min() < 0 or codes.max() >= 1 << fmt.bits):
-            raise ValueError(f"{option} {path}: codes must lie in [0, {1 << fmt.bits}) for "
-                             f"{fmt.name}")
-        if not np.isfinite(fmt.decode(codes)).all():
-            raise ValueError(f"{option} {path}: NaN/Inf codes have no exact product")
+        if codes.ndim != ndim:
+            raise ValueError(f"{option} {path}: expected a 2-D array of {fmt.name} codes, got "
+                             f"shape {codes.shape}")
+        ref.to_ints(codes, fmt, f"{option} {path}")  # integer codes, in range, finite
         arrays[option] = (path, codes, fmt)
     (w_path, w, w_fmt), (x_path, x, _) = arrays["--weights"], arrays["--acts"]
     if w.shape[1] != x.shape[0]:

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from ..formats import Fixed, Minifloat
 from ..formats.rounding import check_mode
 from ._refuse import refusing
-from .operand import decode, layout_of
+from .operand import decode, layout_of, signed_value
 from .pipeline import check_stages, delay, split_stages
 
 HARDWARE_ROUNDING = ("rne", "rtz", "rna", "floor", "ceil", "stochastic")
@@ -85,9 +85,8 @@ class MinifloatToFixed(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         d = decode(m, self.fmt, self.i, "i")
-        aligned = d.magnitude << d.shift
         value = Signal.like(self.o, name="value")
-        m.d.comb += value.eq(Mux(d.special, 0, Mux(d.negative, -aligned, aligned)))
+        m.d.comb += value.eq(signed_value(d.magnitude, d.shift, d.negative, d.special))
         m.d.comb += [self.o.eq(delay(m, value, self.stages, "o")),
                      self.special.eq(delay(m, d.special, self.stages, "special"))]
         return m

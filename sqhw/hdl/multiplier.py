@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ref
 from ._refuse import refusing
-from .operand import decode, layout_of, max_shift
+from .operand import decode, layout_of, max_shift, signed_value
 from .pipeline import check_stages, delay, split_stages
 
 
@@ -71,8 +71,7 @@ class Multiplier(wiring.Component):
 
         # stage 2: align and apply the sign
         product = Signal.like(self.p, name="product")
-        aligned = magnitude << shift
-        m.d.comb += product.eq(Mux(special, 0, Mux(negative, -aligned, aligned)))
+        m.d.comb += product.eq(signed_value(magnitude, shift, negative, special))
         m.d.comb += [self.p.eq(delay(m, product, cut_output, "p")),
                      self.special.eq(delay(m, special, cut_output, "special_out"))]
         return m

@@ -76,3 +76,10 @@ def decode(m: Module, fmt, code: Value, name: str) -> Decoded:
         m.d.comb += special.eq(code == fmt.nan_code)
     negative = view.sign if fmt.signed else Const(0, 1)
     return Decoded(negative, significand, shift, special, False)
+
+
+def signed_value(magnitude: Value, shift: Value, negative: Value, special: Value) -> Value:
+    """The exact signed integer of decoded parts: magnitude << shift, negated when negative,
+    0 for a NaN/Inf code (whose `special` flag travels beside it)."""
+    aligned = magnitude << shift
+    return Mux(special, 0, Mux(negative, -aligned, aligned))

@@ -1,0 +1,213 @@
+"""`quantize_(model, config, calibration)`: every Linear / Conv2d becomes a quantized layer
+that keeps its codes and scales (torchao's one entry point, in place).
+
+>>> import torch
+>>> from sqhw.ptq import QuantConfig, QuantSpec, quantize_, set_engine
+>>> torch.manual_seed(0) and None
+>>> model = torch.nn.Sequential(torch.nn.Linear(64, 8))
+>>> data = [(torch.randn(16, 64),)]
+>>> cfg = QuantConfig(weight=QuantSpec("int8", "channel"), act=QuantSpec("int8"))
+>>> _ = quantize_(model, cfg, calibration=data)
+>>> type(model[0]).__name__, tuple(model[0].weight_codes.shape)
+('QuantLinear', (8, 64))
+>>> y = set_engine(model, "exact")(data[0][0]); y.shape
+torch.Size([16, 8])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .calibrate import collect
+from .config import QuantConfig
+from .gptq import gptq
+from .layers import ENGINES, QuantConv2d, QuantLayer, QuantLinear
+from .quantizer import calibrate_amax, quantize_weight
+
+SUPPORTED = (torch.nn.Linear, torch.nn.Conv2d)
+
+
+def targets(model, config: QuantConfig) -> dict:
+    """{name: (module, its config)} of the layers quantize_ replaces (overrides applied)."""
+    found = {}
+    for name, module in model.named_modules():
+        if isinstance(module, SUPPORTED):
+            sub = config.for_layer(name)
+            if sub is not None:
+                found[name] = (module, sub)
+    return found
+
+
+def weight_matrix(module) -> np.ndarray:
+    """(out, K) float64: Conv2d weights flattened over (in/groups, kh, kw)."""
+    w = module.weight.detach().to(torch.float64).numpy()
+    return w.reshape(w.shape[0], -1)
+
+
+def check_sparsity(name: str, module, config: QuantConfig) -> None:
+    nm = config.sparsity
+    if nm is None:
+        return
+    k = weight_matrix(module).shape[1]
+    if k < nm.m:
+        raise ValueError(f"sparsity: layer {name!r} has K={k} weights per output, fewer than "
+                         f"one group of {nm}; exclude it with overrides={{{name!r}: None}}")
+
+
+def quantize_(model: torch.nn.Module, config: QuantConfig, calibration=None,
+              progress=None) -> torch.nn.Module:
+    """Replace every Linear / Conv2d of model (in place) by a quantized layer.
+
+    calibration: batches (tuples of input tensors) run through the FP32 model to find the
+    activation ranges and the statistics that bias correction, SmoothQuant and GPTQ use;
+    required when any layer quantizes activations or runs one of those algorithms.
+    progress: an optional callable(step: str) called as work advances.
+    """
+    if not isinstance(config, QuantConfig):
+        raise TypeError(f"config: expected a QuantConfig, got {config!r}")
+    layers = targets(model, config)
+    if not layers:
+        raise ValueError("model: no Linear or Conv2d layer to quantize (or every one excluded "
+                         "by overrides)")
+    for name, (module, sub) in layers.items():
+        check_sparsity(name, module, sub)
+    needs_data = {n for n, (_, c) in layers.items() if c.act is not None or c.algorithms}
+    batches = list(calibration) if calibration is not None else []
+    if needs_data and not batches:
+        raise ValueError("calibration: activation quantization and the algorithms need "
+                         "calibration batches")
+    tick = progress or (lambda step: None)
+    model.eval()
+    smooth = {}
+    smoothing = {n for n, (m, c) in layers.items() if "smoothquant" in c.algorithms
+                 and (isinstance(m, torch.nn.Linear) or m.groups == 1)}
+    stats = {}
+    if needs_data:
+        stats = collect(model, {n: layers[n][0] for n in needs_data}, batches,
+                        want_hessian={n for n in needs_data if "gptq" in layers[n][1].algorithms},
+                        want_mean={n for n in needs_data
+                                   if "bias-correction" in layers[n][1].algorithms},
+                        progress=lambda: tick("calibrate"))
+    for name in smoothing:
+        smooth[name] = _smoothquant(layers[name][0], stats[name], layers[name][1])
+    replaced = {}
+    for name, (module, sub) in layers.items():
+        replaced[name] = _quantize_layer(name, module, sub, stats.get(name), smooth.get(name))
+        tick("quantize")
+    for name, new in replaced.items():
+        _set_module(model, name, new)
+    return model
+
+
+def _smoothquant(module, stats, config: QuantConfig) -> np.ndarray:
+    """SmoothQuant's per-input-channel factor s = max|X|^a / max|W|^(1-a), expanded to K."""
+    alpha = config.smoothquant_alpha
+    w = weight_matrix(module)
+    x_max = stats.channel_max
+    if isinstance(module, torch.nn.Conv2d):
+        x_max = np.repeat(x_max, w.shape[1] // x_max.size)
+    w_max = np.abs(w).max(axis=0)
+    s = np.where((x_max > 0) & (w_max > 0),
+                 np.power(np.maximum(x_max, 1e-12), alpha) /
+                 np.power(np.maximum(w_max, 1e-12), 1 - alpha), 1.0)
+    return np.clip(s, 1e-5, 1e5)
+
+
+def _quantize_layer(name, module, config: QuantConfig, stats, smooth) -> QuantLayer:
+    w = weight_matrix(module)
+    groups = getattr(module, "groups", 1)
+    if smooth is not None:
+        w = w * smooth[None, :]
+    mask = None
+    if config.sparsity is not None:
+        mask = config.sparsity.mask(w).astype(np.float64)
+        w = w * mask
+    spec = config.weight
+    if "gptq" in config.algorithms:
+        qw = _grouped(w, groups, lambda wg, g: gptq(
+            wg, stats.hessian[g], spec, None if mask is None else
+            mask[g * (w.shape[0] // groups):(g + 1) * (w.shape[0] // groups)],
+            damp=config.gptq_damp), spec)
+    else:
+        qw = quantize_weight(w, spec)
+    bias = module.bias
+    if "bias-correction" in config.algorithms:
+        bias = _bias_corrected(module, w, qw, stats, groups, smooth)
+    act_amax = None
+    if config.act is not None and not config.act.block:
+        if smooth is None:
+            values = stats.sample_values()
+            act_amax = stats.amax if config.act.calibration == "minmax" else \
+                calibrate_amax(values, config.act)
+        else:
+            act_amax = _smoothed_amax(module, stats, smooth)
+        if act_amax == 0:
+            act_amax = 1.0
+    cls = QuantLinear if isinstance(module, torch.nn.Linear) else QuantConv2d
+    layer = cls(name, module, config, qw, act_amax, smooth)
+    return layer
+
+
+def _smoothed_amax(module, stats, smooth) -> float:
+    """Range of x / s from the per-channel maxima (SmoothQuant calibrates min-max)."""
+    per_channel = smooth if isinstance(module, torch.nn.Linear) else \
+        smooth.reshape(stats.channel_max.size, -1)[:, 0]
+    return float((stats.channel_max / per_channel).max())
+
+
+def _grouped(w: np.ndarray, groups: int, fn, spec):
+    """Apply fn per conv group (rows of w), then join the QTensors (GPTQ's Hessians are per
+    group)."""
+    if groups == 1:
+        return fn(w, 0)
+    from .quantizer import QTensor
+
+    per = w.shape[0] // groups
+    parts = [fn(w[g * per:(g + 1) * per], g) for g in range(groups)]
+    first = parts[0]
+    scale = np.concatenate([p.scale for p in parts]) if first.scale.shape[0] > 1 else None
+    if scale is None:  # per-tensor scales differ per group after GPTQ: requantize jointly
+        return quantize_weight(np.concatenate([p.dequantize() for p in parts]), spec)
+    block = None
+    if first.block is not None:
+        block = type(first.block)(np.concatenate([np.asarray(p.block.elements) for p in parts]),
+                                  np.concatenate([np.asarray(p.block.scales) for p in parts]),
+                                  first.block.tensor_scale)
+    return QTensor(np.concatenate([p.codes for p in parts]), first.fmt, scale, first.group,
+                   block, first.block_fmt)
+
+
+def _bias_corrected(module, w, qw, stats, groups, smooth) -> torch.Tensor:
+    """Bias + (W - Wq) E[x]: the mean output error over the calibration data removed."""
+    mean = stats.mean  # (groups, K) of the original inputs
+    if smooth is not None:
+        mean = mean / smooth[None, :]
+    delta_w = w - qw.dequantize()
+    per = w.shape[0] // groups
+    shift = np.concatenate([delta_w[g * per:(g + 1) * per] @ mean[g] for g in range(groups)])
+    bias = module.bias.detach().to(torch.float64) if module.bias is not None else \
+        torch.zeros(w.shape[0], dtype=torch.float64)
+    return bias + torch.from_numpy(shift)
+
+
+def _set_module(model, name: str, new) -> None:
+    parent = model
+    *path, last = name.split(".")
+    for part in path:
+        parent = getattr(parent, part)
+    setattr(parent, last, new)
+
+
+def set_engine(model: torch.nn.Module, engine: str) -> torch.nn.Module:
+    """Run every quantized layer of model on `engine` ("emulate" or "exact")."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    for module in model.modules():
+        if isinstance(module, QuantLayer):
+            module.engine = engine
+    return model
+
+
+def quantized_layers(model) -> dict:
+    return {m.name: m for m in model.modules() if isinstance(m, QuantLayer)}

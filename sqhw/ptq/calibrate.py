@@ -1,0 +1,93 @@
+"""One pass of calibration data through the FP32 model, collecting per layer what the
+quantizers and algorithms need: activation range and samples, per-channel maxima
+(SmoothQuant), the mean input patch (bias correction) and X^T X (GPTQ).
+
+A layer's input rows are what its weight matrix (out, K) multiplies: Linear inputs
+flattened to (rows, K); Conv2d inputs as im2col patches per group (rows, groups, K).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SAMPLES = 1 << 18  # activation values kept per layer for percentile / MSE calibration
+
+
+def input_rows(module, x: torch.Tensor) -> torch.Tensor:
+    """(rows, groups, K) float64 input rows of a Linear or Conv2d."""
+    x = x.detach().to(torch.float64)
+    if isinstance(module, torch.nn.Linear):
+        return x.reshape(-1, 1, x.shape[-1])
+    groups = module.groups
+    patches = F.unfold(x, module.kernel_size, dilation=module.dilation,
+                       padding=module.padding, stride=module.stride)
+    b, kk, length = patches.shape
+    return patches.transpose(1, 2).reshape(b * length, groups, kk // groups)
+
+
+class LayerStats:
+    def __init__(self, module, want_hessian: bool, want_mean: bool, seed: int):
+        self.module = module
+        self.want_hessian, self.want_mean = want_hessian, want_mean
+        self.amax = 0.0
+        self.samples: list[np.ndarray] = []
+        self.kept = 0
+        self.rng = np.random.default_rng(seed)
+        self.rows = 0
+        self.sum = None        # (groups, K)
+        self.hessian = None    # (groups, K, K)
+        self.channel_max = None  # (K_in,) max |x| per input channel (Linear: K; Conv: C)
+
+    def add(self, x: torch.Tensor) -> None:
+        if not torch.isfinite(x).all():
+            raise ValueError("calibration: a layer input contains NaN or Inf")
+        flat = x.detach().reshape(-1)
+        self.amax = max(self.amax, float(flat.abs().max()) if flat.numel() else 0.0)
+        take = min(flat.numel(), max(SAMPLES // 8, 1))
+        idx = self.rng.integers(0, flat.numel(), size=take)
+        self.samples.append(flat[torch.from_numpy(idx)].to(torch.float64).numpy())
+        channel_axis = -1 if isinstance(self.module, torch.nn.Linear) else 1
+        dims = [d for d in range(x.dim()) if d != (channel_axis % x.dim())]
+        cmax = x.detach().abs().amax(dim=dims).to(torch.float64).numpy()
+        self.channel_max = cmax if self.channel_max is None else np.maximum(self.channel_max,
+                                                                            cmax)
+        if self.want_hessian or self.want_mean:
+            for part in x.split(4):  # im2col of a few images at a time
+                rows = input_rows(self.module, part)
+                self.rows += rows.shape[0]
+                s = rows.sum(0).numpy()
+                self.sum = s if self.sum is None else self.sum + s
+                if self.want_hessian:
+                    h = torch.einsum("rgk,rgj->gkj", rows, rows).numpy()
+                    self.hessian = h if self.hessian is None else self.hessian + h
+
+    def sample_values(self) -> np.ndarray:
+        values = np.concatenate(self.samples) if self.samples else np.zeros(1)
+        if values.size > SAMPLES:
+            values = self.rng.choice(values, SAMPLES, replace=False)
+        return values
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.sum / max(self.rows, 1)
+
+
+def collect(model, layers: dict, batches, want_hessian: set, want_mean: set,
+            progress=None) -> dict:
+    """Run batches through model; return {name: LayerStats} for the named modules."""
+    stats = {name: LayerStats(m, name in want_hessian, name in want_mean, seed=i)
+             for i, (name, m) in enumerate(layers.items())}
+    hooks = [m.register_forward_pre_hook(lambda mod, args, s=stats[name]: s.add(args[0]))
+             for name, m in layers.items()]
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                model(*batch)
+                if progress is not None:
+                    progress()
+    finally:
+        for h in hooks:
+            h.remove()
+    return stats

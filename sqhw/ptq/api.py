@@ -1,4 +1,4 @@
-"""`quantize_(model, config, calibration)`: every Linear / Conv2d becomes a quantized layer
+"""`quantize_(model, config, calibration)`: every Linear / Conv1d / Conv2d becomes a quantized layer
 that keeps its codes and scales (torchao's one entry point, in place).
 
 >>> import torch
@@ -22,10 +22,12 @@ import torch
 from .calibrate import collect
 from .config import QuantConfig
 from .gptq import gptq
-from .layers import ENGINES, QuantConv2d, QuantLayer, QuantLinear
+from .layers import ENGINES, QuantConv1d, QuantConv2d, QuantLayer, QuantLinear
 from .quantizer import calibrate_amax, quantize_weight
 
-SUPPORTED = (torch.nn.Linear, torch.nn.Conv2d)
+SUPPORTED = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)
+LAYER_CLASS = {torch.nn.Linear: QuantLinear, torch.nn.Conv1d: QuantConv1d,
+               torch.nn.Conv2d: QuantConv2d}
 
 
 def targets(model, config: QuantConfig) -> dict:
@@ -40,7 +42,7 @@ def targets(model, config: QuantConfig) -> dict:
 
 
 def weight_matrix(module) -> np.ndarray:
-    """(out, K) float64: Conv2d weights flattened over (in/groups, kh, kw)."""
+    """(out, K) float64: Conv1d / Conv2d weights flattened over (in/groups, kh, kw)."""
     w = module.weight.detach().to(torch.float64).numpy()
     return w.reshape(w.shape[0], -1)
 
@@ -105,7 +107,7 @@ def _smoothquant(module, stats, config: QuantConfig) -> np.ndarray:
     alpha = config.smoothquant_alpha
     w = weight_matrix(module)
     x_max = stats.channel_max
-    if isinstance(module, torch.nn.Conv2d):
+    if not isinstance(module, torch.nn.Linear):
         x_max = np.repeat(x_max, w.shape[1] // x_max.size)
     w_max = np.abs(w).max(axis=0)
     s = np.where((x_max > 0) & (w_max > 0),
@@ -144,9 +146,8 @@ def _quantize_layer(name, module, config: QuantConfig, stats, smooth) -> QuantLa
             act_amax = _smoothed_amax(module, stats, smooth)
         if act_amax == 0:
             act_amax = 1.0
-    cls = QuantLinear if isinstance(module, torch.nn.Linear) else QuantConv2d
-    layer = cls(name, module, config, qw, act_amax, smooth)
-    return layer
+    cls = next(c for base, c in LAYER_CLASS.items() if isinstance(module, base))
+    return cls(name, module, config, qw, act_amax, smooth)
 
 
 def _smoothed_amax(module, stats, smooth) -> float:

@@ -20,6 +20,10 @@ def input_rows(module, x: torch.Tensor) -> torch.Tensor:
     x = x.detach().to(torch.float64)
     if isinstance(module, torch.nn.Linear):
         return x.reshape(-1, 1, x.shape[-1])
+    if isinstance(module, torch.nn.Conv1d):
+        from .layers import conv1d_as_conv2d
+
+        module, x = conv1d_as_conv2d(module), x.unsqueeze(2)
     groups = module.groups
     patches = F.unfold(x, module.kernel_size, dilation=module.dilation,
                        padding=module.padding, stride=module.stride)

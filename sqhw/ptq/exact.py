@@ -15,9 +15,11 @@ True
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import numpy as np
 
-from ..formats import BlockEncoded, BlockScaled
 from ..ref import integer_table, to_ints
 from ..ref.block import Exact
 from .quantizer import QTensor
@@ -101,35 +103,60 @@ def linear(x: QTensor, w: QTensor) -> np.ndarray:
     return out
 
 
-class BlockExact(Exact):
+class BlockExact(NamedTuple):
+    """Exact values ints * 2**-frac_bits * tensor * 2**-tensor_frac_bits: the block sums
+    exactly, and the product of the two FP32 tensor scales (NVFP4; 1 for MX) as an exact
+    integer factor kept apart (it would widen every sum past 64 bits)."""
+
+    ints: np.ndarray
+    frac_bits: int
+    tensor: int = 1
+    tensor_frac_bits: int = 0
+
+    def exact(self) -> Exact:
+        """The same values as one sqhw.ref.Exact (Python ints)."""
+        return Exact(np.asarray(self.ints, dtype=object) * self.tensor,
+                     self.frac_bits + self.tensor_frac_bits)
+
     def to_float64(self) -> np.ndarray:
-        """Nearest float64 of each exact value (int64 fast path, Python ints otherwise)."""
+        """float64 of each value: the integer sum converted once (exact below 2**53), then
+        multiplied by the float64 of the tensor-scale product."""
         n = self.ints
-        if n.dtype != object and int(np.abs(n).max(initial=0)) <= F64_EXACT:
-            return np.ldexp(n.astype(np.float64), -self.frac_bits)
-        return np.reshape([_ldexp_int(int(v), -self.frac_bits) for v in np.ravel(n)], n.shape)
+        if n.dtype == object:
+            n = np.array([float(v) for v in np.ravel(n)]).reshape(n.shape)
+        factor = math.ldexp(float(self.tensor), -self.tensor_frac_bits)
+        return np.ldexp(n.astype(np.float64), -self.frac_bits) * factor
 
 
-def _ldexp_int(n: int, e: int) -> float:
-    """n * 2**e rounded once (Python's int -> float is correctly rounded)."""
-    from fractions import Fraction
-
-    return float(Fraction(n) * Fraction(2) ** e)
-
-
-def _scale_ints(enc: BlockEncoded, fmt: BlockScaled) -> tuple[np.ndarray, int]:
+def _scale_ints(q: QTensor) -> tuple[np.ndarray, int]:
     """Block scales as exact (integers, frac bits): E8M0 as powers of two shifted to the
-    tensor's smallest one; E4M3 as its exact integers."""
-    codes = np.asarray(enc.scales)
+    tensor's smallest one (all-zero blocks, whose scale is irrelevant, left out of that
+    range); E4M3 as its exact integers."""
+    fmt = q.block_fmt
+    codes = np.asarray(q.block.scales)
     if fmt.power_of_two_scale:
         values = fmt.scale_format.decode(codes)
         exponents = np.frexp(values)[1].astype(np.int64) - 1
-        low = int(exponents.min()) if exponents.size else 0
-        span = int(exponents.max()) - low if exponents.size else 0
+        live = np.abs(grouped_ints(q)).max(axis=-1) > 0
+        if not live.any():
+            return np.zeros(codes.shape, dtype=np.int64), 0
+        low, high = int(exponents[live].min()), int(exponents[live].max())
+        exponents = np.where(live, exponents, low)
+        span = high - low
         shifts = exponents - low
         dtype = np.int64 if span < 62 else object
         return np.left_shift(np.ones_like(shifts, dtype=dtype), shifts.astype(dtype)), -low
     return integer_table(fmt.scale_format)[codes], frac_bits(fmt.scale_format)
+
+
+def grouped_ints(q: QTensor) -> np.ndarray:
+    """(rows, blocks, block size) exact element integers, the last block padded with 0."""
+    xi = ints(q)
+    size = q.group
+    pad = -xi.shape[1] % size
+    if pad:
+        xi = np.concatenate([xi, np.zeros((xi.shape[0], pad), dtype=xi.dtype)], axis=1)
+    return xi.reshape(xi.shape[0], -1, size)
 
 
 def _float_as_int(value: float) -> tuple[int, int]:
@@ -144,8 +171,8 @@ def block_linear(x: QTensor, w: QTensor) -> BlockExact:
         raise ValueError(f"block sizes differ: {x.block_fmt.name} and {w.block_fmt.name}")
     size = x.block_fmt.block_size
     xi, wi = ints(x), ints(w)
-    sx, fx = _scale_ints(x.block, x.block_fmt)   # (N, B)
-    sw, fw = _scale_ints(w.block, w.block_fmt)   # (M, B)
+    sx, fx = _scale_ints(x)   # (N, B)
+    sw, fw = _scale_ints(w)   # (M, B)
     blocks = sx.shape[1]
     accs = [int_matmul(xi[:, b * size:(b + 1) * size], wi[:, b * size:(b + 1) * size].T)
             for b in range(blocks)]
@@ -159,9 +186,4 @@ def block_linear(x: QTensor, w: QTensor) -> BlockExact:
     frac = frac_bits(x.fmt) + frac_bits(w.fmt) + fx + fw
     tx, ftx = _float_as_int(x.block.tensor_scale)
     tw, ftw = _float_as_int(w.block.tensor_scale)
-    if (tx, tw) != (1 << 52, 1 << 52):  # NVFP4 tensor scales (MX: both 1.0)
-        total = total.astype(object) * (tx * tw)
-        frac += ftx + ftw
-    else:
-        frac += 0
-    return BlockExact(total, frac)
+    return BlockExact(total, frac, tx * tw, ftx + ftw)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .config import QuantSpec
-from .quantizer import QTensor, encode, expand, quantize_weight
+from .quantizer import QTensor, divide, encode, expand, quantize_weight
 
 BLOCK = 128
 
@@ -25,7 +25,7 @@ def gptq(w: np.ndarray, hessian: np.ndarray, spec: QuantSpec, mask: np.ndarray |
     scale = expand(grid.scale, grid.group, grid.k)
     if scale.shape[0] == 1:
         scale = np.broadcast_to(scale, w.shape)
-    fmt, rounding = spec.fmt, spec.rounding
+    fmt, rounding = grid.fmt, spec.rounding  # the element format (block formats: their elements)
     W = torch.from_numpy(np.array(w, dtype=np.float64))
     if mask is not None:
         W *= torch.from_numpy(mask)
@@ -51,7 +51,7 @@ def gptq(w: np.ndarray, hessian: np.ndarray, spec: QuantSpec, mask: np.ndarray |
         for i in range(stop - start):
             col = W1[:, i]
             s = S[:, start + i]
-            codes = encode((col / s).numpy(), fmt, rounding)
+            codes = encode(divide(col.numpy(), s.numpy()), fmt, rounding)
             q = torch.from_numpy(fmt.decode(codes)) * s
             if keep is not None:
                 q = q * keep[:, start + i]
@@ -61,7 +61,7 @@ def gptq(w: np.ndarray, hessian: np.ndarray, spec: QuantSpec, mask: np.ndarray |
             E1[:, i] = err
         W[:, stop:] -= E1 @ hinv[start:stop, stop:]
     values = Q.numpy()
-    codes = encode(values / scale, fmt, rounding)  # exact: every value lies on the grid
+    codes = encode(divide(values, scale), fmt, rounding)  # exact: every value lies on the grid
     block = None
     if grid.block is not None:
         block = type(grid.block)(codes, grid.block.scales, grid.block.tensor_scale)

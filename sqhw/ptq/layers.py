@@ -183,3 +183,26 @@ class QuantConv2d(QuantLayer):
               - 1) // self.conv["stride"][0] + 1
         return y.reshape(b, length, out_channels).transpose(1, 2).reshape(b, out_channels,
                                                                           oh, -1)
+
+
+def conv1d_as_conv2d(module: torch.nn.Conv1d) -> torch.nn.Conv2d:
+    """The Conv2d that computes module on inputs (B, C, 1, L): kernel (1, k)."""
+    conv = torch.nn.Conv2d(module.in_channels, module.out_channels, (1, module.kernel_size[0]),
+                           stride=(1, module.stride[0]), padding=(0, module.padding[0]),
+                           dilation=(1, module.dilation[0]), groups=module.groups,
+                           bias=module.bias is not None, padding_mode=module.padding_mode)
+    with torch.no_grad():
+        conv.weight.copy_(module.weight.unsqueeze(2))
+        if module.bias is not None:
+            conv.bias.copy_(module.bias)
+    return conv
+
+
+class QuantConv1d(QuantConv2d):
+    """Conv1d as a Conv2d of kernel (1, k) over (B, C, 1, L)."""
+
+    def __init__(self, name, module: torch.nn.Conv1d, config, weight, act_amax, smooth):
+        super().__init__(name, conv1d_as_conv2d(module), config, weight, act_amax, smooth)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.unsqueeze(2)).squeeze(2)

@@ -61,6 +61,12 @@ def block_encode(x: np.ndarray, fmt: BlockScaled, rounding: str) -> BlockEncoded
     return numba_cpu.encode(x, fmt, rounding=rounding, saturate=True, pad=True)
 
 
+def divide(values: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """values / scale, 0 where the scale is 0 (an all-zero block of NVFP4 has scale 0)."""
+    values, scale = np.broadcast_arrays(np.asarray(values, dtype=np.float64), scale)
+    return np.divide(values, scale, out=np.zeros(values.shape), where=scale != 0)
+
+
 def round_scale(scale: np.ndarray, kind: str) -> np.ndarray:
     """Scales of the chosen kind: float as is, pow2 the next power of two up (no value is
     clipped more than with the float scale), dyadic the nearest m / 2**s with a 16-bit m."""

@@ -1,6 +1,7 @@
 """The README's hardware-cost table: generate each operator, synthesise it for UltraScale+
 (Yosys synth_xilinx -family xcup) and 7-series (-family xc7, where Yosys packs DSP
-post-adders and PCOUT -> PCIN cascades), and place and route it on ECP5 (nextpnr-ecp5).
+post-adders and PCOUT -> PCIN cascades), and place and route it on ECP5 (nextpnr-ecp5,
+the bare LFE5U-25F of boards/ecp5_25k.yaml).
 
     .venv/bin/python scripts/hw_table.py [--json]
 

@@ -5,6 +5,8 @@
     sqhw demo                 the main job on its built-in default (formats + tour for now)
     sqhw gen mul|cvt|mac ...  Verilog + manifest.json for an operator
     sqhw synth DIR --target   LUT/FF/CARRY/DSP counts (xcup, xc7), placed-and-routed Fmax (ecp5)
+    sqhw synth DIR --board B  the same for a board's family, with its budget (fits / overflow)
+    sqhw boards [--json]      every board file: part, family, resources, clock, memory
     sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
 """
 
@@ -146,23 +148,66 @@ def cmd_gen(args) -> int:
 
 def cmd_synth(args) -> int:
     from .hw.boards import BoardError
-    from .hw.synth import XILINX_FAMILIES, SynthesisError, synth_ecp5, synth_xilinx
+    from .hw.synth import XILINX_FAMILIES, SynthesisError, plan, synthesise
 
     try:
-        if args.target in XILINX_FAMILIES:
-            report = synth_xilinx(args.design_dir, args.target)
-        else:
-            report = synth_ecp5(args.design_dir, board=args.board, seed=args.seed)
+        target, board = plan(args.target, args.board)  # refused before any tool runs
+        report = synthesise(args.design_dir, target, board, seed=args.seed)
     except (FileNotFoundError, ValueError, BoardError, SynthesisError) as err:
         raise CommandError(str(err)) from err
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    keys = (["lut", "ff", "carry", XILINX_FAMILIES[args.target].lower(), "dsp_cascade", "bram"]
-            if args.target in XILINX_FAMILIES
+    keys = (["lut", "ff", "carry", XILINX_FAMILIES[target].lower(), "dsp_cascade", "bram"]
+            if target in XILINX_FAMILIES
             else ["fmax_mhz", "lut4", "ff", "mult18", "bram", "io"])
-    print(f"{report['top']} on {args.target} ({report['tool']}):")
+    print(f"{report['top']} on {target} ({report['tool']}):")
     print(_table(keys, [[report[k] for k in keys]], left=()))
+    if "budget" in report:
+        print()
+        print(_budget_text(report["budget"]))
+    return 0
+
+
+def _budget_text(budget: dict) -> str:
+    """`dsp: 9600 of 9024 (106.4%, overflow)`, one line per resource."""
+    verdict = "fits" if budget["fits"] else "does not fit"
+    lines = [f"budget on {budget['board']}: {verdict}"]
+    for key, row in budget["resources"].items():
+        share = f"{100 * row['used'] / row['available']:.1f}%" if row["available"] else "-"
+        lines.append(f"  {key}: {row['used']:g} of {row['available']} ({share}"
+                     f"{'' if row['fits'] else ', overflow'})")
+    return "\n".join(lines)
+
+
+def _memory_text(board) -> str:
+    size = lambda gib: f"{gib:g} GiB" if gib >= 1 else f"{gib * 1024:g} MiB"
+    return " + ".join("none" if bank.kind == "none" else
+                      f"{size(bank.size_gib)} {bank.kind} {bank.bandwidth_gbs:g} GB/s"
+                      for bank in board.memory)
+
+
+def _blocks_text(blocks) -> str:
+    return "-" if blocks is None else f"{blocks.count} x {blocks.kbit}k"
+
+
+def cmd_boards(args) -> int:
+    from .hw.boards import BoardError, list_boards
+
+    try:
+        boards = list_boards()
+    except BoardError as err:
+        raise CommandError(str(err)) from err
+    if args.json:
+        print(json.dumps([b.row() for b in boards], indent=1))
+        return 0
+    res = lambda b: b.resources
+    print(_table(["board", "part", "family", "LUT", "FF", "DSP", "BRAM", "URAM", "clock MHz",
+                  "memory", "toolchain"],
+                 [[b.name, b.part, b.family, res(b).lut, res(b).ff,
+                   f"{res(b).dsp.count} {res(b).dsp.kind}", _blocks_text(res(b).bram),
+                   _blocks_text(res(b).uram), f"{b.clock_mhz:g}", _memory_text(b), b.toolchain]
+                  for b in boards], left=(0, 1, 2, 9, 10)))
     return 0
 
 
@@ -317,13 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gen(sub)
     p = sub.add_parser("synth", help="resources (and Fmax on ECP5) of a generated design")
     p.add_argument("design_dir", help="a directory written by `sqhw gen`")
-    p.add_argument("--target", choices=["xcup", "xc7", "ecp5"], default="xcup",
+    p.add_argument("--target", choices=["xcup", "xc7", "ecp5"],
                    help="xcup: UltraScale+ counts; xc7: 7-series counts (Yosys packs DSP "
-                   "post-adders and cascades only there); ecp5: place and route, Fmax")
-    p.add_argument("--board", default="ecp5-25k", help="board file for ecp5 (boards/NAME.yaml)")
+                   "post-adders and cascades only there); ecp5: place and route, Fmax "
+                   "(default: the board's family, else xcup)")
+    p.add_argument("--board", help="a board (boards/NAME.yaml or a path): picks the target "
+                   "and reports the design's budget on it (ecp5 default: ecp5_25k)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
+    p = sub.add_parser("boards", help="every board file: part, resources, clock, memory")
+    p.add_argument("--json", action="store_true", help="one JSON row per board")
+    p.set_defaults(func=cmd_boards)
     p = sub.add_parser("sim", help="simulate a generated design with Verilator + cocotb")
     kinds = p.add_subparsers(dest="design", required=True)
     q = kinds.add_parser("dsp-chain", help="N:M sparse DSP chain vs sqhw.ref, bit for bit")

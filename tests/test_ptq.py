@@ -1,0 +1,242 @@
+"""sqhw.ptq: the exact engine equals sqhw.ref bit for bit (accumulators), quantized layers
+compute what their codes and scales say, and bad input is refused by name."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sqhw import ref
+from sqhw.cli import main
+from sqhw.formats import parse
+from sqhw.ptq import QuantConfig, QuantSpec, quantize_, quantized_layers, set_engine
+from sqhw.ptq import exact
+from sqhw.ptq.quantizer import quantize_act, quantize_blocks, quantize_weight
+
+ELEMENT_FORMATS = ["int8", "int4", "float8_e4m3fn", "float8_e5m2", "float6_e2m3fn",
+                   "float4_e2m1fn"]
+
+
+@pytest.mark.parametrize("name", ELEMENT_FORMATS)
+def test_int_matmul_equals_ref_on_every_code_pair(name):
+    """Every code of the format against every code (NaN/Inf left out), K = 1, plus long
+    random dots: the BLAS path equals sqhw.ref.matmul exactly."""
+    fmt = parse(name)
+    finite = np.flatnonzero(np.isfinite(fmt.table))
+    a = finite[:, None]           # (codes, 1)
+    b = finite[None, :]           # (1, codes)
+    got = exact.int_matmul(ref.to_ints(a, fmt), ref.to_ints(b, fmt))
+    want = ref.matmul(a, fmt, b, fmt)
+    np.testing.assert_array_equal(got, want, strict=False)
+    rng = np.random.default_rng(0)
+    w = rng.choice(finite, size=(17, 1031))
+    x = rng.choice(finite, size=(1031, 13))
+    got_long = exact.int_matmul(ref.to_ints(w, fmt), ref.to_ints(x, fmt))
+    np.testing.assert_array_equal(got_long.astype(object), ref.matmul(w, fmt, x, fmt)
+                                  .astype(object), strict=True)
+    assert got.size + got_long.size == finite.size ** 2 + 17 * 13
+
+
+def test_gemm_plan_bounds():
+    assert exact.gemm_plan(1024, 127 * 128) == ("float32", 1024)
+    assert exact.gemm_plan(4096, 1 << 24) == ("float32", 1)
+    assert exact.gemm_plan(4096, (1 << 24) + 1) == ("float64", 4096)
+    assert exact.gemm_plan(4, 1 << 60) == ("int64", 4)
+    assert exact.gemm_plan(1 << 10, 1 << 60) == ("object", 1 << 10)
+    # partial sums that reach exactly 2**24 in float32 are still exact
+    a = np.full((1, 1024), 128)
+    b = np.full((1024, 1), 128)
+    assert int(exact.int_matmul(a, b)[0, 0]) == 1 << 24
+    c = np.full((1, 3), (1 << 31) - 1)
+    got = exact.int_matmul(c, c.T)  # products past 2**53: int64 matmul, still exact
+    assert int(got[0, 0]) == 3 * ((1 << 31) - 1) ** 2
+
+
+@pytest.mark.parametrize("name", ["mxfp4", "nvfp4", "mxfp8_e4m3", "mxint8", "mxfp6_e2m3"])
+def test_block_linear_equals_ref_block_dot(name):
+    fmt = parse(name)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 80)) * np.exp(2 * rng.standard_normal((6, 80)))
+    w = rng.standard_normal((5, 80))
+    x[:, :fmt.block_size] = 0  # an all-zero block: its scale must not matter
+    spec = QuantSpec(name)
+    qx, qw = quantize_blocks(x, spec), quantize_blocks(w, spec)
+    got = exact.block_linear(qx, qw).exact()
+    checked = 0
+    for n in range(6):
+        for m in range(5):
+            enc = lambda q, r: type(q.block)(np.asarray(q.block.elements)[r],
+                                             np.asarray(q.block.scales)[r], q.block.tensor_scale)
+            want = ref.block_dot(enc(qx, n), fmt, enc(qw, m), fmt)
+            shift = got.frac_bits - want.frac_bits
+            lhs, rhs = int(got.ints[n, m]), int(want.ints)
+            assert (lhs == rhs << shift) if shift >= 0 else (lhs << -shift == rhs)
+            checked += 1
+    assert checked == 30
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                               torch.nn.Conv2d(8, 8, 3, padding=1, groups=8, stride=2),
+                               torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 10))
+
+
+def _data(n=3):
+    g = torch.Generator().manual_seed(1)
+    return [(torch.randn(4, 3, 8, 8, generator=g),) for _ in range(n)]
+
+
+@pytest.mark.parametrize("name", ["int8", "float8_e4m3fn", "float4_e2m1fn"])
+def test_exact_linear_layer_is_ref_matmul_times_scales(name):
+    model = _model()
+    data = _data()
+    quantize_(model, QuantConfig(QuantSpec(name, "channel"), QuantSpec(name)), data)
+    fc = quantized_layers(model)["4"]
+    x = torch.randn(5, 128, dtype=torch.float64)
+    qx = fc.quantize_input(x.numpy())
+    acc = ref.matmul(fc.qweight.codes, fc.qweight.fmt, qx.codes.T, qx.fmt)  # (10, 5)
+    unit = 2.0 ** -ref.product_format(fc.qweight.fmt, qx.fmt).frac_bits
+    want = (acc.T.astype(np.float64) * unit * qx.scale[0, 0] * fc.qweight.scale[:, 0]
+            + fc.bias.numpy())
+    set_engine(model, "exact")
+    got = fc(x).numpy()
+    np.testing.assert_array_equal(got, want, strict=True)
+    assert got.size == 50
+
+
+@pytest.mark.parametrize("name", ["int8", "float8_e4m3fn", "mxfp4"])
+def test_conv_engines_agree_and_direct_equals_unfold(name):
+    """The exact conv (float64 convolution of integers) equals im2col + exact matmuls bit
+    for bit, and the emulate engine is close to it."""
+    model = _model()
+    data = _data()
+    weight = QuantSpec(name, "tensor" if name.startswith("mx") else "channel")
+    quantize_(model, QuantConfig(weight, QuantSpec(name)), data)
+    conv = quantized_layers(model)["0"]
+    x = data[0][0].to(torch.float64)
+    set_engine(model, "exact")
+    direct = conv(x)
+    unfold = conv._exact_unfold(x)
+    np.testing.assert_array_equal(direct.numpy(), unfold.numpy(), strict=True)
+    set_engine(model, "emulate")
+    emulated = conv(x.float()).double()
+    assert torch.allclose(emulated, direct, rtol=1e-4, atol=1e-4)
+    assert direct.numel() == 4 * 8 * 8 * 8
+
+
+def test_quantized_layers_keep_codes_and_scales():
+    model = _model()
+    quantize_(model, QuantConfig(QuantSpec("int4", ("group", 16)), QuantSpec("int8")), _data())
+    fc = quantized_layers(model)["4"]
+    assert fc.weight_codes.shape == (10, 128) and fc.weight_scale.shape == (10, 8)
+    values = parse("int4").decode(fc.weight_codes.numpy()) * np.repeat(
+        fc.weight_scale.numpy(), 16, axis=1)
+    np.testing.assert_array_equal(values, fc.qweight.dequantize(), strict=True)
+
+
+def test_sparsity_gptq_and_overrides():
+    model = _model()
+    cfg = QuantConfig(QuantSpec("int8", "channel"), QuantSpec("int8"), sparsity="2:4",
+                      algorithms=("gptq", "bias-correction"), overrides={"2": None})
+    quantize_(model, cfg, _data())
+    layers = quantized_layers(model)
+    assert set(layers) == {"0", "4"}  # the depthwise conv stays FP32
+    assert isinstance(model[2], torch.nn.Conv2d)
+    w = layers["4"].weight_codes.numpy()
+    nonzero = parse("int8").decode(w).reshape(10, -1, 4) != 0
+    assert nonzero.sum(-1).max() <= 2
+
+
+def test_smoothquant_keeps_the_function():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(32, 16))
+    x = torch.randn(64, 32)
+    x[:, 3] *= 50  # an outlier channel, what SmoothQuant is for
+    ref_out = model(x)
+    cfg = QuantConfig(QuantSpec("int8", "channel"), QuantSpec("int8"), algorithms=("smoothquant",))
+    plain = quantize_(copy.deepcopy(model), QuantConfig(QuantSpec("int8", "channel"),
+                                                        QuantSpec("int8")), [(x,)])
+    smooth = quantize_(copy.deepcopy(model), cfg, [(x,)])
+    err_plain = (plain(x) - ref_out).abs().mean()
+    err_smooth = (smooth(x) - ref_out).abs().mean()
+    assert err_smooth < err_plain
+
+
+def test_refusals():
+    model = _model()
+    with pytest.raises(ValueError, match="calibration"):
+        quantize_(model, QuantConfig(QuantSpec("int8"), QuantSpec("int8")))
+    with pytest.raises(ValueError, match="format: .*nope"):
+        QuantSpec("nope")
+    with pytest.raises(ValueError, match="block-scaled"):
+        QuantSpec("mxfp4", "channel")
+    with pytest.raises(ValueError, match="fewer than one group"):
+        quantize_(_model(), QuantConfig(QuantSpec("int8"), sparsity="2:16"), _data())
+    bad = [(torch.full((4, 3, 8, 8), float("nan")),)]
+    with pytest.raises(ValueError, match="NaN"):
+        quantize_(_model(), QuantConfig(QuantSpec("int8"), QuantSpec("int8")), bad)
+    with pytest.raises(ValueError, match="act: no calibrated range"):
+        quantize_act(np.ones((2, 2)), QuantSpec("int8"), None)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "resnet"], "--model: unknown model 'resnet'"),
+    (["--formats", "int8,fp9"], "--formats: "),
+    (["--sparsity", "2-4"], "--sparsity: "),
+    (["--algo", "awq"], "--algo: unknown algorithm 'awq'"),
+    (["--peers", "tensorrt"], "--peers: unknown peer 'tensorrt'"),
+    (["--model", "missing.onnx"], "--model: missing.onnx: no such file"),
+])
+def test_cli_refuses_bad_arguments(argv, message, capsys):
+    assert main(["ptq", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_refuses_broken_and_unsupported_onnx(tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a protobuf")
+    assert main(["ptq", "--model", str(broken)]) == 2
+    assert "not a valid ONNX model" in capsys.readouterr().err
+    node = helper.make_node("NonMaxSuppression", ["x", "s"], ["y"])
+    graph = helper.make_graph([node], "g", [
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4]),
+        helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, 1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [None, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    node2 = helper.make_node("Unique", ["x"], ["u"])
+    model.graph.node.append(node2)
+    model.graph.output.append(helper.make_tensor_value_info("u", TensorProto.FLOAT, [None]))
+    path = tmp_path / "nms.onnx"
+    onnx.save(model, str(path))
+    assert main(["ptq", "--model", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "unsupported ONNX ops" in err and "Unique" in err
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_cli_onnx_model_runs_and_json(tmp_path, capsys, monkeypatch):
+    """A user ONNX model end to end: export a small classifier, run two formats, read JSON."""
+    monkeypatch.setenv("SQHW_CACHE_DIR", str(tmp_path / "cache"))
+    net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    path = tmp_path / "mlp.onnx"
+    torch.onnx.export(net, (torch.randn(2, 16),), str(path), input_names=["x"],
+                      dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+    assert main(["ptq", "--model", str(path), "--formats", "int8,mxfp4", "--json",
+                 "-o", str(tmp_path / "out")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["metric"] == "top1_agreement" and result["fp32"] == 1.0
+    assert [(r["format"], r["engine"]) for r in result["rows"]] == [("int8", "sqhw"),
+                                                                    ("mxfp4", "sqhw")]
+    assert result["rows"][0]["score"] >= 0.9
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved == result
+    # the rerun comes from the cache: identical rows
+    assert main(["ptq", "--model", str(path), "--formats", "int8,mxfp4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == result["rows"]

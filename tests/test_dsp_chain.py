@@ -1,6 +1,6 @@
 """SparseDSPChain: Amaranth-level checks and Verilator runs of `sqhw sim dsp-chain`'s
 testbench, every pattern and format pair, ragged K, backpressure, matrix-matrix, and one
-real layer (a digits classifier trained here with scikit-learn, pruned 2:4, int8)."""
+real layer (the PTQ study's digits CNN, quantized by sqhw.ptq: int8, 2:4)."""
 
 import json
 
@@ -55,19 +55,32 @@ def test_backpressure_gaps_and_matrix_matrix(tmp_path, seed):
 
 
 def test_real_digits_layer_pruned_2_4(tmp_path, capsys):
-    """A digits classifier's weights, pruned 2:4 and quantized to int8, through
-    `sqhw sim dsp-chain --weights --acts`; a layer that breaks the pattern is refused
-    before anything is built."""
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
+    """The PTQ study's digits CNN, quantized by `sqhw.ptq.quantize_` (int8 weights per
+    channel, int8 activations, 2:4): its last layer's weight codes and the activation codes
+    it receives on test images go through `sqhw sim dsp-chain --weights --acts`, and every
+    output code is checked; the exact engine's accumulators are the ones the chain is checked
+    against. A layer that breaks the pattern is refused before anything is built."""
+    import torch
 
-    digits = load_digits()
-    model = LogisticRegression(max_iter=500).fit(digits.data, digits.target)
+    from sqhw import models, ref
+    from sqhw.ptq import QuantConfig, QuantSpec, quantize_, quantized_layers
+    from sqhw.ptq import exact
+
+    task = models.load("digits")
+    fp32_weight = task.model.fc2.weight.detach().double().numpy()
+    model = quantize_(task.model, QuantConfig(QuantSpec("int8", "channel"), QuantSpec("int8"),
+                                              sparsity="2:4"), task.calibration)
+    fc2 = quantized_layers(model)["fc2"]
+    seen = []
+    fc2.register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    with torch.no_grad():
+        model(task.evaluation[0][0][:20])
+    acts = fc2.quantize_input(seen[0].double().numpy())   # (20 images, K = 64)
     int8 = parse("int8")
-    weights = NM(2, 4).prune(model.coef_)  # (10 classes, 64 pixels)
-    scale = np.abs(weights).max() / 127
-    w = int8.encode(weights / scale, saturate=True)
-    x = int8.encode(digits.data[:20].T)  # pixels 0..16, 20 images as columns
+    w, x = fc2.qweight.codes, acts.codes.T                # (10, 64), (64, 20)
+    engine = exact.int_matmul(exact.ints(fc2.qweight), exact.ints(acts).T)
+    np.testing.assert_array_equal(engine, ref.sparse_matmul(NM(2, 4).pack(w, int8), x, int8),
+                                  strict=True)
     np.save(tmp_path / "w.npy", w)
     np.save(tmp_path / "x.npy", x)
     assert main(["sim", "dsp-chain", "--nm", "2:4", "--weights", str(tmp_path / "w.npy"),
@@ -75,7 +88,7 @@ def test_real_digits_layer_pruned_2_4(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["mismatches"] == 0 and result["vectors"] == 10 * 20
 
-    dense = int8.encode(model.coef_ / scale, saturate=True)
+    dense = int8.encode(fp32_weight / fc2.qweight.scale, saturate=True)  # not pruned
     np.save(tmp_path / "dense.npy", dense)
     np.save(tmp_path / "short.npy", x[:60])
     for weights_file, acts_file, message in [

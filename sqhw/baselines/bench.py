@@ -128,6 +128,37 @@ def bench_matmul(shapes, repeats: int, progress) -> list[dict]:
     return rows
 
 
+def bench_exact_linear(size: int, repeats: int, progress) -> list[dict]:
+    """sqhw.ptq's exact engine (codes -> exact integer products and sums, scales applied
+    after) on a size^3 linear layer, beside torch's float32 matmul of the same shape."""
+    try:
+        import torch
+
+        from ..ptq import exact
+        from ..ptq.config import QuantSpec
+        from ..ptq.quantizer import quantize_weight
+    except ImportError:
+        return []
+    rng = np.random.default_rng(2)
+    x_real = rng.standard_normal((size, size))
+    w_real = rng.standard_normal((size, size))
+    a, b = torch.from_numpy(x_real.astype(np.float32)), torch.from_numpy(w_real.astype(np.float32))
+    progress(f"exact linear {size}^3 torch float32")
+    base = _best(lambda: a @ b.T, repeats)
+    rows = [{"impl": "torch float32 matmul", "format": "float32", "seconds": base}]
+    for name in ("int8", "float8_e4m3fn"):
+        spec = QuantSpec(name)
+        qx, qw = quantize_weight(x_real, spec), quantize_weight(w_real, spec)
+        progress(f"exact linear {size}^3 {name}")
+        rows.append({"impl": "sqhw exact engine", "format": name,
+                     "seconds": _best(lambda: exact.linear(qx, qw), repeats)})
+    for r in rows:
+        r["shape"] = f"{size}x{size}x{size}"
+        r["macs_per_s"] = size ** 3 / r["seconds"]
+        r["vs_torch_fp32"] = base / r["seconds"]
+    return rows
+
+
 def run(quick: bool = False, progress=None) -> dict:
     progress = progress or (lambda message: None)
     n = 1_000_000 if quick else 10_000_000  # both multiples of 64 (whole blocks)
@@ -135,7 +166,8 @@ def run(quick: bool = False, progress=None) -> dict:
     repeats = 3
     return {"machine": machine(), "repeats": repeats, "encode_elements": n,
             "encode": bench_encode(n, repeats, progress),
-            "matmul": bench_matmul(shapes, repeats, progress)}
+            "matmul": bench_matmul(shapes, repeats, progress),
+            "exact_linear": bench_exact_linear(256 if quick else 1024, repeats, progress)}
 
 
 def report(result: dict) -> str:
@@ -154,6 +186,14 @@ def report(result: dict) -> str:
         lines.append(f"{r['shape']:<16} {r['w']:<14} {r['impl']:<14} "
                      f"{r['dense_macs_per_s'] / 1e9:>8.2f} {r['vs_numba_dense']:>14.2f}")
     lines.append("(sparse rows count dense-equivalent MACs; torch multiplies float32 copies)")
+    if result.get("exact_linear"):
+        lines += ["", f"{'shape MxKxN':<16} {'codes':<14} {'implementation':<22} {'GMAC/s':>8} "
+                      f"{'x torch fp32':>13}"]
+        for r in result["exact_linear"]:
+            lines.append(f"{r['shape']:<16} {r['format']:<14} {r['impl']:<22} "
+                         f"{r['macs_per_s'] / 1e9:>8.2f} {r['vs_torch_fp32']:>13.2f}")
+        lines.append("(the exact engine: float32/float64 BLAS on exact integers, K chunked so "
+                     "every partial sum stays exact)")
     return "\n".join(lines)
 
 

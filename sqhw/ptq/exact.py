@@ -45,8 +45,11 @@ def gemm_plan(k: int, p: int) -> tuple[str, int]:
     return "int64", k
 
 
-def int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact a (M, K) @ b (K, N) for integer arrays: int64, or Python ints past 63 bits."""
+def int_matmul(a: np.ndarray, b: np.ndarray, as_float: bool = False) -> np.ndarray:
+    """Exact a (M, K) @ b (K, N) for integer arrays: int64, or Python ints past 63 bits.
+
+    as_float: return float64 instead when every result is exact in it (one BLAS call whose
+    sums stay exact: no int64 round trip)."""
     import torch
 
     a, b = np.asarray(a), np.asarray(b)
@@ -54,6 +57,10 @@ def int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype == object or b.dtype == object:
         return a.astype(object) @ b.astype(object)
     dtype, chunk = gemm_plan(k, _absmax(a) * _absmax(b))
+    if as_float and dtype in ("float32", "float64") and chunk >= k:
+        tdtype = torch.float32 if dtype == "float32" else torch.float64
+        return (torch.from_numpy(a).to(tdtype) @ torch.from_numpy(b).to(tdtype)) \
+            .to(torch.float64).numpy()
     if dtype == "object":
         return a.astype(object) @ b.astype(object)
     if dtype == "int64":
@@ -95,7 +102,7 @@ def linear(x: QTensor, w: QTensor) -> np.ndarray:
     unit = 2.0 ** -(frac_bits(x.fmt) + frac_bits(w.fmt))
     out = None
     for start, stop in segments(x.k, x.group, w.group):
-        acc = int_matmul(xi[:, start:stop], wi[:, start:stop].T)
+        acc = int_matmul(xi[:, start:stop], wi[:, start:stop].T, as_float=True)
         sx = x.scale[:, start // x.group][:, None]
         sw = w.scale[:, start // w.group][None, :]
         part = acc.astype(np.float64) * unit * sx * sw  # the order QuantConv2d uses too

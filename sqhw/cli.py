@@ -2,7 +2,7 @@
 
     sqhw formats [--json]     every preset with its derived limits
     sqhw tour [--json]        quantization error (SQNR) of every preset on real data
-    sqhw demo                 the main job on its built-in default (formats + tour for now)
+    sqhw demo                 the main job on its built-in default (formats, tour, PTQ study)
     sqhw gen mul|cvt|mac ...  Verilog + manifest.json for an operator
     sqhw synth DIR --target   LUT/FF/CARRY/DSP counts (xcup, xc7), placed-and-routed Fmax (ecp5)
     sqhw synth DIR --board B  the same for a board's family, with its budget (fits / overflow)
@@ -122,7 +122,14 @@ def cmd_demo(args) -> int:
     print("== sqhw formats ==")
     cmd_formats(argparse.Namespace(json=False))
     print("\n== quantization error on real data (sqhw tour) ==")
-    return cmd_tour(argparse.Namespace(json=False, formats=None))
+    cmd_tour(argparse.Namespace(json=False, formats=None))
+    print("\n== PTQ study: the digits CNN, dense and 2:4, exact engine, beside ONNX Runtime "
+          "(sqhw ptq) ==")
+    from .cli_ptq import DEFAULT_FORMATS, cmd_ptq
+
+    return cmd_ptq(argparse.Namespace(
+        model="digits", formats=DEFAULT_FORMATS, sparsity="2:4", weights_only=False, algo="",
+        peers="onnxruntime", engine="exact", no_cache=False, json=False, output=None))
 
 
 def cmd_gen(args) -> int:

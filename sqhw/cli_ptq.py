@@ -11,7 +11,7 @@ DEFAULT_FORMATS = "int8,int4,float8_e4m3fn,float6_e2m3fn,float4_e2m1fn,mxfp4,nvf
 
 def add_parser(sub) -> None:
     p = sub.add_parser("ptq", help="PTQ study: accuracy per format, dense and N:M, beside "
-                       "ONNX Runtime / Brevitas / torchao")
+                       "ONNX Runtime")
     p.add_argument("--model", default="digits",
                    help="digits, mnist1d, efficientnet_lite0, minilm, or FILE.onnx")
     p.add_argument("--formats", default=DEFAULT_FORMATS, help="comma-separated format names")
@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--weights-only", action="store_true", help="activations stay FP32")
     p.add_argument("--algo", default="", help="comma-separated: gptq, smoothquant, "
                    "bias-correction (default: none, plain rounding)")
-    p.add_argument("--peers", default="", help="comma-separated: onnxruntime, brevitas, torchao")
+    p.add_argument("--peers", default="", help="comma-separated peers on the same model and "
+                   "data: onnxruntime (Brevitas and torchao are not wired in yet)")
     p.add_argument("--engine", choices=["exact", "emulate"], default="exact",
                    help="exact: integer products and sums as sqhw.ref (default); emulate: "
                    "float32 fake quantization")

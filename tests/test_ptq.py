@@ -188,6 +188,7 @@ def test_refusals():
     (["--sparsity", "2-4"], "--sparsity: "),
     (["--algo", "awq"], "--algo: unknown algorithm 'awq'"),
     (["--peers", "tensorrt"], "--peers: unknown peer 'tensorrt'"),
+    (["--peers", "brevitas"], "--peers: unknown peer 'brevitas'"),
     (["--model", "missing.onnx"], "--model: missing.onnx: no such file"),
 ])
 def test_cli_refuses_bad_arguments(argv, message, capsys):

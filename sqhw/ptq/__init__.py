@@ -1,6 +1,6 @@
 """Post-training quantization: `quantize_(model, QuantConfig(...))`, quantized layers that
 keep codes and scales, an exact engine (sqhw.ref's arithmetic on BLAS where provably exact)
-and the study that scores formats beside ONNX Runtime, Brevitas and torchao.
+and the study that scores formats beside ONNX Runtime on the same model and data.
 
 Imports torch (the package `sqhw.ptq.config` alone does not)."""
 

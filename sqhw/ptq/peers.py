@@ -1,5 +1,6 @@
 """Peers on the identical model, calibration tensors and metric: ONNX Runtime's
-quantize_static (QDQ int8, per channel, MinMax and Percentile), Brevitas and torchao.
+quantize_static (QDQ int8, per channel, MinMax and Percentile). Brevitas and torchao are not
+wired in yet (see the README).
 
 Each peer returns rows like sqhw's; a peer that is not installed gives one row with
 `status: "missing"` and the install hint, never silently nothing.
@@ -15,10 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-PEERS = ("onnxruntime", "brevitas", "torchao")
-_PACKAGES = {"onnxruntime": ("onnxruntime", "pip install 'sqhw[ptq]'"),
-             "brevitas": ("brevitas", "pip install 'sqhw[peers]'"),
-             "torchao": ("torchao", "pip install 'sqhw[peers]'")}
+PEERS = ("onnxruntime",)
+_PACKAGES = {"onnxruntime": ("onnxruntime", "pip install 'sqhw[ptq]'")}
 
 
 def missing_row(peer: str) -> dict:

@@ -158,11 +158,4 @@ def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only
 def _peer_rows(peer: str, task, tick) -> list[dict]:
     from . import peers as p
 
-    try:
-        if peer == "onnxruntime":
-            return p.onnxruntime_rows(task, tick)
-        raise NotImplementedError(f"the {peer} peer is not written yet")
-    except NotImplementedError as err:
-        tick()
-        return [{"engine": peer, "format": "-", "sparsity": "dense", "algo": "-",
-                 "score": None, "status": "not run", "error": str(err)}]
+    return {"onnxruntime": p.onnxruntime_rows}[peer](task, tick)

@@ -1,6 +1,6 @@
 """A PTQ task: one model with its calibration data, evaluation data and metric.
 
-Every engine (sqhw's, ONNX Runtime, Brevitas, torchao) is scored by the same `Task.score`
+Every engine (sqhw's, ONNX Runtime) is scored by the same `Task.evaluate`
 on the same tensors, so rows of one study compare like with like.
 
 A task's `evaluate` takes any callable `forward(*inputs) -> torch.Tensor` (a torch module,

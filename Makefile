@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q sqhw tests
+
+# the inner loop: no Verilator / Yosys builds, no slow model loads
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not rtl and not slow" sqhw tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sqhw.formats import Minifloat
+from sqhw.formats import DETERMINISTIC_MODES, Minifloat
 
 
 @functools.lru_cache(maxsize=64)
@@ -76,7 +76,7 @@ formats = st.tuples(st.integers(2, 5), st.integers(0, 4)).flatmap(
 
 
 @settings(max_examples=250, deadline=None)
-@given(fmt=formats, rounding=st.sampled_from(["rne", "rna", "rtz", "floor", "ceil"]),
+@given(fmt=formats, rounding=st.sampled_from(DETERMINISTIC_MODES),
        saturate=st.booleans(),
        xs=st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64,
                              min_value=-1e6, max_value=1e6), min_size=1, max_size=30))

@@ -22,9 +22,8 @@ from numba import njit, prange
 from .. import ref
 from ..formats import BlockEncoded, BlockScaled, Fixed, Minifloat
 from ..formats._arrays import code_dtype
-from ..formats.rounding import ROUNDING_MODES, check_mode
+from ..formats.rounding import Rounding, check_mode
 
-_MODE = {name: i for i, name in enumerate(ROUNDING_MODES)}  # rne rtz rna floor ceil stochastic
 _NEGZERO = 1
 
 
@@ -34,16 +33,16 @@ def _round(y, mode, u):
     # np.floor / np.ceil keep float64 (math.floor returns an int in Numba and overflows)
     lower = np.floor(y)
     frac = y - lower
-    if mode == 3:
+    if mode == Rounding.FLOOR:
         return lower
-    if mode == 4:
+    if mode == Rounding.CEIL:
         return np.ceil(y)
-    if mode == 1:
+    if mode == Rounding.RTZ:
         return np.trunc(y)
-    if mode == 0:
+    if mode == Rounding.RNE:
         odd = lower - 2.0 * np.floor(lower * 0.5) != 0.0
         up = frac > 0.5 or (frac == 0.5 and odd)
-    elif mode == 2:
+    elif mode == Rounding.RNA:
         up = frac > 0.5 or (frac == 0.5 and y > 0)
     else:
         up = u < frac
@@ -72,7 +71,8 @@ def _pack_one(negative, exponent, sig, is_zero, is_inf, is_nan, p, mode, saturat
     if not signed:
         missing = missing or (negative and not (is_zero and has_zero))
     overflow = (mag > max_mag or is_inf) and not missing
-    toward_zero = mode == 1 or (mode == 3 and not negative) or (mode == 4 and negative)
+    toward_zero = (mode == Rounding.RTZ or (mode == Rounding.FLOOR and not negative)
+                   or (mode == Rounding.CEIL and negative))
     has_special = has_inf or has_nan
     clamp = saturate or toward_zero or not has_special
     clamp = clamp and not (is_inf and not saturate and has_special)
@@ -128,15 +128,15 @@ def _minifloat_fast(v, man, emin, bias, max_mag, sign_shift, keep_zero_sign, p, 
     lower = significand >> shift
     rem = significand & ((np.int64(1) << shift) - 1)
     half = np.int64(1) << (shift - 1)
-    if mode == 0:
+    if mode == Rounding.RNE:
         up = (rem > half) | ((rem == half) & ((lower & 1) == 1))
-    elif mode == 2:
+    elif mode == Rounding.RNA:
         up = rem >= half
-    elif mode == 3:
+    elif mode == Rounding.FLOOR:
         up = (negative == 1) & (rem != 0)
-    elif mode == 4:
+    elif mode == Rounding.CEIL:
         up = (negative == 0) & (rem != 0)
-    else:
+    else:  # rtz (stochastic never takes this path)
         up = False
     sig = lower + up
     carry = sig >> (man + 1)
@@ -387,7 +387,7 @@ def encode(x, fmt, rounding: str = "rne", saturate: bool | None = None, seed: in
     arr = _as_array(x, "x")
     if arr.dtype not in (np.float32, np.float64):  # float32 stays float32: no widened copy
         arr = arr.astype(np.float64)
-    mode = _MODE[rounding]
+    mode = int(Rounding.of(rounding))
     if isinstance(fmt, BlockScaled):
         return _encode_block(arr, fmt, rounding, saturate, seed, pad)
     if not isinstance(fmt, (Minifloat, Fixed)):
@@ -424,7 +424,7 @@ def _encode_block(arr, fmt: BlockScaled, rounding, saturate, seed, pad) -> Block
     codes, divisors, tensor_scale = fmt.scales(amax, float(amax.max()) if amax.size else 0.0)
     u = _uniforms(blocks.shape, rounding, seed).reshape(flat.shape if rounding == "stochastic"
                                                         else (1, 1))
-    el, mode = fmt.element, _MODE[rounding]
+    el, mode = fmt.element, int(Rounding.of(rounding))
     out = np.empty(flat.shape, dtype=code_dtype(el.bits))
     none = np.zeros(0, dtype=np.int64)
     table = np.zeros(0, dtype=out.dtype)

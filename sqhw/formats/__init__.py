@@ -10,7 +10,8 @@ from .block import BlockEncoded, BlockScaled
 from .fixed import Fixed
 from .minifloat import NAN_POLICIES, Minifloat
 from .presets import NAMED, design_space, integers, parse, presets
-from .rounding import ROUNDING_MODES
+from .rounding import DETERMINISTIC_MODES, ROUNDING_MODES, Rounding
 
-__all__ = ["BlockEncoded", "BlockScaled", "Fixed", "Minifloat", "NAMED", "NAN_POLICIES",
-           "ROUNDING_MODES", "design_space", "integers", "parse", "presets"]
+__all__ = ["DETERMINISTIC_MODES", "BlockEncoded", "BlockScaled", "Fixed", "Minifloat", "NAMED",
+           "NAN_POLICIES", "ROUNDING_MODES", "Rounding", "design_space", "integers", "parse",
+           "presets"]

@@ -4,19 +4,49 @@ Two kernels, one set of rules:
 - `round_to_integer(y, mode)` rounds exact float64 values (inputs to `encode`);
 - `round_shift(n, shift, mode)` rounds exact integers divided by 2**shift (accumulators).
 
-Modes: rne (nearest, ties to even), rtz (toward zero), rna (nearest, ties away from zero),
-floor, ceil, stochastic (rounds up with probability equal to the discarded fraction; seeded).
+`Rounding` is the one definition of the modes and of their order: the Numba and Triton
+kernels number them with `int(Rounding.X)` and the hardware generators name them through
+it. The public API takes their names (`ROUNDING_MODES`).
 """
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
-ROUNDING_MODES = ("rne", "rtz", "rna", "floor", "ceil", "stochastic")
+
+class Rounding(enum.IntEnum):
+    """A rounding mode; its value is its number in every kernel (Numba, Triton).
+
+    >>> Rounding.of("floor"), int(Rounding.FLOOR), Rounding.FLOOR.label
+    (<Rounding.FLOOR: 3>, 3, 'floor')
+    """
+
+    RNE = 0         # to nearest, ties to even
+    RTZ = 1         # toward zero
+    RNA = 2         # to nearest, ties away from zero
+    FLOOR = 3       # toward -inf
+    CEIL = 4        # toward +inf
+    STOCHASTIC = 5  # up with probability equal to the discarded fraction (seeded)
+
+    @property
+    def label(self) -> str:
+        """The mode's name in the API: encode(x, rounding=label)."""
+        return self.name.lower()
+
+    @classmethod
+    def of(cls, mode: str) -> Rounding:
+        """The member named `mode` ("rne", ...); anything else is refused naming the choices."""
+        return cls[check_mode(mode).upper()]
+
+
+ROUNDING_MODES = tuple(mode.label for mode in Rounding)
+DETERMINISTIC_MODES = tuple(mode.label for mode in Rounding if mode is not Rounding.STOCHASTIC)
 
 
 def check_mode(mode: str) -> str:
-    if mode not in ROUNDING_MODES:
+    if not isinstance(mode, str) or mode not in ROUNDING_MODES:
         raise ValueError(f"rounding: expected one of {', '.join(ROUNDING_MODES)}, got {mode!r}")
     return mode
 

@@ -4,11 +4,12 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import near_ties
 
 from sqhw import ref
 from sqhw.baselines import numba_cpu
-from sqhw.formats import (DETERMINISTIC_MODES, ROUNDING_MODES, BlockScaled, Fixed, Minifloat,
-                          parse, presets)
+from sqhw.formats import (DETERMINISTIC_MODES, NAMED, ROUNDING_MODES, BlockScaled, Fixed,
+                          Minifloat, parse, presets)
 from sqhw.sparsity import NM, PATTERNS
 
 
@@ -53,6 +54,37 @@ def test_float32_table_path_covers_every_top_half(rng):
             assert (got == want).all(), (fmt.name, rounding, saturate)
             checked += xx.size
     assert len(formats) >= 30 and checked >= len(formats) * 10 * 250_000
+
+
+# formats for the near-tie check, with their finite non-negative values (zero included) counted
+# from the layout: the general kernel (e8m0: unsigned, no zero), the integer fast path, Fixed
+NEAR_TIE_FORMATS = [("float8_e4m3fn", 127), ("float4_e2m1fn", 8), ("float8_e8m0fnu", 255),
+                    ("float8_e4m3fnuz", 128), ("int8", 129), ("uint4", 16),
+                    ("mxint8_element", 129)]
+
+
+def test_float64_encode_near_every_tie(rng):
+    """Issue 11: float64 inputs at and beside every tie, both signs, every mode (stochastic
+    included), whole arrays and single values (a one-value array once took another path)."""
+    checked = 0
+    for name, magnitudes in NEAR_TIE_FORMATS:
+        fmt = NAMED["mxint8"].element if name == "mxint8_element" else parse(name)
+        x = near_ties(fmt.table)
+        single = x[rng.integers(0, x.size, 40)]
+        for rounding, saturate in itertools.product(ROUNDING_MODES, (False, True)):
+            want = fmt.encode(x, rounding=rounding, saturate=saturate, seed=9)
+            got = numba_cpu.encode(x, fmt, rounding=rounding, saturate=saturate, seed=9)
+            np.testing.assert_array_equal(got, want, strict=True,
+                                          err_msg=f"{name} {rounding} saturate={saturate}")
+            checked += got.size
+            for v in single:
+                one = np.array([v])
+                np.testing.assert_array_equal(
+                    numba_cpu.encode(one, fmt, rounding=rounding, saturate=saturate, seed=1),
+                    fmt.encode(one, rounding=rounding, saturate=saturate, seed=1), strict=True,
+                    err_msg=f"{name} {rounding} saturate={saturate} x={v!r}")
+                checked += 1
+    assert checked == 12 * sum(6 * (2 * m - 1) + 40 for _, m in NEAR_TIE_FORMATS)
 
 
 @pytest.mark.parametrize("fmt", [f for f in presets() if isinstance(f, BlockScaled)],

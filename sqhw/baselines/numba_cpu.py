@@ -25,27 +25,33 @@ from ..formats._arrays import code_dtype
 from ..formats.rounding import Rounding, check_mode
 
 _NEGZERO = 1
+_SMALLEST = float(np.finfo(np.float64).smallest_subnormal)
 
 
 # -- scalar kernels (inlined into the parallel loops) -----------------------------------------
 @njit(inline="always")
 def _round(y, mode, u):
+    """sqhw.formats.rounding.round_to_integer for one value, with the same exact comparisons."""
     # np.floor / np.ceil keep float64 (math.floor returns an int in Numba and overflows)
     lower = np.floor(y)
-    frac = y - lower
     if mode == Rounding.FLOOR:
         return lower
     if mode == Rounding.CEIL:
         return np.ceil(y)
     if mode == Rounding.RTZ:
         return np.trunc(y)
+    if y == lower:
+        return lower
+    half = lower + 0.5  # exact: y is not an integer, so |y| < 2**52
     if mode == Rounding.RNE:
         odd = lower - 2.0 * np.floor(lower * 0.5) != 0.0
-        up = frac > 0.5 or (frac == 0.5 and odd)
+        up = y > half or (y == half and odd)
     elif mode == Rounding.RNA:
-        up = frac > 0.5 or (frac == 0.5 and y > 0)
+        up = y > half or (y == half and y > 0)
+    elif lower == -1.0:  # stochastic: y + 1 is inexact here, u - 1 is not
+        up = y > u - 1.0
     else:
-        up = u < frac
+        up = u < y - lower  # exact (Sterbenz)
     return lower + (1.0 if up else 0.0)
 
 
@@ -108,7 +114,10 @@ def _minifloat_one(v, u, p, mode, saturate):
         exponent = max(-1, emin)
     else:
         exponent = max(math.frexp(finite)[1] - 1, emin)
-    sig = int(abs(_round(math.ldexp(finite, man - exponent), mode, u)))
+    scaled = math.ldexp(finite, man - exponent)
+    if scaled == 0.0 and finite != 0.0:  # below float64's range: keep its side of zero
+        scaled = math.copysign(_SMALLEST, finite)
+    sig = int(abs(_round(scaled, mode, u)))
     return _pack_one(negative, exponent, sig, finite == 0.0, is_inf, is_nan, p, mode, saturate)
 
 
@@ -175,7 +184,7 @@ def _fixed_one(v, u, frac_bits, lo, hi, bits, mode, saturate):
 def _encode_minifloat(x, u, p, q, mode, saturate, out):
     # u holds one uniform per value for stochastic rounding, a single 0 otherwise;
     # q is None-like (size 0) where the integer fast path does not apply
-    stochastic = u.size == x.size
+    stochastic = mode == Rounding.STOCHASTIC
     fast = q.size > 0 and not stochastic
     man, emin, bias, max_mag, sign_shift, keep = _unpack_fast(q)
     for i in prange(x.size):
@@ -198,7 +207,7 @@ def _encode_f32_table(bits, table, out):
 
 @njit(parallel=True, cache=True)
 def _encode_fixed(x, u, frac_bits, lo, hi, bits, mode, saturate, out):
-    stochastic = u.size == x.size
+    stochastic = mode == Rounding.STOCHASTIC
     for i in prange(x.size):
         out[i] = _fixed_one(np.float64(x[i]), u[i] if stochastic else 0.0, frac_bits, lo, hi,
                             bits, mode, saturate)
@@ -222,7 +231,7 @@ def _encode_blocks(x, divisors, size, u, p, q, fixed, table, mode, saturate, out
     # element format (or empty), read for every quotient that is exactly a float32 (with a
     # power-of-two MX scale, all but those pushed below float32's range)
     rows, k = x.shape
-    stochastic = u.size == x.size
+    stochastic = mode == Rounding.STOCHASTIC
     fast = q.size > 0 and not stochastic
     man, emin, bias, max_mag, sign_shift, keep = _unpack_fast(q)
     is_fixed = fixed.size > 0

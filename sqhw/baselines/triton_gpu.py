@@ -119,15 +119,20 @@ def _fixed_kernel(x_ptr, div_ptr, out_ptr, n, div_block, scale, lo, hi, modulus,
     off, inside, v = _load_scaled(x_ptr, div_ptr, n, div_block, HAS_DIV, BLOCK_SIZE)
     y = v * scale  # scale is a power of two: exact
     y = tl.minimum(tl.maximum(y, -1.0e30), 1.0e30)  # +-Inf (saturating only): a huge integer
+    # exact comparisons, as sqhw.formats.rounding.round_to_integer: y - floor(y) is inexact
+    # for y in (-1, 0), floor(y) + 0.5 is exact wherever y is not an integer
     lower = tl.floor(y)
-    frac = y - lower
+    inexact = y != lower
+    half = lower + 0.5
+    above = inexact & (y > half)
+    tie = inexact & (y == half)
     if MODE == _RNE:
         odd = (lower - 2.0 * tl.floor(lower * 0.5)) != 0.0
-        r = lower + ((frac > 0.5) | ((frac == 0.5) & odd)).to(tl.float64)
+        r = lower + (above | (tie & odd)).to(tl.float64)
     elif MODE == _RTZ:
         r = tl.where(y < 0.0, tl.ceil(y), lower)
     elif MODE == _RNA:
-        r = lower + ((frac > 0.5) | ((frac == 0.5) & (y > 0.0))).to(tl.float64)
+        r = lower + (above | (tie & (y > 0.0))).to(tl.float64)
     elif MODE == _FLOOR:
         r = lower
     else:  # ceil

@@ -177,7 +177,12 @@ class Minifloat(ElementFormat):
         finite = np.where(is_nan | is_inf, 0.0, x)
         _, frexp_exp = np.frexp(finite)  # |x| = f * 2**frexp_exp, f in [0.5, 1)
         exponent = np.maximum(frexp_exp.astype(np.int64) - 1, self.emin)
-        scaled = np.ldexp(finite, self.man_bits - exponent)  # exact: a power-of-two scaling
+        # a power-of-two scaling: exact, or (below float64's normal range, formats with
+        # emin > man_bits) still strictly between 0 and 1/2, which rounds alike, unless it
+        # underflows to 0 and loses its side of zero: the smallest float64 of its sign keeps it
+        scaled = np.ldexp(finite, self.man_bits - exponent)
+        scaled = np.where((scaled == 0) & (finite != 0),
+                          np.copysign(np.finfo(np.float64).smallest_subnormal, finite), scaled)
         significand = np.abs(round_to_integer(scaled, rounding, seed)).astype(np.int64)
         return self.pack(np.signbit(x) & ~is_nan, exponent, significand, finite == 0, is_inf,
                          is_nan, rounding, saturate)

@@ -53,35 +53,50 @@ def check_mode(mode: str) -> str:
 
 def rounds_toward_zero(mode: str, negative):
     """Where the mode never increases magnitude (IEEE 754 7.4: such overflow gives +-max)."""
-    if mode == "rtz":
+    mode = Rounding.of(mode)
+    if mode is Rounding.RTZ:
         return np.ones_like(negative, dtype=bool)
-    if mode == "floor":
+    if mode is Rounding.FLOOR:
         return ~negative
-    if mode == "ceil":
+    if mode is Rounding.CEIL:
         return negative.copy()
     return np.zeros_like(negative, dtype=bool)
 
 
 def round_to_integer(y: np.ndarray, mode: str, seed: int | None = 0) -> np.ndarray:
-    """Round exact float64 values to integers (returned as float64, still exact)."""
-    check_mode(mode)
-    lower = np.floor(y)
-    frac = y - lower  # exact: y and floor(y) share an exponent range
-    if mode == "floor":
-        return lower
-    if mode == "ceil":
+    """Round exact float64 values to integers (returned as float64, still exact).
+
+    Every decision compares y with exact values: y - floor(y) is not exact for y in (-1, 0)
+    (-0.49999999999999994 + 1 rounds to 0.5), but floor(y) + 0.5 is wherever y is not an
+    integer (|y| < 2**52 there), and the uniforms of stochastic rounding are multiples of
+    2**-53, so u - 1 is exact.
+
+    >>> round_to_integer(np.array([-0.49999999999999994, -0.5, 2.5, -2.5]), "rna").tolist()
+    [0.0, -1.0, 3.0, -3.0]
+    """
+    mode = Rounding.of(mode)
+    if mode is Rounding.FLOOR:
+        return np.floor(y)
+    if mode is Rounding.CEIL:
         return np.ceil(y)
-    if mode == "rtz":
+    if mode is Rounding.RTZ:
         return np.trunc(y)
-    if mode == "rne":
-        odd = np.fmod(lower, 2.0) != 0
-        up = (frac > 0.5) | ((frac == 0.5) & odd)
-    elif mode == "rna":
-        up = (frac > 0.5) | ((frac == 0.5) & (y > 0))
-    else:  # stochastic
-        u = np.random.default_rng(seed).random(y.shape)
-        up = u < frac
-    return lower + up
+    lower = np.floor(y)
+    inexact = y != lower
+    if mode is Rounding.STOCHASTIC:
+        u = np.random.default_rng(seed).random(y.shape)  # multiples of 2**-53 in [0, 1)
+        # up with probability y - lower; that difference is exact unless lower == -1
+        # (Sterbenz), where y > u - 1 says the same exactly
+        with np.errstate(invalid="ignore"):  # inf - inf where y is infinite: not inexact
+            up = np.where(lower == -1.0, y > u - 1.0, u < y - lower)
+        return lower + (inexact & up)
+    half = lower + 0.5  # exact where y is inexact
+    tie = inexact & (y == half)
+    if mode is Rounding.RNE:
+        tie_up = np.fmod(lower, 2.0) != 0
+    else:  # rna: ties away from zero
+        tie_up = y > 0
+    return lower + ((inexact & (y > half)) | (tie & tie_up))
 
 
 def bit_length(n) -> np.ndarray:

@@ -3,13 +3,14 @@
 import json
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 
 from sqhw.cli import main
-from sqhw.formats import NAMED, Fixed, Minifloat, parse, presets
+from sqhw.formats import NAMED, Fixed, Minifloat, design_space, parse, presets
 
 
 def test_torch_in_torch_out(rng):
@@ -58,6 +59,47 @@ def test_parse_round_trips_every_preset():
     assert parse("fixed<u,4,2>") == Fixed(4, 2, signed=False)
     assert parse("E4M3") == Minifloat(4, 3)
     assert len(names) == len(set(names)) == 58
+
+
+@pytest.mark.parametrize("name,top", [("e11m4", 1024), ("e12m3", 2048), ("e15m0", 16384)])
+def test_exmy_beyond_float64_is_refused(name, top):
+    """Issue 11.2: these decoded finite codes to inf and reported a wrong max / min_normal."""
+    message = rf"{name}: its largest values reach 2\*\*{top}, outside float64 \(finite values " \
+              r"below 2\*\*1024, multiples of 2\*\*-1074\)"
+    with pytest.raises(ValueError, match=message):
+        parse(name)
+    e, m = (int(part) for part in name[1:].split("m"))
+    with pytest.raises(ValueError, match=message):
+        Minifloat(e, m)
+    with pytest.raises(ValueError, match=r"minifloat<e4,m3,bias=1100>: its values are multiples "
+                                         r"of 2\*\*-1102, outside float64"):
+        Minifloat(4, 3, bias=1100)
+
+
+def test_every_exmy_split_decodes_exactly_or_is_refused():
+    """Every split of at most 16 bits: refused exactly when its top binade 2^(2^(e-1)) leaves
+    float64; otherwise every code is finite and max / min_normal / min_subnormal are the ones
+    the definition gives (IEEE bias 2^(e-1) - 1, no Inf/NaN)."""
+    accepted, refused = [], []
+    for e in range(1, 16):
+        for m in range(0, 16 - e):
+            name = f"e{e}m{m}"
+            if 2 ** (e - 1) >= 1024:
+                with pytest.raises(ValueError, match=f"{name}: .* outside float64"):
+                    parse(name)
+                refused.append(name)
+                continue
+            fmt = parse(name)
+            bias = 2 ** (e - 1) - 1
+            assert np.isfinite(fmt.table).all(), name
+            assert Fraction(fmt.max) == (2 - Fraction(1, 2**m)) * Fraction(2) ** (2**e - 1 - bias)
+            assert Fraction(fmt.min_normal) == Fraction(2) ** (1 - bias), name
+            assert Fraction(fmt.min_subnormal) == Fraction(2) ** (1 - bias - m), name
+            accepted.append(name)
+    assert len(accepted) + len(refused) == sum(16 - e for e in range(1, 16)) == 120
+    assert len(refused) == 5 + 4 + 3 + 2 + 1  # e11 .. e15
+    spanned = sorted(f.name for f in design_space(3, 16))  # 3..16 bits: all but e1m0
+    assert spanned == sorted(set(accepted) - {"e1m0"})
 
 
 def test_nan_and_type_errors_name_the_problem():

@@ -18,6 +18,16 @@ from .rounding import round_to_integer, rounds_toward_zero
 #   None      every code is a finite number (float6_*fn, float4_e2m1fn)
 NAN_POLICIES = ("ieee", "outer", "negzero", None)
 
+# decode is exact because float64 holds every value: finite float64s lie below 2**1024 and
+# are multiples of 2**-1074
+_FLOAT64 = np.finfo(np.float64)
+FLOAT64_TOP = int(_FLOAT64.maxexp)                           # 1024
+FLOAT64_STEP = int(_FLOAT64.minexp) - int(_FLOAT64.nmant)    # -1074
+
+
+class OutsideFloat64(ValueError):
+    """A Minifloat whose values float64 cannot hold (so decode could not be exact)."""
+
 
 @dataclasses.dataclass(frozen=True, eq=True)
 class Minifloat(ElementFormat):
@@ -60,8 +70,27 @@ class Minifloat(ElementFormat):
             raise ValueError(f"minifloats of at most 16 bits are supported, got {bits}")
         if self.bias is None:
             object.__setattr__(self, "bias", 2 ** (e - 1) - (0 if self.nan == "negzero" else 1))
+        elif isinstance(self.bias, (int, np.integer)) and not isinstance(self.bias, bool):
+            object.__setattr__(self, "bias", int(self.bias))
+        else:
+            raise ValueError(f"bias: expected an integer, got {self.bias!r}")
         if self.name is None:
             object.__setattr__(self, "name", self._default_name())
+        self._check_float64()
+
+    def _check_float64(self) -> None:
+        # values are multiples of 2**(emin - man_bits) below 2**(top + 1), top the exponent of
+        # the highest binade that holds a finite value
+        top = max(self.max_magnitude_code >> self.man_bits, int(self.subnormals)) - self.bias
+        step = self.emin - self.man_bits
+        if top < FLOAT64_TOP and step >= FLOAT64_STEP:
+            return
+        where = (f"its largest values reach 2**{top}" if top >= FLOAT64_TOP
+                 else f"its values are multiples of 2**{step}")
+        raise OutsideFloat64(
+            f"{self.name}: {where}, outside float64 (finite values below 2**{FLOAT64_TOP}, "
+            f"multiples of 2**{FLOAT64_STEP}), so decode could not be exact; use fewer "
+            "exponent bits or another bias")
 
     def _default_name(self) -> str:
         if (self.signed and self.subnormals and not self.inf and self.nan is None

@@ -7,7 +7,7 @@ import re
 
 from .block import BlockScaled
 from .fixed import Fixed
-from .minifloat import Minifloat
+from .minifloat import Minifloat, OutsideFloat64
 
 FLOAT8_E4M3FN = Minifloat(4, 3, nan="outer", name="float8_e4m3fn")
 FLOAT8_E5M2 = Minifloat(5, 2, inf=True, nan="ieee", name="float8_e5m2")
@@ -49,9 +49,19 @@ _EXMY = re.compile(r"e(\d+)m(\d+)")
 
 def design_space(min_bits: int = 3, max_bits: int = 8) -> list[Minifloat]:
     """Every signed eXmY split of min_bits..max_bits bits (IEEE bias, subnormals, all codes
-    finite, saturating): the minifloat design space of a PTQ sweep."""
-    return [Minifloat(e, bits - 1 - e) for bits in range(min_bits, max_bits + 1)
-            for e in range(1, bits)]
+    finite, saturating) whose values float64 holds: the minifloat design space of a PTQ sweep.
+
+    >>> [f.name for f in design_space(16, 16)][-2:]   # e11m4 and wider exponents leave float64
+    ['e9m6', 'e10m5']
+    """
+    formats = []
+    for bits in range(min_bits, max_bits + 1):
+        for e in range(1, bits):
+            try:
+                formats.append(Minifloat(e, bits - 1 - e))
+            except OutsideFloat64:
+                continue
+    return formats
 
 
 def integers(max_bits: int = 8) -> list[Fixed]:

@@ -102,6 +102,35 @@ def test_every_exmy_split_decodes_exactly_or_is_refused():
     assert spanned == sorted(set(accepted) - {"e1m0"})
 
 
+@pytest.mark.parametrize("x", [np.array([2**62 + 1]), np.array([3, -(2**53) - 1]),
+                               np.array([2**64 - 1], dtype=np.uint64),
+                               torch.tensor([2**53 + 1])], ids=["int64", "negative", "uint64",
+                                                               "torch"])
+def test_integers_beyond_2_53_are_refused(x):
+    """Issue 11.3: integer inputs went through float64, so 2**62 + 1 encoded to int8 as 0."""
+    with pytest.raises(ValueError, match=r"x: integer inputs must have magnitude at most "
+                                         r"2\*\*53 .*; got 1 beyond it"):
+        parse("int8").encode(x)
+    with pytest.raises(ValueError, match=r"x: integer inputs must have magnitude at most"):
+        parse("float8_e4m3fn").encode(x)
+
+
+def test_integers_up_to_2_53_encode_exactly():
+    x = np.array([2**53, -(2**53), 2**53 - 1, 7, -1])
+    np.testing.assert_array_equal(parse("int8").encode(x, saturate=True),
+                                  np.array([127, 128, 127, 7, 255], dtype=np.uint8), strict=True)
+    int32 = parse("int32")
+    np.testing.assert_array_equal(int32.decode(int32.encode(x, saturate=True)),
+                                  np.array([2**31 - 1, -(2**31), 2**31 - 1, 7, -1], dtype=float),
+                                  strict=True)
+    e10m5 = parse("e10m5")  # holds +-2**53 exactly; 2**53 - 1 needs 53 bits and rounds up
+    np.testing.assert_array_equal(e10m5.decode(e10m5.encode(x)),
+                                  np.array([2**53, -(2**53), 2**53, 7, -1], dtype=float),
+                                  strict=True)
+    mx = NAMED["mxint8"].encode(np.full((1, 32), 2**53))  # block formats take the same path
+    assert mx.elements.size == 32 and (NAMED["mxint8"].decode(mx) == 2.0**53).sum() == 32
+
+
 def test_nan_and_type_errors_name_the_problem():
     with pytest.raises(ValueError, match="float4_e2m1fn has no NaN encoding"):
         parse("float4_e2m1fn").encode([1.0, np.nan])

@@ -161,5 +161,7 @@ def test_bad_input_is_named():
                          np.zeros((4, 1), np.int64), parse("float8_e5m2"))
     with pytest.raises(ValueError, match="has no NaN encoding"):
         numba_cpu.encode(np.array([np.nan]), parse("float4_e2m1fn"))
+    with pytest.raises(ValueError, match=r"x: integer inputs must have magnitude at most 2\*\*53"):
+        numba_cpu.encode(np.array([2**62 + 1]), int8)  # float64 would turn it into 2**62
     with pytest.raises(ValueError, match="NaN/Inf codes"):
         numba_cpu.matmul(np.full((1, 1), 0x7F), e4m3, np.zeros((1, 1), np.int64), int8)

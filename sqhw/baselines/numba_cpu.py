@@ -21,7 +21,7 @@ from numba import njit, prange
 
 from .. import ref
 from ..formats import BlockEncoded, BlockScaled, Fixed, Minifloat
-from ..formats._arrays import code_dtype
+from ..formats._arrays import code_dtype, refuse_inexact_integers
 from ..formats.rounding import Rounding, check_mode
 
 _NEGZERO = 1
@@ -394,6 +394,7 @@ def encode(x, fmt, rounding: str = "rne", saturate: bool | None = None, seed: in
     if saturate is None:
         saturate = isinstance(fmt, BlockScaled)
     arr = _as_array(x, "x")
+    refuse_inexact_integers(arr, "x")
     if arr.dtype not in (np.float32, np.float64):  # float32 stays float32: no widened copy
         arr = arr.astype(np.float64)
     mode = int(Rounding.of(rounding))

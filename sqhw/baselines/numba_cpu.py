@@ -347,7 +347,7 @@ def _fast_params(fmt: Minifloat) -> np.ndarray:
 F32_TABLE_MAX_MAN = 6
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64)  # equal formats (names aside) have equal fields: one entry
 def _f32_table(fmt: Minifloat, rounding: str, saturate: bool) -> np.ndarray:
     """Codes of float32 inputs by table, built from fmt.encode itself (so identical to it):
     entry 2*h + s is the code of every float32 whose top 16 bits are h and whose low 16 bits

@@ -37,9 +37,14 @@ class Minifloat(ElementFormat):
     so the format has no zero (as OCP's E8M0 scale). bias defaults to 2**(exp_bits-1) - 1, or
     2**(exp_bits-1) for nan="negzero" (the fnuz convention).
 
+    `name` is a label, not part of the identity: formats with equal fields are equal (and
+    hash alike) whatever their names, and a generated name parses back to an equal format.
+
     >>> E4M3FN = Minifloat(4, 3, nan="outer", name="float8_e4m3fn")
     >>> E4M3FN.max, E4M3FN.min_normal, E4M3FN.min_subnormal
     (448.0, 0.015625, 0.001953125)
+    >>> Minifloat(4, 3, nan="outer") == E4M3FN, Minifloat(4, 3, nan="outer").name
+    (True, 'minifloat<e4,m3,bias=7,nan=outer>')
     """
 
     exp_bits: int
@@ -49,7 +54,7 @@ class Minifloat(ElementFormat):
     inf: bool = False
     nan: str | None = None
     signed: bool = True
-    name: str | None = None
+    name: str | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
         e, m = self.exp_bits, self.man_bits
@@ -93,6 +98,8 @@ class Minifloat(ElementFormat):
             "exponent bits or another bias")
 
     def _default_name(self) -> str:
+        """The name sqhw generates: eXmY for the IEEE-biased all-finite formats, otherwise
+        every field that differs from Minifloat's defaults (sqhw.formats.parse reads both)."""
         if (self.signed and self.subnormals and not self.inf and self.nan is None
                 and self.bias == 2 ** (self.exp_bits - 1) - 1):
             return f"e{self.exp_bits}m{self.man_bits}"

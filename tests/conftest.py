@@ -22,3 +22,14 @@ def seed() -> int:
 @pytest.fixture
 def rng(seed) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+def near_ties(values) -> np.ndarray:
+    """Every finite magnitude of a format, every midpoint of two neighbours, and the float64
+    neighbours of both, with both signs (float64: the last bit is where arithmetic on the
+    input can go wrong). Rounding modes differ at these points."""
+    values = np.asarray(values, dtype=np.float64)
+    mags = np.unique(np.abs(values[np.isfinite(values)]))
+    points = np.concatenate([mags, (mags[:-1] + mags[1:]) / 2])  # exact: few-bit binary values
+    points = np.concatenate([points, np.nextafter(points, np.inf), np.nextafter(points, -np.inf)])
+    return np.concatenate([points, -points])

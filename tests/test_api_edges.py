@@ -1,15 +1,22 @@
 """torch in / torch out, clear errors on bad input, parse, and the CLI."""
 
+import dataclasses
+import itertools
 import json
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
+from sqhw import ref
 from sqhw.cli import main
-from sqhw.formats import NAMED, Fixed, Minifloat, parse, presets
+from sqhw.formats import (NAMED, NAN_POLICIES, BlockScaled, Fixed, Minifloat, OutsideFloat64,
+                          design_space, integers, parse, presets)
 
 
 def test_torch_in_torch_out(rng):
@@ -58,6 +65,162 @@ def test_parse_round_trips_every_preset():
     assert parse("fixed<u,4,2>") == Fixed(4, 2, signed=False)
     assert parse("E4M3") == Minifloat(4, 3)
     assert len(names) == len(set(names)) == 58
+
+
+def _round_trip(fmt) -> None:
+    back = parse(fmt.name)
+    assert back == fmt and hash(back) == hash(fmt), (fmt, back)
+    assert back.name == fmt.name, (fmt.name, back.name)
+
+
+def test_format_names_are_labels_not_identities():
+    """Issue 11.4: Minifloat(4, 3, nan="outer") != parse("float8_e4m3fn") because the name
+    took part in equality."""
+    e4m3fn = parse("float8_e4m3fn")
+    unnamed = Minifloat(4, 3, nan="outer")
+    assert unnamed == e4m3fn and hash(unnamed) == hash(e4m3fn)
+    assert len({unnamed, e4m3fn, Minifloat(4, 3, nan="outer", name="mine")}) == 1
+    assert parse("e2m1") == parse("float4_e2m1fn") and Fixed(2, 6) == NAMED["mxint8"].element
+    assert Fixed(np.int64(8), 0) == parse("int8") and Fixed(np.int64(8), 0).name == "int8"
+    e2m1, e8m0 = parse("float4_e2m1fn"), parse("float8_e8m0fnu")
+    assert BlockScaled(e2m1, 32, e8m0) == NAMED["mxfp4"]
+    assert BlockScaled(e2m1, 16, e4m3fn) != NAMED["nvfp4"]  # no tensor scale: another format
+    assert BlockScaled(e2m1, 16, e4m3fn, tensor_scale=True) == NAMED["nvfp4"]
+    # caches keyed on formats (sqhw.ref's integer tables) share entries between equal formats:
+    # right only because equal formats have equal tables
+    assert ref.integer_table(unnamed) is ref.integer_table(e4m3fn)
+    elements = [f for f in presets() if not isinstance(f, BlockScaled)]
+    equal_pairs = 0
+    for a, b in itertools.combinations(elements, 2):
+        if a == b:
+            np.testing.assert_array_equal(a.table, b.table, strict=True)
+            np.testing.assert_array_equal(ref.integer_table(a), ref.integer_table(b), strict=True)
+            equal_pairs += 1
+    assert equal_pairs == 3  # float6_e2m3fn = e2m3, float6_e3m2fn = e3m2, float4_e2m1fn = e2m1
+
+
+def test_every_generated_name_parses_back():
+    """Every name sqhw prints parses to an equal format with the same name: presets, the whole
+    eXmY space, integers up to 64 bits, preset parts, and presets rebuilt without a name."""
+    blocks = [f for f in NAMED.values() if isinstance(f, BlockScaled)]
+    minifloats = [f for f in NAMED.values() if isinstance(f, Minifloat)]
+    formats = (presets() + design_space(2, 16) + integers(64)
+               + [part for f in blocks for part in (f.element, f.scale_format)]
+               + [dataclasses.replace(f, name=None) for f in minifloats + blocks]
+               + [f.exact_fixed for f in minifloats]
+               + [ref.accumulator_format(a, b, 1024) for a in minifloats for b in minifloats])
+    for fmt in formats:
+        _round_trip(fmt)
+    assert Minifloat(4, 3, nan="outer").name == "minifloat<e4,m3,bias=7,nan=outer>"
+    assert dataclasses.replace(NAMED["nvfp4"], name=None).name == \
+        "block<float4_e2m1fn,16,float8_e4m3fn,tensor_scale>"
+    # 58 presets, 105 eXmY splits of 2..16 bits (120 less 15 past float64), int2..64 and
+    # uint2..64, 7 blocks x 2 parts, 10 + 7 rebuilt, 10 exact fixed views, 10 x 10 accumulators
+    assert len(formats) == 58 + 105 + 2 * 63 + 14 + 17 + 10 + 100
+
+
+@st.composite
+def _minifloats(draw):
+    """Any Minifloat the constructor accepts, named by sqhw."""
+    signed = draw(st.booleans())
+    exp_bits = draw(st.integers(1, 11))
+    man_bits = draw(st.integers(0, 16 - int(signed) - exp_bits))
+    nan = draw(st.sampled_from(NAN_POLICIES))
+    assume(not (nan == "ieee" and (man_bits < 1 or exp_bits < 2)))
+    assume(not (nan == "negzero" and not signed))
+    fields = dict(exp_bits=exp_bits, man_bits=man_bits, nan=nan, signed=signed,
+                  inf=nan == "ieee" and draw(st.booleans()), subnormals=draw(st.booleans()),
+                  bias=draw(st.one_of(st.none(), st.integers(-40, 2**exp_bits + 40))))
+    try:
+        return Minifloat(**fields)
+    except OutsideFloat64:
+        assume(False)
+
+
+@st.composite
+def _fixed(draw):
+    """Any Fixed the constructor accepts (negative int_bits included), named by sqhw."""
+    frac_bits = draw(st.integers(0, 64))
+    int_bits = draw(st.integers(1 - frac_bits, 70))
+    return Fixed(int_bits, frac_bits, signed=draw(st.booleans()))
+
+
+@settings(max_examples=400, deadline=None)
+@given(fmt=st.one_of(_minifloats(), _fixed(),
+                     st.builds(BlockScaled, st.one_of(_minifloats(), _fixed()),
+                               st.integers(1, 64), _minifloats(), st.booleans())))
+def test_random_formats_names_parse_back(fmt):
+    _round_trip(fmt)
+
+
+@pytest.mark.parametrize("name,top", [("e11m4", 1024), ("e12m3", 2048), ("e15m0", 16384)])
+def test_exmy_beyond_float64_is_refused(name, top):
+    """Issue 11.2: these decoded finite codes to inf and reported a wrong max / min_normal."""
+    message = rf"{name}: its largest values reach 2\*\*{top}, outside float64 \(finite values " \
+              r"below 2\*\*1024, multiples of 2\*\*-1074\)"
+    with pytest.raises(ValueError, match=message):
+        parse(name)
+    e, m = (int(part) for part in name[1:].split("m"))
+    with pytest.raises(ValueError, match=message):
+        Minifloat(e, m)
+    with pytest.raises(ValueError, match=r"minifloat<e4,m3,bias=1100>: its values are multiples "
+                                         r"of 2\*\*-1102, outside float64"):
+        Minifloat(4, 3, bias=1100)
+
+
+def test_every_exmy_split_decodes_exactly_or_is_refused():
+    """Every split of at most 16 bits: refused exactly when its top binade 2^(2^(e-1)) leaves
+    float64; otherwise every code is finite and max / min_normal / min_subnormal are the ones
+    the definition gives (IEEE bias 2^(e-1) - 1, no Inf/NaN)."""
+    accepted, refused = [], []
+    for e in range(1, 16):
+        for m in range(0, 16 - e):
+            name = f"e{e}m{m}"
+            if 2 ** (e - 1) >= 1024:
+                with pytest.raises(ValueError, match=f"{name}: .* outside float64"):
+                    parse(name)
+                refused.append(name)
+                continue
+            fmt = parse(name)
+            bias = 2 ** (e - 1) - 1
+            assert np.isfinite(fmt.table).all(), name
+            assert Fraction(fmt.max) == (2 - Fraction(1, 2**m)) * Fraction(2) ** (2**e - 1 - bias)
+            assert Fraction(fmt.min_normal) == Fraction(2) ** (1 - bias), name
+            assert Fraction(fmt.min_subnormal) == Fraction(2) ** (1 - bias - m), name
+            accepted.append(name)
+    assert len(accepted) + len(refused) == sum(16 - e for e in range(1, 16)) == 120
+    assert len(refused) == 5 + 4 + 3 + 2 + 1  # e11 .. e15
+    spanned = sorted(f.name for f in design_space(3, 16))  # 3..16 bits: all but e1m0
+    assert spanned == sorted(set(accepted) - {"e1m0"})
+
+
+@pytest.mark.parametrize("x", [np.array([2**62 + 1]), np.array([3, -(2**53) - 1]),
+                               np.array([2**64 - 1], dtype=np.uint64),
+                               torch.tensor([2**53 + 1])], ids=["int64", "negative", "uint64",
+                                                               "torch"])
+def test_integers_beyond_2_53_are_refused(x):
+    """Issue 11.3: integer inputs went through float64, so 2**62 + 1 encoded to int8 as 0."""
+    with pytest.raises(ValueError, match=r"x: integer inputs must have magnitude at most "
+                                         r"2\*\*53 .*; got 1 beyond it"):
+        parse("int8").encode(x)
+    with pytest.raises(ValueError, match=r"x: integer inputs must have magnitude at most"):
+        parse("float8_e4m3fn").encode(x)
+
+
+def test_integers_up_to_2_53_encode_exactly():
+    x = np.array([2**53, -(2**53), 2**53 - 1, 7, -1])
+    np.testing.assert_array_equal(parse("int8").encode(x, saturate=True),
+                                  np.array([127, 128, 127, 7, 255], dtype=np.uint8), strict=True)
+    int32 = parse("int32")
+    np.testing.assert_array_equal(int32.decode(int32.encode(x, saturate=True)),
+                                  np.array([2**31 - 1, -(2**31), 2**31 - 1, 7, -1], dtype=float),
+                                  strict=True)
+    e10m5 = parse("e10m5")  # holds +-2**53 exactly; 2**53 - 1 needs 53 bits and rounds up
+    np.testing.assert_array_equal(e10m5.decode(e10m5.encode(x)),
+                                  np.array([2**53, -(2**53), 2**53, 7, -1], dtype=float),
+                                  strict=True)
+    mx = NAMED["mxint8"].encode(np.full((1, 32), 2**53))  # block formats take the same path
+    assert mx.elements.size == 32 and (NAMED["mxint8"].decode(mx) == 2.0**53).sum() == 32
 
 
 def test_nan_and_type_errors_name_the_problem():

@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from sqhw import ref
 from sqhw.cli import main
-from sqhw.formats import Fixed, parse
+from sqhw.formats import DETERMINISTIC_MODES, ROUNDING_MODES, Fixed, parse
 from sqhw.hdl import DotProduct, MinifloatToFixed, Multiplier, Requantizer, layout_of
 
 
@@ -68,7 +68,7 @@ CASES = [(Fixed(12, 6), "float8_e4m3fn"), (Fixed(16, 14), "float8_e5m2"),
 def test_requantizer_matches_ref(in_fmt, out_name, rng):
     out = parse(out_name)
     checked = 0
-    for mode in ["rne", "rtz", "rna", "floor", "ceil", "stochastic"]:
+    for mode in ROUNDING_MODES:
         for saturate in (True, False):
             n = 1 << in_fmt.bits
             codes = np.arange(n) if n <= 2048 else rng.integers(0, n, 2048)
@@ -160,7 +160,7 @@ def test_gen_is_deterministic_and_refuses_before_writing(tmp_path, capsys):
               str(tmp_path / "x")])
 
 
-@pytest.mark.parametrize("mode", ["rne", "rtz", "rna", "floor", "ceil"])
+@pytest.mark.parametrize("mode", DETERMINISTIC_MODES)
 @pytest.mark.parametrize("out_name,saturate", [("int8", True), ("uint8", True), ("int4", False)])
 def test_dyadic_requantizer_matches_ref(mode, out_name, saturate, rng):
     from sqhw.hdl import DyadicRequantizer

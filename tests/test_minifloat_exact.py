@@ -1,13 +1,17 @@
 """Random minifloat definitions against an encoder written here from the definition, in Fractions."""
 
+import bisect
 import functools
+import itertools
 from fractions import Fraction
 
 import numpy as np
+import pytest
+from conftest import ML_DTYPES_NAMES, near_ties
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sqhw.formats import Minifloat
+from sqhw.formats import DETERMINISTIC_MODES, NAMED, Minifloat
 
 
 @functools.lru_cache(maxsize=64)
@@ -35,15 +39,17 @@ def _ladder(e, m, bias, nan, inf):
     ulp = values[top] - values[codes[-2]] if len(codes) > 1 else values[top]
     # the value past max that an unbounded exponent would have (for tie parity: code top+1)
     past = 2 * values[top] if m == 0 else values[top] + ulp
-    return [(values[c], c) for c in codes] + [(past, top + 1)], top, past
+    ladder = [(values[c], c) for c in codes] + [(past, top + 1)]
+    return ladder, [v for v, _ in ladder], top, past
 
 
 def spec_encode(x: float, e, m, bias, nan, inf, rounding, saturate):
     """Expected code (magnitude code, negative?) or 'nan' / 'inf' for one finite x."""
-    ladder, top, past = _ladder(e, m, bias, nan, inf)
+    ladder, keys, top, past = _ladder(e, m, bias, nan, inf)
     a, negative = abs(Fraction(x)), x < 0 or (x == 0 and np.signbit(x))
-    lo = max((v, c) for v, c in ladder if v <= a) if a >= 0 else None
-    hi = min(((v, c) for v, c in ladder if v >= a), default=(past, top + 1))
+    lo = ladder[bisect.bisect_right(keys, a) - 1]  # the largest value <= a (0 is in the ladder)
+    above = bisect.bisect_left(keys, a)
+    hi = ladder[above] if above < len(ladder) else (past, top + 1)
     if lo[0] == a:
         pick = lo
     else:
@@ -76,7 +82,7 @@ formats = st.tuples(st.integers(2, 5), st.integers(0, 4)).flatmap(
 
 
 @settings(max_examples=250, deadline=None)
-@given(fmt=formats, rounding=st.sampled_from(["rne", "rna", "rtz", "floor", "ceil"]),
+@given(fmt=formats, rounding=st.sampled_from(DETERMINISTIC_MODES),
        saturate=st.booleans(),
        xs=st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64,
                              min_value=-1e6, max_value=1e6), min_size=1, max_size=30))
@@ -84,18 +90,45 @@ def test_random_formats_match_exact_fractions(fmt, rounding, saturate, xs):
     e, m, bias, nan = fmt
     inf = nan == "ieee"
     f = Minifloat(e, m, bias=bias, nan=nan, inf=inf)
-    # put in the exact midpoints too: they are where rounding modes differ
-    vals = sorted(spec_values(e, m, bias, nan, inf).values())
-    mids = [float((a + b) / 2) for a, b in zip(vals, vals[1:])]
-    xs = np.array(xs + mids + [-v for v in mids], dtype=np.float64)
+    # put in every value, every exact midpoint and their float64 neighbours, both signs: they
+    # are where rounding modes differ (the values come from the definition, not from f)
+    values = [float(v) for v in spec_values(e, m, bias, nan, inf).values()]
+    xs = np.concatenate([np.array(xs, dtype=np.float64), near_ties(values)])
+    checked = _check_against_spec(f, xs, rounding, saturate)
+    assert checked == len(xs) >= 6 * (2 * len(values) - 1)
+
+
+def _check_against_spec(f: Minifloat, xs: np.ndarray, rounding: str, saturate: bool) -> int:
+    """Compare f.encode(xs) with spec_encode value by value; return how many were checked."""
     codes = f.encode(xs, rounding=rounding, saturate=saturate).astype(np.int64)
-    sign_bit = 1 << (e + m)
-    for x, code in zip(xs, codes):
-        want, negative = spec_encode(x, e, m, bias, nan, inf, rounding, saturate)
+    sign_bit = 1 << (f.exp_bits + f.man_bits)
+    checked = 0
+    for x, code in zip(xs, codes, strict=True):
+        want, negative = spec_encode(x, f.exp_bits, f.man_bits, f.bias, f.nan, f.inf, rounding,
+                                     saturate)
         if want == "nan":
             assert np.isnan(f.table[code]), (x, code)
         elif want == "inf":
             assert f.table[code] == (-np.inf if negative else np.inf), (x, code)
         else:
             assert code == want | (sign_bit if negative else 0), (f, x, rounding, code, want)
-    assert codes.size == xs.size >= 1
+        checked += 1
+    return checked
+
+
+# finite non-negative values (zero included) of each signed preset, counted from its layout
+PRESET_MAGNITUDES = {"float8_e4m3fn": 127, "float8_e5m2": 124, "float8_e4m3fnuz": 128,
+                     "float8_e5m2fnuz": 128, "float8_e4m3": 120, "float8_e3m4": 112,
+                     "float6_e2m3fn": 32, "float6_e3m2fn": 32, "float4_e2m1fn": 8}
+
+
+@pytest.mark.parametrize("name", [n for n in ML_DTYPES_NAMES if NAMED[n].signed])
+def test_presets_near_every_tie_both_signs(name):
+    """Issue 11: rna sent negative float64 inputs just short of -(half a step) away from zero.
+    Every deterministic mode at and beside every tie, both signs, against the spec."""
+    f = NAMED[name]
+    xs = near_ties(f.table)
+    checked = 0
+    for rounding, saturate in itertools.product(DETERMINISTIC_MODES, (False, True)):
+        checked += _check_against_spec(f, xs, rounding, saturate)
+    assert checked == 10 * 6 * (2 * PRESET_MAGNITUDES[name] - 1)

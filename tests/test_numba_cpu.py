@@ -4,10 +4,12 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import near_ties
 
 from sqhw import ref
 from sqhw.baselines import numba_cpu
-from sqhw.formats import ROUNDING_MODES, BlockScaled, Fixed, Minifloat, parse, presets
+from sqhw.formats import (DETERMINISTIC_MODES, NAMED, ROUNDING_MODES, BlockScaled, Fixed,
+                          Minifloat, parse, presets)
 from sqhw.sparsity import NM, PATTERNS
 
 
@@ -46,12 +48,43 @@ def test_float32_table_path_covers_every_top_half(rng):
     checked = 0
     for fmt in formats:
         xx = x if fmt.has_nan else x[~np.isnan(x)]
-        for rounding, saturate in itertools.product(ROUNDING_MODES[:5], (False, True)):
+        for rounding, saturate in itertools.product(DETERMINISTIC_MODES, (False, True)):
             want = fmt.encode(xx, rounding=rounding, saturate=saturate)
             got = numba_cpu.encode(xx, fmt, rounding=rounding, saturate=saturate)
             assert (got == want).all(), (fmt.name, rounding, saturate)
             checked += xx.size
     assert len(formats) >= 30 and checked >= len(formats) * 10 * 250_000
+
+
+# formats for the near-tie check, with their finite non-negative values (zero included) counted
+# from the layout: the general kernel (e8m0: unsigned, no zero), the integer fast path, Fixed
+NEAR_TIE_FORMATS = [("float8_e4m3fn", 127), ("float4_e2m1fn", 8), ("float8_e8m0fnu", 255),
+                    ("float8_e4m3fnuz", 128), ("int8", 129), ("uint4", 16),
+                    ("mxint8_element", 129)]
+
+
+def test_float64_encode_near_every_tie(rng):
+    """Issue 11: float64 inputs at and beside every tie, both signs, every mode (stochastic
+    included), whole arrays and single values (a one-value array once took another path)."""
+    checked = 0
+    for name, magnitudes in NEAR_TIE_FORMATS:
+        fmt = NAMED["mxint8"].element if name == "mxint8_element" else parse(name)
+        x = near_ties(fmt.table)
+        single = x[rng.integers(0, x.size, 40)]
+        for rounding, saturate in itertools.product(ROUNDING_MODES, (False, True)):
+            want = fmt.encode(x, rounding=rounding, saturate=saturate, seed=9)
+            got = numba_cpu.encode(x, fmt, rounding=rounding, saturate=saturate, seed=9)
+            np.testing.assert_array_equal(got, want, strict=True,
+                                          err_msg=f"{name} {rounding} saturate={saturate}")
+            checked += got.size
+            for v in single:
+                one = np.array([v])
+                np.testing.assert_array_equal(
+                    numba_cpu.encode(one, fmt, rounding=rounding, saturate=saturate, seed=1),
+                    fmt.encode(one, rounding=rounding, saturate=saturate, seed=1), strict=True,
+                    err_msg=f"{name} {rounding} saturate={saturate} x={v!r}")
+                checked += 1
+    assert checked == 12 * sum(6 * (2 * m - 1) + 40 for _, m in NEAR_TIE_FORMATS)
 
 
 @pytest.mark.parametrize("fmt", [f for f in presets() if isinstance(f, BlockScaled)],
@@ -77,7 +110,7 @@ def test_block_encode_every_mode_wide_range(rng):
     x[:, ::7] = 0.0
     checked = 0
     for fmt in (f for f in presets() if isinstance(f, BlockScaled)):
-        for rounding, saturate in itertools.product(ROUNDING_MODES[:5], (False, True)):
+        for rounding, saturate in itertools.product(DETERMINISTIC_MODES, (False, True)):
             got = numba_cpu.encode(x, fmt, rounding=rounding, saturate=saturate)
             want = fmt.encode(x, rounding=rounding, saturate=saturate)
             assert (got.elements == want.elements).all(), (fmt.name, rounding, saturate)
@@ -128,5 +161,7 @@ def test_bad_input_is_named():
                          np.zeros((4, 1), np.int64), parse("float8_e5m2"))
     with pytest.raises(ValueError, match="has no NaN encoding"):
         numba_cpu.encode(np.array([np.nan]), parse("float4_e2m1fn"))
+    with pytest.raises(ValueError, match=r"x: integer inputs must have magnitude at most 2\*\*53"):
+        numba_cpu.encode(np.array([2**62 + 1]), int8)  # float64 would turn it into 2**62
     with pytest.raises(ValueError, match="NaN/Inf codes"):
         numba_cpu.matmul(np.full((1, 1), 0x7F), e4m3, np.zeros((1, 1), np.int64), int8)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sqhw import ref
-from sqhw.formats import NAMED, parse
+from sqhw.formats import DETERMINISTIC_MODES, NAMED, parse
 
 PAIRS_8BIT = ["float8_e4m3fn", "float8_e5m2", "int8"]
 SMALL = ["float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn", "int4", "uint4"]
@@ -88,7 +88,7 @@ def spec_round(value: Fraction, fmt, rounding):
 
 @pytest.mark.parametrize("out_name", ["float8_e4m3fn", "float8_e5m2", "float4_e2m1fn", "int8",
                                       "fixed<s,4,4>", "e3m4"])
-@pytest.mark.parametrize("rounding", ["rne", "rtz", "rna", "floor", "ceil"])
+@pytest.mark.parametrize("rounding", DETERMINISTIC_MODES)
 def test_requantize_equals_encode_of_exact_value(out_name, rounding, rng):
     out = parse(out_name)
     n = np.concatenate([rng.integers(-2**40, 2**40, 20_000), rng.integers(-2**12, 2**12, 20_000),

@@ -1,9 +1,13 @@
 """Rounding modes and overflow rules: tables of (value, expected, why), plus cross-checks."""
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
+from conftest import near_ties
 
-from sqhw.formats import ROUNDING_MODES, Fixed, parse
+from sqhw.formats import ROUNDING_MODES, Fixed, Minifloat, parse
 from sqhw.formats.rounding import round_shift, round_to_integer
 
 E4M3FN = parse("float8_e4m3fn")
@@ -22,6 +26,7 @@ TABLE = [
     (E2M1, 2.9, "rtz", False, 2.0, "toward zero"),
     (E2M1, -2.9, "rtz", False, -2.0, "toward zero, negative side"),
     (E2M1, -2.1, "floor", False, -3.0, "floor goes down on the negative side"),
+    (E2M1, 2.9, "floor", False, 2.0, "floor goes down (toward zero) on the positive side"),
     (E2M1, 2.1, "ceil", False, 3.0, "ceil goes up"),
     (E2M1, -2.9, "ceil", False, -2.0, "ceil goes toward zero on the negative side"),
     (E2M1, 0.25, "rne", False, 0.0, "tie between 0 and the subnormal 0.5: 0 is even"),
@@ -61,6 +66,20 @@ TABLE = [
     (Fixed(4, 0, signed=False), -1.0, "rne", False, 15.0, "uint4 wraps"),
     (Fixed(2, 6), 1.0 / 128, "rne", False, 0.0, "mxint8 element: tie to even (0)"),
     (Fixed(2, 6), 3.0 / 128, "rne", False, 1.0 / 32, "mxint8 element: tie to even (2/64)"),
+    # issue 11: y - floor(y) rounds to 1/2 for y just above -1/2, which rna sent away from zero
+    (E4M3FN, float.fromhex("-0x1.fffffffffffffp-11"), "rna", False, -0.0,
+     "just short of -(half the smallest subnormal): -0, not away from zero"),
+    (E2M1, -np.nextafter(0.25, 0), "rna", False, -0.0, "just short of the tie at -0.25: -0"),
+    (Fixed(8, 0), -np.nextafter(0.5, 0), "rna", False, 0.0, "int8: just short of the tie: 0"),
+    (Fixed(2, 6), -np.nextafter(2.0**-7, 0), "rna", False, 0.0,
+     "mxint8 element: just short of the tie at -2^-7: 0"),
+    (Fixed(8, 0), -np.nextafter(0.5, 0), "rne", False, 0.0, "int8 rne: just short of the tie"),
+    # 2^-1074 * 2^(man_bits - emin) underflows float64 when emin > man_bits (bias < -man_bits)
+    (Minifloat(2, 1, bias=-3), 5e-324, "ceil", False, 8.0,
+     "ceil of the smallest float64 is the smallest subnormal, not 0"),
+    (Minifloat(2, 1, bias=-3), -5e-324, "floor", False, -8.0,
+     "floor of the smallest negative float64 is -(the smallest subnormal)"),
+    (Minifloat(2, 1, bias=-3), -5e-324, "rne", False, -0.0, "nearest: -0"),
 ]
 
 
@@ -75,8 +94,68 @@ def test_rounding_table(fmt, x, rounding, saturate, expected, why):
         assert got == expected and np.signbit(got) == np.signbit(expected), (got, why)
 
 
-def test_rounding_table_size():
-    assert len(TABLE) == 46
+def test_rounding_table_covers_every_mode_and_sign():
+    """Every mode has rows on both sides of zero (an empty or shrunken table fails here)."""
+    covered = {(rounding, x < 0) for _, x, rounding, _, _, _ in TABLE}
+    assert covered == {(mode, sign) for mode in ROUNDING_MODES if mode != "stochastic"
+                       for sign in (False, True)}
+
+
+def spec_round(q: Fraction, mode: str, u: float = 0.0) -> int:
+    """The rounding modes from their definitions, on an exact rational (u: the uniform that
+    stochastic rounding compares with the discarded fraction)."""
+    lower = math.floor(q)
+    frac = q - lower
+    half = Fraction(1, 2)
+    if mode == "floor":
+        return lower
+    if mode == "ceil":
+        return lower + (frac != 0)
+    if mode == "rtz":
+        return math.trunc(q)
+    if mode == "rne":
+        return lower + (frac > half or (frac == half and lower % 2 == 1))
+    if mode == "rna":
+        return lower + (frac > half or (frac == half and q > 0))
+    return lower + (Fraction(u) < frac)
+
+
+def test_round_to_integer_near_ties_matches_fractions():
+    """Both signs, at and beside every tie and integer, small and near 2^53, every mode."""
+    integers = np.concatenate([np.arange(9.0), 2.0**51 + np.arange(4.0),
+                               [2.0**52, 2.0**52 + 2, 2.0**53]])
+    y = near_ties(integers)
+    uniforms = np.random.default_rng(7).random(y.shape)  # the draws of seed=7
+    checked = 0
+    for mode in ROUNDING_MODES:
+        got = round_to_integer(y, mode, seed=7)
+        want = [float(spec_round(Fraction(v), mode, u)) for v, u in zip(y, uniforms)]
+        np.testing.assert_array_equal(got, np.array(want), strict=True, err_msg=mode)
+        checked += len(want)
+    assert checked == 6 * 6 * (2 * 16 - 1)  # 6 modes; 16 magnitudes -> 31 points, x3, x2 signs
+
+
+@pytest.mark.parametrize("fmt", [Fixed(8, 0), Fixed(2, 6), Fixed(4, 4, signed=False),
+                                 Fixed(3, 1)], ids=lambda f: f.name)
+def test_fixed_encode_near_ties_matches_fractions(fmt):
+    """Integer and fixed-point encode at and beside every tie, both signs, every mode."""
+    x = near_ties(fmt.table)
+    uniforms = np.random.default_rng(3).random(x.shape)
+    checked = 0
+    for mode in ROUNDING_MODES:
+        for saturate in (False, True):
+            got = fmt.encode(x, rounding=mode, saturate=saturate, seed=3).astype(np.int64)
+            want = []
+            for v, u in zip(x, uniforms):
+                n = spec_round(Fraction(v) * 2**fmt.frac_bits, mode, u)
+                if saturate:
+                    n = min(max(n, fmt.min_int), fmt.max_int)
+                want.append(n % (1 << fmt.bits))  # two's complement bits (wrap)
+            np.testing.assert_array_equal(got, np.array(want), strict=True,
+                                          err_msg=f"{mode} saturate={saturate}")
+            checked += len(want)
+    magnitudes = (1 << (fmt.bits - fmt.signed)) + fmt.signed  # 0 .. max (and |min| if signed)
+    assert checked == 12 * 6 * (2 * magnitudes - 1)
 
 
 def test_round_to_integer_and_round_shift_agree(rng):

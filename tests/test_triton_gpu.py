@@ -4,10 +4,11 @@ is attached, otherwise in Triton's interpreter on the CPU (small shapes)."""
 import numpy as np
 import pytest
 import torch
+from conftest import near_ties
 
 from sqhw import ref
 from sqhw.baselines import triton_gpu
-from sqhw.formats import parse
+from sqhw.formats import DETERMINISTIC_MODES, parse
 from sqhw.sparsity import NM, PATTERNS
 
 pytestmark = pytest.mark.slow
@@ -22,7 +23,7 @@ def test_encode_decode_bit_identical(name, rng):
     x = (rng.standard_normal(4096) * np.exp(rng.uniform(-9, 9, 4096))).astype(np.float32)
     x[:3] = [0.0, -0.0, np.inf]
     checked = 0
-    for rounding in ["rne", "rtz", "rna", "floor", "ceil"]:
+    for rounding in DETERMINISTIC_MODES:
         for saturate in (False, True):
             xx = x if (saturate or not name.startswith(("int", "uint", "fixed"))) else x[3:]
             got = triton_gpu.encode(torch.from_numpy(xx), fmt, rounding, saturate)
@@ -34,6 +35,28 @@ def test_encode_decode_bit_identical(name, rng):
     got, want = triton_gpu.decode(codes, fmt).cpu().numpy(), fmt.table
     assert ((got == want) | (np.isnan(got) & np.isnan(want))).all()
     assert checked >= 10 * 4093
+
+
+# formats with their finite non-negative values (zero included), counted from the layout
+NEAR_TIE_FORMATS = [("int8", 129), ("fixed<s,4,4>", 129), ("float8_e4m3fn", 127),
+                    ("float4_e2m1fn", 8)]
+
+
+@pytest.mark.parametrize("name,magnitudes", NEAR_TIE_FORMATS)
+def test_float64_encode_near_every_tie(name, magnitudes):
+    """Issue 11: float64 inputs at and beside every tie, both signs, every mode."""
+    fmt = parse(name)
+    x = near_ties(fmt.table)
+    checked = 0
+    for rounding in DETERMINISTIC_MODES:
+        for saturate in (False, True):
+            got = triton_gpu.encode(torch.from_numpy(x), fmt, rounding, saturate)
+            want = fmt.encode(x, rounding=rounding, saturate=saturate)
+            np.testing.assert_array_equal(got.cpu().numpy().astype(np.int64),
+                                          want.astype(np.int64), strict=True,
+                                          err_msg=f"{rounding} saturate={saturate}")
+            checked += want.size
+    assert checked == 10 * 6 * (2 * magnitudes - 1)
 
 
 @pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp4", "mxint8", "nvfp4"])

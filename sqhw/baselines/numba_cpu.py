@@ -21,32 +21,37 @@ from numba import njit, prange
 
 from .. import ref
 from ..formats import BlockEncoded, BlockScaled, Fixed, Minifloat
-from ..formats._arrays import code_dtype
-from ..formats.rounding import ROUNDING_MODES, check_mode
+from ..formats._arrays import code_dtype, refuse_inexact_integers
+from ..formats.rounding import Rounding, check_mode
 
-_MODE = {name: i for i, name in enumerate(ROUNDING_MODES)}  # rne rtz rna floor ceil stochastic
 _NEGZERO = 1
+_SMALLEST = float(np.finfo(np.float64).smallest_subnormal)
 
 
 # -- scalar kernels (inlined into the parallel loops) -----------------------------------------
 @njit(inline="always")
 def _round(y, mode, u):
+    """sqhw.formats.rounding.round_to_integer for one value, with the same exact comparisons."""
     # np.floor / np.ceil keep float64 (math.floor returns an int in Numba and overflows)
     lower = np.floor(y)
-    frac = y - lower
-    if mode == 3:
+    if mode == Rounding.FLOOR:
         return lower
-    if mode == 4:
+    if mode == Rounding.CEIL:
         return np.ceil(y)
-    if mode == 1:
+    if mode == Rounding.RTZ:
         return np.trunc(y)
-    if mode == 0:
+    if y == lower:
+        return lower
+    half = lower + 0.5  # exact: y is not an integer, so |y| < 2**52
+    if mode == Rounding.RNE:
         odd = lower - 2.0 * np.floor(lower * 0.5) != 0.0
-        up = frac > 0.5 or (frac == 0.5 and odd)
-    elif mode == 2:
-        up = frac > 0.5 or (frac == 0.5 and y > 0)
+        up = y > half or (y == half and odd)
+    elif mode == Rounding.RNA:
+        up = y > half or (y == half and y > 0)
+    elif lower == -1.0:  # stochastic: y + 1 is inexact here, u - 1 is not
+        up = y > u - 1.0
     else:
-        up = u < frac
+        up = u < y - lower  # exact (Sterbenz)
     return lower + (1.0 if up else 0.0)
 
 
@@ -72,7 +77,8 @@ def _pack_one(negative, exponent, sig, is_zero, is_inf, is_nan, p, mode, saturat
     if not signed:
         missing = missing or (negative and not (is_zero and has_zero))
     overflow = (mag > max_mag or is_inf) and not missing
-    toward_zero = mode == 1 or (mode == 3 and not negative) or (mode == 4 and negative)
+    toward_zero = (mode == Rounding.RTZ or (mode == Rounding.FLOOR and not negative)
+                   or (mode == Rounding.CEIL and negative))
     has_special = has_inf or has_nan
     clamp = saturate or toward_zero or not has_special
     clamp = clamp and not (is_inf and not saturate and has_special)
@@ -108,7 +114,10 @@ def _minifloat_one(v, u, p, mode, saturate):
         exponent = max(-1, emin)
     else:
         exponent = max(math.frexp(finite)[1] - 1, emin)
-    sig = int(abs(_round(math.ldexp(finite, man - exponent), mode, u)))
+    scaled = math.ldexp(finite, man - exponent)
+    if scaled == 0.0 and finite != 0.0:  # below float64's range: keep its side of zero
+        scaled = math.copysign(_SMALLEST, finite)
+    sig = int(abs(_round(scaled, mode, u)))
     return _pack_one(negative, exponent, sig, finite == 0.0, is_inf, is_nan, p, mode, saturate)
 
 
@@ -128,15 +137,15 @@ def _minifloat_fast(v, man, emin, bias, max_mag, sign_shift, keep_zero_sign, p, 
     lower = significand >> shift
     rem = significand & ((np.int64(1) << shift) - 1)
     half = np.int64(1) << (shift - 1)
-    if mode == 0:
+    if mode == Rounding.RNE:
         up = (rem > half) | ((rem == half) & ((lower & 1) == 1))
-    elif mode == 2:
+    elif mode == Rounding.RNA:
         up = rem >= half
-    elif mode == 3:
+    elif mode == Rounding.FLOOR:
         up = (negative == 1) & (rem != 0)
-    elif mode == 4:
+    elif mode == Rounding.CEIL:
         up = (negative == 0) & (rem != 0)
-    else:
+    else:  # rtz (stochastic never takes this path)
         up = False
     sig = lower + up
     carry = sig >> (man + 1)
@@ -175,7 +184,7 @@ def _fixed_one(v, u, frac_bits, lo, hi, bits, mode, saturate):
 def _encode_minifloat(x, u, p, q, mode, saturate, out):
     # u holds one uniform per value for stochastic rounding, a single 0 otherwise;
     # q is None-like (size 0) where the integer fast path does not apply
-    stochastic = u.size == x.size
+    stochastic = mode == Rounding.STOCHASTIC
     fast = q.size > 0 and not stochastic
     man, emin, bias, max_mag, sign_shift, keep = _unpack_fast(q)
     for i in prange(x.size):
@@ -198,7 +207,7 @@ def _encode_f32_table(bits, table, out):
 
 @njit(parallel=True, cache=True)
 def _encode_fixed(x, u, frac_bits, lo, hi, bits, mode, saturate, out):
-    stochastic = u.size == x.size
+    stochastic = mode == Rounding.STOCHASTIC
     for i in prange(x.size):
         out[i] = _fixed_one(np.float64(x[i]), u[i] if stochastic else 0.0, frac_bits, lo, hi,
                             bits, mode, saturate)
@@ -222,7 +231,7 @@ def _encode_blocks(x, divisors, size, u, p, q, fixed, table, mode, saturate, out
     # element format (or empty), read for every quotient that is exactly a float32 (with a
     # power-of-two MX scale, all but those pushed below float32's range)
     rows, k = x.shape
-    stochastic = u.size == x.size
+    stochastic = mode == Rounding.STOCHASTIC
     fast = q.size > 0 and not stochastic
     man, emin, bias, max_mag, sign_shift, keep = _unpack_fast(q)
     is_fixed = fixed.size > 0
@@ -338,7 +347,7 @@ def _fast_params(fmt: Minifloat) -> np.ndarray:
 F32_TABLE_MAX_MAN = 6
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64)  # equal formats (names aside) have equal fields: one entry
 def _f32_table(fmt: Minifloat, rounding: str, saturate: bool) -> np.ndarray:
     """Codes of float32 inputs by table, built from fmt.encode itself (so identical to it):
     entry 2*h + s is the code of every float32 whose top 16 bits are h and whose low 16 bits
@@ -385,9 +394,10 @@ def encode(x, fmt, rounding: str = "rne", saturate: bool | None = None, seed: in
     if saturate is None:
         saturate = isinstance(fmt, BlockScaled)
     arr = _as_array(x, "x")
+    refuse_inexact_integers(arr, "x")
     if arr.dtype not in (np.float32, np.float64):  # float32 stays float32: no widened copy
         arr = arr.astype(np.float64)
-    mode = _MODE[rounding]
+    mode = int(Rounding.of(rounding))
     if isinstance(fmt, BlockScaled):
         return _encode_block(arr, fmt, rounding, saturate, seed, pad)
     if not isinstance(fmt, (Minifloat, Fixed)):
@@ -424,7 +434,7 @@ def _encode_block(arr, fmt: BlockScaled, rounding, saturate, seed, pad) -> Block
     codes, divisors, tensor_scale = fmt.scales(amax, float(amax.max()) if amax.size else 0.0)
     u = _uniforms(blocks.shape, rounding, seed).reshape(flat.shape if rounding == "stochastic"
                                                         else (1, 1))
-    el, mode = fmt.element, _MODE[rounding]
+    el, mode = fmt.element, int(Rounding.of(rounding))
     out = np.empty(flat.shape, dtype=code_dtype(el.bits))
     none = np.zeros(0, dtype=np.int64)
     table = np.zeros(0, dtype=out.dtype)

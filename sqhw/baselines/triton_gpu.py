@@ -22,9 +22,14 @@ import triton.language as tl  # noqa: E402
 
 from .. import ref  # noqa: E402
 from ..formats import BlockEncoded, BlockScaled, Fixed, Minifloat  # noqa: E402
-from ..formats.rounding import check_mode  # noqa: E402
+from ..formats.rounding import DETERMINISTIC_MODES, Rounding, check_mode  # noqa: E402
 
-_MODES = {"rne": 0, "rtz": 1, "rna": 2, "floor": 3, "ceil": 4}
+# the mode numbers of sqhw.formats.rounding.Rounding, as constants a compiled kernel may read
+_RNE = tl.constexpr(int(Rounding.RNE))
+_RTZ = tl.constexpr(int(Rounding.RTZ))
+_RNA = tl.constexpr(int(Rounding.RNA))
+_FLOOR = tl.constexpr(int(Rounding.FLOOR))
+_CEIL = tl.constexpr(int(Rounding.CEIL))
 BLOCK = 1024
 
 
@@ -65,15 +70,15 @@ def _minifloat_kernel(x_ptr, div_ptr, out_ptr, n, div_block, man, emin, bias, ma
     lower = significand >> shift
     rem = significand & ((tl.full(off.shape, 1, tl.int64) << shift) - 1)
     half = tl.full(off.shape, 1, tl.int64) << (shift - 1)
-    if MODE == 0:
+    if MODE == _RNE:
         up = (rem > half) | ((rem == half) & ((lower & 1) == 1))
-    elif MODE == 2:
+    elif MODE == _RNA:
         up = rem >= half
-    elif MODE == 3:
+    elif MODE == _FLOOR:
         up = negative & (rem != 0)
-    elif MODE == 4:
+    elif MODE == _CEIL:
         up = (~negative) & (rem != 0)
-    else:
+    else:  # rtz
         up = rem < 0  # never
     sig = lower + up.to(tl.int64)
     carry = sig >> (man + 1)
@@ -81,11 +86,11 @@ def _minifloat_kernel(x_ptr, div_ptr, out_ptr, n, div_block, man, emin, bias, ma
     sig = sig >> carry
     normal = (sig >> man) != 0
     mag = tl.where(normal, ((exponent + bias) << man) | (sig - (1 << man)), sig)
-    if MODE == 1:
+    if MODE == _RTZ:
         toward_zero = negative | (~negative)
-    elif MODE == 3:
+    elif MODE == _FLOOR:
         toward_zero = ~negative
-    elif MODE == 4:
+    elif MODE == _CEIL:
         toward_zero = negative
     else:
         toward_zero = negative & (~negative)
@@ -114,18 +119,23 @@ def _fixed_kernel(x_ptr, div_ptr, out_ptr, n, div_block, scale, lo, hi, modulus,
     off, inside, v = _load_scaled(x_ptr, div_ptr, n, div_block, HAS_DIV, BLOCK_SIZE)
     y = v * scale  # scale is a power of two: exact
     y = tl.minimum(tl.maximum(y, -1.0e30), 1.0e30)  # +-Inf (saturating only): a huge integer
+    # exact comparisons, as sqhw.formats.rounding.round_to_integer: y - floor(y) is inexact
+    # for y in (-1, 0), floor(y) + 0.5 is exact wherever y is not an integer
     lower = tl.floor(y)
-    frac = y - lower
-    if MODE == 0:
+    inexact = y != lower
+    half = lower + 0.5
+    above = inexact & (y > half)
+    tie = inexact & (y == half)
+    if MODE == _RNE:
         odd = (lower - 2.0 * tl.floor(lower * 0.5)) != 0.0
-        r = lower + ((frac > 0.5) | ((frac == 0.5) & odd)).to(tl.float64)
-    elif MODE == 1:
+        r = lower + (above | (tie & odd)).to(tl.float64)
+    elif MODE == _RTZ:
         r = tl.where(y < 0.0, tl.ceil(y), lower)
-    elif MODE == 2:
-        r = lower + ((frac > 0.5) | ((frac == 0.5) & (y > 0.0))).to(tl.float64)
-    elif MODE == 3:
+    elif MODE == _RNA:
+        r = lower + (above | (tie & (y > 0.0))).to(tl.float64)
+    elif MODE == _FLOOR:
         r = lower
-    else:
+    else:  # ceil
         r = tl.ceil(y)
     if SATURATE:
         r = tl.minimum(tl.maximum(r, lo), hi)
@@ -138,7 +148,7 @@ def _launch_encode(values: torch.Tensor, fmt, rounding, saturate, divisors=None,
     flat = values.reshape(-1).to(torch.float64).contiguous()
     div = divisors.reshape(-1).to(torch.float64).contiguous() if divisors is not None else flat
     grid = (triton.cdiv(max(n, 1), BLOCK),)
-    mode = _MODES[rounding]
+    mode = int(Rounding.of(rounding))
     if isinstance(fmt, Minifloat):
         out = torch.empty(n, dtype=torch.int32, device=flat.device)
         special = fmt.inf_code if fmt.inf else (fmt.nan_code or 0)
@@ -170,7 +180,7 @@ def _check_element_format(fmt):
 def encode(x: torch.Tensor, fmt, rounding: str = "rne", saturate: bool | None = None):
     """fmt.encode(x) as Triton kernels (codes as uint8, or int32 past 8 bits)."""
     check_mode(rounding)
-    if rounding not in _MODES:
+    if rounding not in DETERMINISTIC_MODES:
         raise ValueError("rounding: stochastic rounding is not offered by the Triton path")
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")

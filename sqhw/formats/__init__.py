@@ -8,9 +8,10 @@
 
 from .block import BlockEncoded, BlockScaled
 from .fixed import Fixed
-from .minifloat import NAN_POLICIES, Minifloat
+from .minifloat import NAN_POLICIES, Minifloat, OutsideFloat64
 from .presets import NAMED, design_space, integers, parse, presets
-from .rounding import ROUNDING_MODES
+from .rounding import DETERMINISTIC_MODES, ROUNDING_MODES, Rounding
 
-__all__ = ["BlockEncoded", "BlockScaled", "Fixed", "Minifloat", "NAMED", "NAN_POLICIES",
-           "ROUNDING_MODES", "design_space", "integers", "parse", "presets"]
+__all__ = ["DETERMINISTIC_MODES", "BlockEncoded", "BlockScaled", "Fixed", "Minifloat", "NAMED",
+           "NAN_POLICIES", "ROUNDING_MODES", "OutsideFloat64", "Rounding", "design_space",
+           "integers", "parse", "presets"]

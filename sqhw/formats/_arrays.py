@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# float64 holds every integer of at most this magnitude (and not 2**53 + 1)
+EXACT_INTEGER_LIMIT = 2 ** (np.finfo(np.float64).nmant + 1)
+
 
 def is_torch(x) -> bool:
     return type(x).__module__.split(".")[0] == "torch"
@@ -12,7 +15,8 @@ def is_torch(x) -> bool:
 def as_float64(x, arg: str = "x"):
     """Return (float64 ndarray, restore) where restore turns an ndarray back into x's kind.
 
-    float16/float32/bfloat16 widen to float64 exactly, so encoding sees the input's exact value.
+    float16/float32/bfloat16 widen to float64 exactly, so encoding sees the input's exact value;
+    integers beyond 2**53 would not, and are refused.
     """
     if is_torch(x):
         import torch
@@ -21,6 +25,8 @@ def as_float64(x, arg: str = "x"):
         if not (t.dtype.is_floating_point or t.dtype in (torch.int8, torch.int16, torch.int32,
                                                           torch.int64, torch.uint8)):
             raise TypeError(f"{arg}: expected a real-valued tensor, got dtype {t.dtype}")
+        if not t.dtype.is_floating_point:
+            refuse_inexact_integers(t.numpy(), arg)
         arr = t.to(torch.float64).numpy()
 
         def restore(a: np.ndarray):
@@ -30,8 +36,22 @@ def as_float64(x, arg: str = "x"):
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{arg}: expected real numbers, got an array of dtype {arr.dtype}")
+    refuse_inexact_integers(arr, arg)
     with np.errstate(invalid="ignore"):  # a signalling float32 NaN widens to a quiet NaN
         return arr.astype(np.float64, copy=False), (lambda a: a)
+
+
+def refuse_inexact_integers(arr: np.ndarray, arg: str = "x") -> None:
+    """Refuse integer arrays with values that float64 cannot hold (magnitude above 2**53)."""
+    if arr.dtype.kind not in "iu" or arr.dtype.itemsize < 8 or not arr.size:
+        return  # 32-bit integers and narrower all fit
+    outside = arr > EXACT_INTEGER_LIMIT
+    if arr.dtype.kind == "i":
+        outside |= arr < -EXACT_INTEGER_LIMIT
+    if outside.any():
+        raise ValueError(f"{arg}: integer inputs must have magnitude at most 2**53 (float64 holds "
+                         f"them exactly); got {int(outside.sum())} beyond it, the first "
+                         f"{int(arr[outside].flat[0])}")
 
 
 def as_codes(codes, bits: int, arg: str = "codes"):

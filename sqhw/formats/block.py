@@ -45,22 +45,31 @@ class BlockScaled:
     >>> enc = mx.encode(np.linspace(-1, 1, 32))
     >>> enc.scales.tolist(), float(mx.quantize(np.full(32, 0.3))[0])
     ([125], 0.25)
+    >>> BlockScaled(parse("float4_e2m1fn"), 16, parse("float8_e4m3fn"), tensor_scale=True).name
+    'block<float4_e2m1fn,16,float8_e4m3fn,tensor_scale>'
     """
 
     element: Minifloat | Fixed
     block_size: int
     scale_format: Minifloat
     tensor_scale: bool = False
-    name: str | None = None
+    name: str | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
+        if not isinstance(self.element, (Minifloat, Fixed)):
+            raise TypeError(f"element: expected a Minifloat or Fixed format, got {self.element!r}")
         if not isinstance(self.block_size, int) or self.block_size < 1:
             raise ValueError(f"block_size: expected a positive integer, got {self.block_size!r}")
         if not isinstance(self.scale_format, Minifloat):
             raise TypeError(f"scale_format: expected a Minifloat, got {self.scale_format!r}")
         if self.name is None:
-            object.__setattr__(self, "name", f"block<{self.element.name},{self.block_size},"
-                                             f"{self.scale_format.name}>")
+            object.__setattr__(self, "name", self._default_name())
+
+    def _default_name(self) -> str:
+        """The name sqhw generates (sqhw.formats.parse reads it back): the parts by their
+        names where those parse back to them, by their generated names otherwise."""
+        parts = [_spelling(self.element), str(self.block_size), _spelling(self.scale_format)]
+        return f"block<{','.join(parts + ['tensor_scale'] * bool(self.tensor_scale))}>"
 
     @property
     def power_of_two_scale(self) -> bool:
@@ -182,3 +191,15 @@ class BlockScaled:
                                          seed=seed))
         k = np.shape(x)[-1]
         return values[..., :k]
+
+
+def _spelling(fmt) -> str:
+    """fmt's name if it parses back to fmt, else the name sqhw generates for it."""
+    from .presets import parse  # presets is built on this module
+
+    try:
+        if parse(fmt.name) == fmt:
+            return fmt.name
+    except ValueError:
+        pass
+    return fmt._default_name()

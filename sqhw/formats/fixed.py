@@ -23,18 +23,21 @@ class Fixed(ElementFormat):
     ('int8', 'uint4', 'fixed<s,8,4>')
     >>> Fixed(4, 4).max, Fixed(4, 4).min_normal, Fixed(8, 4).bits
     (7.9375, 0.0625, 12)
+    >>> Fixed(2, 6, name="mxint8_element") == Fixed(2, 6)   # the name is a label
+    True
     """
 
     int_bits: int
     frac_bits: int = 0
     signed: bool = True
-    name: str | None = None
+    name: str | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
         for key in ("int_bits", "frac_bits"):
             value = getattr(self, key)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
                 raise ValueError(f"{key}: expected an integer, got {value!r}")
+            object.__setattr__(self, key, int(value))  # a plain int, as parse gives
         if self.frac_bits < 0:
             raise ValueError(f"frac_bits: expected >= 0, got {self.frac_bits}")
         if self.bits < 1:
@@ -42,11 +45,13 @@ class Fixed(ElementFormat):
         if self.bits > 1024:
             raise ValueError(f"Fixed formats of at most 1024 bits are supported, got {self.bits}")
         if self.name is None:
-            if self.frac_bits == 0:
-                name = f"{'' if self.signed else 'u'}int{self.int_bits}"
-            else:
-                name = f"fixed<{'s' if self.signed else 'u'},{self.int_bits},{self.frac_bits}>"
-            object.__setattr__(self, "name", name)
+            object.__setattr__(self, "name", self._default_name())
+
+    def _default_name(self) -> str:
+        """The name sqhw generates (sqhw.formats.parse reads it back)."""
+        if self.frac_bits == 0:
+            return f"{'' if self.signed else 'u'}int{self.int_bits}"
+        return f"fixed<{'s' if self.signed else 'u'},{self.int_bits},{self.frac_bits}>"
 
     @property
     def bits(self) -> int:

@@ -18,6 +18,16 @@ from .rounding import round_to_integer, rounds_toward_zero
 #   None      every code is a finite number (float6_*fn, float4_e2m1fn)
 NAN_POLICIES = ("ieee", "outer", "negzero", None)
 
+# decode is exact because float64 holds every value: finite float64s lie below 2**1024 and
+# are multiples of 2**-1074
+_FLOAT64 = np.finfo(np.float64)
+FLOAT64_TOP = int(_FLOAT64.maxexp)                           # 1024
+FLOAT64_STEP = int(_FLOAT64.minexp) - int(_FLOAT64.nmant)    # -1074
+
+
+class OutsideFloat64(ValueError):
+    """A Minifloat whose values float64 cannot hold (so decode could not be exact)."""
+
 
 @dataclasses.dataclass(frozen=True, eq=True)
 class Minifloat(ElementFormat):
@@ -27,9 +37,14 @@ class Minifloat(ElementFormat):
     so the format has no zero (as OCP's E8M0 scale). bias defaults to 2**(exp_bits-1) - 1, or
     2**(exp_bits-1) for nan="negzero" (the fnuz convention).
 
+    `name` is a label, not part of the identity: formats with equal fields are equal (and
+    hash alike) whatever their names, and a generated name parses back to an equal format.
+
     >>> E4M3FN = Minifloat(4, 3, nan="outer", name="float8_e4m3fn")
     >>> E4M3FN.max, E4M3FN.min_normal, E4M3FN.min_subnormal
     (448.0, 0.015625, 0.001953125)
+    >>> Minifloat(4, 3, nan="outer") == E4M3FN, Minifloat(4, 3, nan="outer").name
+    (True, 'minifloat<e4,m3,bias=7,nan=outer>')
     """
 
     exp_bits: int
@@ -39,7 +54,7 @@ class Minifloat(ElementFormat):
     inf: bool = False
     nan: str | None = None
     signed: bool = True
-    name: str | None = None
+    name: str | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
         e, m = self.exp_bits, self.man_bits
@@ -60,10 +75,31 @@ class Minifloat(ElementFormat):
             raise ValueError(f"minifloats of at most 16 bits are supported, got {bits}")
         if self.bias is None:
             object.__setattr__(self, "bias", 2 ** (e - 1) - (0 if self.nan == "negzero" else 1))
+        elif isinstance(self.bias, (int, np.integer)) and not isinstance(self.bias, bool):
+            object.__setattr__(self, "bias", int(self.bias))
+        else:
+            raise ValueError(f"bias: expected an integer, got {self.bias!r}")
         if self.name is None:
             object.__setattr__(self, "name", self._default_name())
+        self._check_float64()
+
+    def _check_float64(self) -> None:
+        # values are multiples of 2**(emin - man_bits) below 2**(top + 1), top the exponent of
+        # the highest binade that holds a finite value
+        top = max(self.max_magnitude_code >> self.man_bits, int(self.subnormals)) - self.bias
+        step = self.emin - self.man_bits
+        if top < FLOAT64_TOP and step >= FLOAT64_STEP:
+            return
+        where = (f"its largest values reach 2**{top}" if top >= FLOAT64_TOP
+                 else f"its values are multiples of 2**{step}")
+        raise OutsideFloat64(
+            f"{self.name}: {where}, outside float64 (finite values below 2**{FLOAT64_TOP}, "
+            f"multiples of 2**{FLOAT64_STEP}), so decode could not be exact; use fewer "
+            "exponent bits or another bias")
 
     def _default_name(self) -> str:
+        """The name sqhw generates: eXmY for the IEEE-biased all-finite formats, otherwise
+        every field that differs from Minifloat's defaults (sqhw.formats.parse reads both)."""
         if (self.signed and self.subnormals and not self.inf and self.nan is None
                 and self.bias == 2 ** (self.exp_bits - 1) - 1):
             return f"e{self.exp_bits}m{self.man_bits}"
@@ -177,7 +213,12 @@ class Minifloat(ElementFormat):
         finite = np.where(is_nan | is_inf, 0.0, x)
         _, frexp_exp = np.frexp(finite)  # |x| = f * 2**frexp_exp, f in [0.5, 1)
         exponent = np.maximum(frexp_exp.astype(np.int64) - 1, self.emin)
-        scaled = np.ldexp(finite, self.man_bits - exponent)  # exact: a power-of-two scaling
+        # a power-of-two scaling: exact, or (below float64's normal range, formats with
+        # emin > man_bits) still strictly between 0 and 1/2, which rounds alike, unless it
+        # underflows to 0 and loses its side of zero: the smallest float64 of its sign keeps it
+        scaled = np.ldexp(finite, self.man_bits - exponent)
+        scaled = np.where((scaled == 0) & (finite != 0),
+                          np.copysign(np.finfo(np.float64).smallest_subnormal, finite), scaled)
         significand = np.abs(round_to_integer(scaled, rounding, seed)).astype(np.int64)
         return self.pack(np.signbit(x) & ~is_nan, exponent, significand, finite == 0, is_inf,
                          is_nan, rounding, saturate)

@@ -4,54 +4,99 @@ Two kernels, one set of rules:
 - `round_to_integer(y, mode)` rounds exact float64 values (inputs to `encode`);
 - `round_shift(n, shift, mode)` rounds exact integers divided by 2**shift (accumulators).
 
-Modes: rne (nearest, ties to even), rtz (toward zero), rna (nearest, ties away from zero),
-floor, ceil, stochastic (rounds up with probability equal to the discarded fraction; seeded).
+`Rounding` is the one definition of the modes and of their order: the Numba and Triton
+kernels number them with `int(Rounding.X)` and the hardware generators name them through
+it. The public API takes their names (`ROUNDING_MODES`).
 """
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
-ROUNDING_MODES = ("rne", "rtz", "rna", "floor", "ceil", "stochastic")
+
+class Rounding(enum.IntEnum):
+    """A rounding mode; its value is its number in every kernel (Numba, Triton).
+
+    >>> Rounding.of("floor"), int(Rounding.FLOOR), Rounding.FLOOR.label
+    (<Rounding.FLOOR: 3>, 3, 'floor')
+    """
+
+    RNE = 0         # to nearest, ties to even
+    RTZ = 1         # toward zero
+    RNA = 2         # to nearest, ties away from zero
+    FLOOR = 3       # toward -inf
+    CEIL = 4        # toward +inf
+    STOCHASTIC = 5  # up with probability equal to the discarded fraction (seeded)
+
+    @property
+    def label(self) -> str:
+        """The mode's name in the API: encode(x, rounding=label)."""
+        return self.name.lower()
+
+    @classmethod
+    def of(cls, mode: str) -> Rounding:
+        """The member named `mode` ("rne", ...); anything else is refused naming the choices."""
+        return cls[check_mode(mode).upper()]
+
+
+ROUNDING_MODES = tuple(mode.label for mode in Rounding)
+DETERMINISTIC_MODES = tuple(mode.label for mode in Rounding if mode is not Rounding.STOCHASTIC)
 
 
 def check_mode(mode: str) -> str:
-    if mode not in ROUNDING_MODES:
+    if not isinstance(mode, str) or mode not in ROUNDING_MODES:
         raise ValueError(f"rounding: expected one of {', '.join(ROUNDING_MODES)}, got {mode!r}")
     return mode
 
 
 def rounds_toward_zero(mode: str, negative):
     """Where the mode never increases magnitude (IEEE 754 7.4: such overflow gives +-max)."""
-    if mode == "rtz":
+    mode = Rounding.of(mode)
+    if mode is Rounding.RTZ:
         return np.ones_like(negative, dtype=bool)
-    if mode == "floor":
+    if mode is Rounding.FLOOR:
         return ~negative
-    if mode == "ceil":
+    if mode is Rounding.CEIL:
         return negative.copy()
     return np.zeros_like(negative, dtype=bool)
 
 
 def round_to_integer(y: np.ndarray, mode: str, seed: int | None = 0) -> np.ndarray:
-    """Round exact float64 values to integers (returned as float64, still exact)."""
-    check_mode(mode)
-    lower = np.floor(y)
-    frac = y - lower  # exact: y and floor(y) share an exponent range
-    if mode == "floor":
-        return lower
-    if mode == "ceil":
+    """Round exact float64 values to integers (returned as float64, still exact).
+
+    Every decision compares y with exact values: y - floor(y) is not exact for y in (-1, 0)
+    (-0.49999999999999994 + 1 rounds to 0.5), but floor(y) + 0.5 is wherever y is not an
+    integer (|y| < 2**52 there), and the uniforms of stochastic rounding are multiples of
+    2**-53, so u - 1 is exact.
+
+    >>> round_to_integer(np.array([-0.49999999999999994, -0.5, 2.5, -2.5]), "rna").tolist()
+    [0.0, -1.0, 3.0, -3.0]
+    """
+    mode = Rounding.of(mode)
+    if mode is Rounding.FLOOR:
+        return np.floor(y)
+    if mode is Rounding.CEIL:
         return np.ceil(y)
-    if mode == "rtz":
+    if mode is Rounding.RTZ:
         return np.trunc(y)
-    if mode == "rne":
-        odd = np.fmod(lower, 2.0) != 0
-        up = (frac > 0.5) | ((frac == 0.5) & odd)
-    elif mode == "rna":
-        up = (frac > 0.5) | ((frac == 0.5) & (y > 0))
-    else:  # stochastic
-        u = np.random.default_rng(seed).random(y.shape)
-        up = u < frac
-    return lower + up
+    lower = np.floor(y)
+    inexact = y != lower
+    if mode is Rounding.STOCHASTIC:
+        u = np.random.default_rng(seed).random(y.shape)  # multiples of 2**-53 in [0, 1)
+        # up with probability y - lower; that difference is exact unless lower == -1
+        # (Sterbenz), where y > u - 1 says the same exactly
+        with np.errstate(invalid="ignore"):  # inf - inf where y is infinite: not inexact
+            up = np.where(lower == -1.0, y > u - 1.0, u < y - lower)
+        return lower + (inexact & up)
+    half = lower + 0.5  # exact where y is inexact
+    tie = inexact & (y == half)
+    if mode is Rounding.RNE:
+        tie_up = np.fmod(lower, 2.0) != 0
+    else:  # rna: ties away from zero
+        tie_up = y > 0
+    return lower + ((inexact & (y > half)) | (tie & tie_up))
 
 
 def bit_length(n) -> np.ndarray:

@@ -12,12 +12,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..formats import Fixed, Minifloat
-from ..formats.rounding import check_mode
+from ..formats.rounding import DETERMINISTIC_MODES, Rounding, check_mode
 from ._refuse import refusing
 from .operand import decode, layout_of, signed_value
 from .pipeline import check_stages, delay, split_stages
-
-HARDWARE_ROUNDING = ("rne", "rtz", "rna", "floor", "ceil", "stochastic")
 
 
 def fixed_shape(fmt: Fixed):
@@ -45,20 +43,19 @@ def round_up(mode: str, negative: Value, lsb: Value, guard: Value, sticky: Value
     round up when fraction + random carries out of their width.
     """
     inexact = guard | sticky
-    if mode == "rne":
+    mode = Rounding.of(mode)
+    if mode is Rounding.RNE:
         return guard & (sticky | lsb)
-    if mode == "rna":
+    if mode is Rounding.RNA:
         return guard & (sticky | ~negative) if twos_complement else guard
-    if mode == "rtz":
+    if mode is Rounding.RTZ:
         return inexact & negative if twos_complement else Const(0, 1)
-    if mode == "floor":
+    if mode is Rounding.FLOOR:
         return Const(0, 1) if twos_complement else inexact & negative
-    if mode == "ceil":
+    if mode is Rounding.CEIL:
         return inexact if twos_complement else inexact & ~negative
-    if mode == "stochastic":
-        carry = (fraction + random)[len(fraction)]
-        return carry if twos_complement else carry
-    raise ValueError(f"rounding: {mode!r} has no hardware form")
+    # stochastic: up when the discarded fraction plus the random word carries out
+    return (fraction + random)[len(fraction)]
 
 
 class MinifloatToFixed(wiring.Component):
@@ -220,8 +217,8 @@ class Requantizer(wiring.Component):
         m.d.comb += rounded.eq(truncated + up)  # a carry walks into the exponent by itself
 
         overflow = rounded > out.max_magnitude_code
-        toward_zero = {"rtz": Const(1, 1), "floor": ~negative, "ceil": negative}.get(
-            self.rounding, Const(0, 1))
+        toward_zero = {Rounding.RTZ: Const(1, 1), Rounding.FLOOR: ~negative,
+                       Rounding.CEIL: negative}.get(Rounding.of(self.rounding), Const(0, 1))
         clamp = Const(1, 1) if (self.saturate or not (out.inf or out.nan)) else toward_zero
         special = out.inf_code if out.inf else out.nan_code
         magnitude_code = Signal(out.bits, name="magnitude_code")
@@ -261,8 +258,9 @@ class DyadicRequantizer(wiring.Component):
             if not isinstance(fmt, Fixed) or fmt.frac_bits:
                 raise TypeError(f"{arg}: expected an integer format (Fixed, frac_bits=0), "
                                 f"got {fmt!r}")
-        if rounding not in ("rne", "rtz", "rna", "floor", "ceil"):
-            raise ValueError(f"rounding: expected rne, rtz, rna, floor or ceil, got {rounding!r}")
+        if rounding not in DETERMINISTIC_MODES:
+            raise ValueError(f"rounding: expected one of {', '.join(DETERMINISTIC_MODES)}, "
+                             f"got {rounding!r}")
         for arg, value in (("multiplier_bits", multiplier_bits), ("shift", shift)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{arg}: expected a positive integer, got {value!r}")

@@ -30,6 +30,8 @@ def int_range(fmt) -> tuple[int, int]:
     return int(min(finite)), int(max(finite))
 
 
+# keyed by format equality, which leaves the name out: equal formats have equal fields, so
+# they share one entry rightly
 @functools.lru_cache(maxsize=None)
 def _tables(fmt):
     fixed = fmt.exact_fixed

@@ -28,15 +28,18 @@ def test_torch_in_torch_out(rng):
         assert isinstance(codes, torch.Tensor) and codes.dtype == torch.uint8
         values = fmt.decode(codes)
         assert isinstance(values, torch.Tensor) and values.dtype == torch.float64
-        assert (codes.numpy() == fmt.encode(x.numpy(), saturate=True)).all()
+        np.testing.assert_array_equal(codes.numpy(), fmt.encode(x.numpy(), saturate=True),
+                                      strict=True)
         checked += codes.numel()
     bf16 = x.to(torch.bfloat16)
-    assert (parse("float8_e5m2").encode(bf16).numpy()
-            == parse("float8_e5m2").encode(bf16.float().numpy())).all()
+    from_bf16 = parse("float8_e5m2").encode(bf16).numpy()
+    np.testing.assert_array_equal(from_bf16, parse("float8_e5m2").encode(bf16.float().numpy()),
+                                  strict=True)
+    checked += from_bf16.size
     enc = NAMED["mxfp4"].encode(x.reshape(10, 100)[:, :96])
     assert isinstance(enc.elements, torch.Tensor)
     assert NAMED["mxfp4"].decode(enc).shape == (10, 96)
-    assert checked == 3000
+    assert checked == 4000  # 1000 values, three formats and bfloat16
 
 
 def test_torch_float8_agrees_where_it_is_defined(rng):
@@ -183,7 +186,7 @@ def test_every_exmy_split_decodes_exactly_or_is_refused():
                 continue
             fmt = parse(name)
             bias = 2 ** (e - 1) - 1
-            assert np.isfinite(fmt.table).all(), name
+            assert np.isfinite(fmt.table).sum() == 1 << (1 + e + m), name
             assert Fraction(fmt.max) == (2 - Fraction(1, 2**m)) * Fraction(2) ** (2**e - 1 - bias)
             assert Fraction(fmt.min_normal) == Fraction(2) ** (1 - bias), name
             assert Fraction(fmt.min_subnormal) == Fraction(2) ** (1 - bias - m), name

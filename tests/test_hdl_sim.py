@@ -38,10 +38,14 @@ def test_multiplier_matches_ref(a_name, b_name, rng):
     b = rng.integers(0, 1 << b_fmt.bits, 3000)
     got = _comb(Multiplier(a_fmt, b_fmt), {"a": a, "b": b}, ["p", "special"])
     finite = np.isfinite(a_fmt.table[a]) & np.isfinite(b_fmt.table[b])
-    assert (got["special"] == ~finite).all()
-    assert (got["p"][finite] == ref.mul(a[finite], a_fmt, b[finite], b_fmt)).all()
-    assert (got["p"][~finite] == 0).all()
-    assert a.size == 3000
+    special, product = got["special"].astype(bool), got["p"].astype(np.int64)
+    np.testing.assert_array_equal(special, ~finite, strict=True)
+    np.testing.assert_array_equal(product[finite],
+                                  ref.mul(a[finite], a_fmt, b[finite], b_fmt).astype(np.int64),
+                                  strict=True)
+    np.testing.assert_array_equal(product[~finite], np.zeros((~finite).sum(), dtype=np.int64),
+                                  strict=True)
+    assert product.size == 3000
 
 
 def test_minifloat_to_fixed_every_code():
@@ -51,9 +55,10 @@ def test_minifloat_to_fixed_every_code():
         codes = np.arange(1 << fmt.bits)
         got = _comb(MinifloatToFixed(fmt), {"i": codes}, ["o", "special"])
         finite = np.isfinite(fmt.table)
-        assert (got["o"][finite] == ref.to_ints(codes[finite], fmt)).all()
-        assert (got["special"] == ~finite).all()
-        checked += codes.size
+        np.testing.assert_array_equal(got["o"][finite].astype(np.int64),
+                                      ref.to_ints(codes[finite], fmt), strict=True)
+        np.testing.assert_array_equal(got["special"].astype(bool), ~finite, strict=True)
+        checked += got["o"].size
     assert checked == 3 * 256 + 64
 
 
@@ -79,9 +84,10 @@ def test_requantizer_matches_ref(in_fmt, out_name, rng):
             got = _comb(dut, drive, ["o"])["o"].astype(np.int64)
             want = ref.requantize(ints, in_fmt.frac_bits, out, rounding=mode, saturate=saturate,
                                   random=random, random_bits=5)
-            assert (got == want).all(), (mode, saturate, ints[got != want][:5])
-            checked += codes.size
-    assert checked >= 12 * min(1 << in_fmt.bits, 2048)
+            np.testing.assert_array_equal(got, want, strict=True, err_msg=str(
+                (mode, saturate, ints[got != want][:5])))
+            checked += got.size
+    assert checked == 12 * min(1 << in_fmt.bits, 2048)  # every code, or 2048 drawn
 
 
 def test_dot_product_with_backpressure(rng):
@@ -176,8 +182,9 @@ def test_dyadic_requantizer_matches_ref(mode, out_name, saturate, rng):
     want = np.array([ref.requantize_dyadic(np.array([a]), int(m), 15, out, zero_point=int(z),
                                            rounding=mode, saturate=saturate)[0]
                      for a, m, z in zip(acc, mult, zp)])
-    assert (got == want).all(), (acc[got != want][:4], got[got != want][:4])
-    assert got.size == 2000
+    np.testing.assert_array_equal(got, want, strict=True, err_msg=str(
+        (acc[got != want][:4], got[got != want][:4])))
+    assert got.size == 1500 + 500
 
 
 @pytest.mark.parametrize("name,out_name,mode", [("mxfp4", "float8_e4m3fn", "rne"),

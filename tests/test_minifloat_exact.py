@@ -93,9 +93,10 @@ def test_random_formats_match_exact_fractions(fmt, rounding, saturate, xs):
     # put in every value, every exact midpoint and their float64 neighbours, both signs: they
     # are where rounding modes differ (the values come from the definition, not from f)
     values = [float(v) for v in spec_values(e, m, bias, nan, inf).values()]
-    xs = np.concatenate([np.array(xs, dtype=np.float64), near_ties(values)])
-    checked = _check_against_spec(f, xs, rounding, saturate)
-    assert checked == len(xs) >= 6 * (2 * len(values) - 1)
+    drawn = len(xs)
+    checked = _check_against_spec(f, np.concatenate([np.array(xs, dtype=np.float64),
+                                                     near_ties(values)]), rounding, saturate)
+    assert checked == drawn + 6 * (2 * len(values) - 1)  # values and midpoints, x3, both signs
 
 
 def _check_against_spec(f: Minifloat, xs: np.ndarray, rounding: str, saturate: bool) -> int:

@@ -162,17 +162,19 @@ def test_round_to_integer_and_round_shift_agree(rng):
     """The float kernel (encode) and the integer kernel (requantize) implement one rule."""
     n = rng.integers(-2**40, 2**40, 200_000)
     n[:1000] = (rng.integers(-2**20, 2**20, 1000) * 2 + 1) << 3  # exact ties at shift 4
+    checked = 0
     for mode in ROUNDING_MODES:
         for shift in (0, 1, 4, 17):
             via_int = round_shift(n, shift, mode, seed=7)
             via_float = round_to_integer(np.ldexp(n.astype(np.float64), -shift), mode, seed=7)
             if mode == "stochastic":  # different random streams: only the bracket must agree
                 lo = np.floor(np.ldexp(n.astype(np.float64), -shift))
-                assert ((via_int == lo) | (via_int == lo + 1)).all()
-                assert ((via_float == lo) | (via_float == lo + 1)).all()
-            else:
-                assert (via_int == via_float).all(), (mode, shift)
-    assert n.size == 200_000
+                checked += (np.isin(via_int - lo, (0, 1)) & np.isin(via_float - lo, (0, 1))).sum()
+            else:  # below 2**53 the integers are exact in float64
+                np.testing.assert_array_equal(via_float, via_int.astype(np.float64), strict=True,
+                                              err_msg=f"{mode} shift {shift}")
+                checked += via_float.size
+    assert checked == 6 * 4 * 200_000
 
 
 def test_stochastic_is_reproducible_and_unbiased(rng):
@@ -180,7 +182,8 @@ def test_stochastic_is_reproducible_and_unbiased(rng):
     a = Fixed(8, 0).encode(x, rounding="stochastic", seed=11)
     b = Fixed(8, 0).encode(x, rounding="stochastic", seed=11)
     c = Fixed(8, 0).encode(x, rounding="stochastic", seed=12)
-    assert (a == b).all() and not (a == c).all()
+    np.testing.assert_array_equal(a, b, strict=True)
+    assert (a != c).sum() > 0
     mean = Fixed(8, 0).decode(a).mean()
     assert abs(mean - 0.3) < 0.005  # 200k Bernoulli(0.3) draws: sd 0.001
     q = E4M3FN.quantize(np.full(100_000, 1.03), rounding="stochastic", seed=3)

@@ -47,4 +47,4 @@ def load(cache_dir=None) -> Task:
     evaluation = batches(x_test, 256)
     labels = [y_test[i:i + 256] for i in range(0, y_test.shape[0], 256)]
     return Task("digits", model, calibration=batches(x_train[:256], 128),
-                evaluation=evaluation, metric=Accuracy(labels))
+                evaluation=evaluation, metric=Accuracy(labels), train=(x_train, y_train))

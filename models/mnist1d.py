@@ -48,4 +48,4 @@ def load(cache_dir=None) -> Task:
     model = train_classifier("mnist1d", MNIST1DCNN, x_train, y_train, RECIPE, cache_dir)
     labels = [y_test[i:i + 250] for i in range(0, y_test.shape[0], 250)]
     return Task("mnist1d", model, calibration=batches(x_train[:512], 128),
-                evaluation=batches(x_test, 250), metric=Accuracy(labels))
+                evaluation=batches(x_test, 250), metric=Accuracy(labels), train=(x_train, y_train))

@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("--sparsity", help="an N:M pattern (e.g. 2:4): adds N:M rows to the dense ones")
     p.add_argument("--weights-only", action="store_true", help="activations stay FP32")
     p.add_argument("--algo", default="", help="comma-separated: gptq, smoothquant, "
-                   "bias-correction (default: none, plain rounding)")
+                   "bias-correction, srste (SR-STE fine-tune of the N:M rows; models with "
+                   "training data) (default: none, plain rounding)")
     p.add_argument("--peers", default="", help="comma-separated peers on the same model and "
                    "data: onnxruntime (Brevitas and torchao are not wired in yet)")
     p.add_argument("--engine", choices=["exact", "emulate"], default="exact",
@@ -69,6 +70,8 @@ def _validate(args):
     for a in algorithms:
         if a not in ALGORITHMS:
             raise CommandError(f"--algo: unknown algorithm {a!r}; known: {', '.join(ALGORITHMS)}")
+    if "srste" in algorithms and not args.sparsity:
+        raise CommandError("--algo srste: fine-tunes N:M weights; give --sparsity N:M")
     if "smoothquant" in algorithms and args.weights_only:
         raise CommandError("--algo smoothquant: needs quantized activations (drop --weights-only)")
     peers = tuple(_names(args.peers))

@@ -241,3 +241,31 @@ def test_cli_onnx_model_runs_and_json(tmp_path, capsys, monkeypatch):
     # the rerun comes from the cache: identical rows
     assert main(["ptq", "--model", str(path), "--formats", "int8,mxfp4", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == result["rows"]
+
+
+def test_srste_finetune_gives_nm_weights_and_needs_data():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    x = torch.randn(256, 16)
+    y = (x[:, :4].argmax(1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(200):  # a trained FP32 model first, as PTQ assumes
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    cfg = QuantConfig(QuantSpec("int8", "channel"), QuantSpec("int8"), sparsity="2:4",
+                      algorithms=("srste",))
+    with pytest.raises(ValueError, match="train: the srste algorithm"):
+        quantize_(copy.deepcopy(model), cfg, [(x,)])
+    with pytest.raises(ValueError, match="needs a sparsity pattern"):
+        QuantConfig(QuantSpec("int8"), algorithms=("srste",))
+    q = quantize_(copy.deepcopy(model), cfg, [(x,)], train=(x, y))
+    checked = 0
+    for layer in quantized_layers(q).values():
+        nonzero = layer.qweight.dequantize() != 0
+        groups = nonzero.reshape(nonzero.shape[0], -1, 4)
+        assert groups.sum(-1).max() <= 2
+        checked += groups.shape[0] * groups.shape[1]
+    assert checked == 32 * 4 + 4 * 8
+    accuracy = (q(x).argmax(1) == y).float().mean().item()
+    assert accuracy > 0.7  # fine-tuned through the masks: far above chance (0.25)

@@ -58,13 +58,14 @@ def check_sparsity(name: str, module, config: QuantConfig) -> None:
 
 
 def quantize_(model: torch.nn.Module, config: QuantConfig, calibration=None,
-              progress=None) -> torch.nn.Module:
+              progress=None, train=None) -> torch.nn.Module:
     """Replace every Linear / Conv2d of model (in place) by a quantized layer.
 
     calibration: batches (tuples of input tensors) run through the FP32 model to find the
     activation ranges and the statistics that bias correction, SmoothQuant and GPTQ use;
     required when any layer quantizes activations or runs one of those algorithms.
     progress: an optional callable(step: str) called as work advances.
+    train: (inputs, labels) of a classifier, for the "srste" algorithm (N:M fine-tune).
     """
     if not isinstance(config, QuantConfig):
         raise TypeError(f"config: expected a QuantConfig, got {config!r}")
@@ -80,6 +81,20 @@ def quantize_(model: torch.nn.Module, config: QuantConfig, calibration=None,
         raise ValueError("calibration: activation quantization and the algorithms need "
                          "calibration batches")
     tick = progress or (lambda step: None)
+    tuned = [n for n, (_, c) in layers.items() if "srste" in c.algorithms]
+    if tuned:
+        if train is None:
+            raise ValueError("train: the srste algorithm fine-tunes the model and needs "
+                             "training data (inputs, labels)")
+        nms = {layers[n][1].sparsity for n in tuned}
+        if len(nms) > 1:
+            raise ValueError("algorithms: srste runs one N:M pattern for the whole model, "
+                             f"got {', '.join(map(str, nms))}")
+        from .finetune import srste_finetune
+
+        fine = srste_finetune(model, nms.pop(), train, tuned)
+        model.load_state_dict(fine.state_dict())
+        tick("fine-tune")
     model.eval()
     smooth = {}
     smoothing = {n for n, (m, c) in layers.items() if "smoothquant" in c.algorithms

@@ -21,7 +21,7 @@ from ..sparsity import NM
 GRANULARITIES = ("tensor", "channel", "group")
 SCALES = ("float", "pow2", "dyadic")
 CALIBRATIONS = ("minmax", "percentile", "mse")
-ALGORITHMS = ("bias-correction", "smoothquant", "gptq")
+ALGORITHMS = ("bias-correction", "smoothquant", "gptq", "srste")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +114,8 @@ class QuantConfig:
     weight: the weight spec; act: the input-activation spec (None: weights only);
     sparsity: an N:M pattern pruned into the weights before quantization (None: dense);
     overrides: {"layer-name glob": QuantConfig or None} (None keeps the layer in FP32; the
-    first matching glob wins); algorithms: any of "bias-correction", "smoothquant", "gptq";
+    first matching glob wins); algorithms: any of "bias-correction", "smoothquant", "gptq",
+    "srste" (an SR-STE fine-tune of the N:M weights before quantization; needs training data);
     smoothquant_alpha: SmoothQuant's migration strength.
     """
 
@@ -146,6 +147,9 @@ class QuantConfig:
         if "smoothquant" in algorithms and self.act is None:
             raise ValueError("algorithms: smoothquant moves range from activations to "
                              "weights and needs an act spec (drop it for weight-only runs)")
+        if "srste" in algorithms and sparsity is None:
+            raise ValueError("algorithms: srste fine-tunes N:M sparse weights and needs a "
+                             "sparsity pattern")
         object.__setattr__(self, "algorithms", algorithms)
         if not (isinstance(self.smoothquant_alpha, (int, float))
                 and 0 <= self.smoothquant_alpha <= 1):

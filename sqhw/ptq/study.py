@@ -9,6 +9,7 @@ for both. `weights_only` leaves activations in FP32.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import time
@@ -33,6 +34,8 @@ def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
     act = None if weights_only else QuantSpec(fmt)
     if weights_only:
         algorithms = tuple(a for a in algorithms if a != "smoothquant")
+    if sparsity is None:  # the N:M fine-tune only applies to the sparse rows
+        algorithms = tuple(a for a in algorithms if a != "srste")
     return QuantConfig(weight=weight, act=act, sparsity=sparsity, algorithms=algorithms)
 
 
@@ -91,9 +94,11 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
             cfg = config_for(name, nm, weights_only, algorithms)
             rows.append(({"engine": "sqhw", "format": cfg.weight.fmt.name,
                           "sparsity": "dense" if nm is None else str(nm),
-                          "algo": "+".join(algorithms) or "none",
+                          "algo": "+".join(cfg.algorithms) or "none",
                           "weights_only": weights_only, "sqhw_engine": engine,
-                          "config": cfg.label()}, cfg))
+                          "config": cfg.label(),
+                          **({"srste_epochs": SRSTE_EPOCHS} if "srste" in cfg.algorithms
+                             else {})}, cfg))
     return rows
 
 
@@ -118,13 +123,20 @@ def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only
     total = len(rows_plan) + sum(2 if p == "onnxruntime" else 1 for p in peers)
     bar = progress(total) if progress else None
     rows = []
+    tuned = {}  # the SR-STE fine-tune depends only on the N:M pattern: once per study
     for desc, cfg in rows_plan:
         key = row_key(model, desc)
         row = cache.get(key)
         if row is None:
             start = time.perf_counter()
             try:
-                quantized = quantize_(copy.deepcopy(task.model), cfg, task.calibration)
+                base = task.model
+                if "srste" in cfg.algorithms:
+                    base = tuned.get(cfg.sparsity) or _finetuned(task, cfg)
+                    tuned[cfg.sparsity] = base
+                    cfg = dataclasses.replace(
+                        cfg, algorithms=tuple(a for a in cfg.algorithms if a != "srste"))
+                quantized = quantize_(copy.deepcopy(base), cfg, task.calibration)
                 set_engine(quantized, engine)
                 result = task.evaluate(quantized)
                 row = {**desc, "status": "ok", **result,
@@ -153,6 +165,20 @@ def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only
         bar.close()
     return {"model": task.name, "metric": task.metric.name, "fp32": fp32["score"],
             "sqhw_version": __version__, "rows": rows}
+
+
+def _finetuned(task, cfg: QuantConfig):
+    from .api import targets
+    from .finetune import srste_finetune
+
+    if task.train is None:
+        raise ValueError(f"--algo srste: the {task.name} model has no training data here "
+                         "(fine-tuning needs labelled inputs)")
+    return srste_finetune(task.model, cfg.sparsity, task.train, list(targets(task.model, cfg)),
+                          epochs=SRSTE_EPOCHS)
+
+
+SRSTE_EPOCHS = 20
 
 
 def _peer_rows(peer: str, task, tick) -> list[dict]:

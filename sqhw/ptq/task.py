@@ -29,6 +29,7 @@ class Task:
     evaluation: Sequence[Batch]
     metric: "Metric"
     input_names: tuple[str, ...] = ("x",)
+    train: tuple | None = None  # (inputs, labels) of a classifier, for N:M fine-tuning
 
     def evaluate(self, forward: Callable) -> dict:
         """{'score': fraction, **extras} of forward on every evaluation batch."""

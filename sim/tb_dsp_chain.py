@@ -15,13 +15,10 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from sqhw import ref
-from sqhw.formats import parse
-from sqhw.hdl.sparse_chain import beats
 from sqhw.sparsity import NM
 from sqhw.verify.bench import Tally, parameters, start_clock
+from sqhw.verify.chain_stimulus import chain_run, check_results
 from sqhw.verify.harness import port_name
-from sqhw.verify.lanes import pack_fields, unpack
 
 
 class Source:
@@ -46,13 +43,6 @@ class Source:
             self.index, self.offering = self.index + 1, False
 
 
-def field_values(words, field) -> np.ndarray:
-    """(results, count) values of a manifest payload field out of Python-int words."""
-    mask = (1 << field["width"]) - 1
-    return unpack([(w >> field["offset"]) & mask for w in words], field["count"], field["bits"],
-                  bool(field.get("signed")))
-
-
 @cocotb.test()
 async def sparse_matmul(dut):
     manifests, _, seed = parameters()
@@ -65,34 +55,14 @@ async def sparse_matmul(dut):
     cols = int(os.environ.get("SQHW_COLS", "1"))
     p_ready = float(os.environ.get("SQHW_READY", "1"))
     p_valid = float(os.environ.get("SQHW_VALID", "1"))
-    w_fmt, x_fmt, out_fmt = parse(p["w"]), parse(p["x"]), parse(p["out"])
     tally = Tally()
+    w = x = None
     if os.environ.get("SQHW_W_NPY"):  # a real layer: codes given by the caller
         w, x = np.load(os.environ["SQHW_W_NPY"]), np.load(os.environ["SQHW_X_NPY"])
-        rows, k, cols = w.shape[0], w.shape[1], x.shape[1]
-    else:
-        w = w_fmt.encode(nm.prune(rng.standard_normal((rows, k)) * 40), saturate=True)
-        x_finite = np.flatnonzero(np.isfinite(x_fmt.table))
-        x = rng.choice(x_finite, (k, cols))
-    w_zero, x_zero = int(w_fmt.encode(np.zeros(1))[0]), int(x_fmt.encode(np.zeros(1))[0])
-    padded = -(-rows // lanes) * lanes  # the last row block is filled with zero rows
-    w = np.concatenate([w, np.full((padded - rows, k), w_zero, dtype=w.dtype)])
-    packed = nm.pack(w, w_fmt)
-    fields = manifest["inputs"]["weights"]["payload"]
-    # per column j, per row block: the same activation windows, each block's weights
-    act_words, weight_words = [], []
-    for j in range(cols):
-        b = beats(packed.values, packed.indices, x[:, j], nm, chain, w_zero, x_zero)
-        count = b["last"].size
-        acts = pack_fields([(b["acts"][:, None, :], x_fmt.bits)])
-        for r0 in range(0, padded, lanes):
-            sel = slice(r0, r0 + lanes)
-            act_words += acts
-            weight_words += pack_fields([
-                (b["values"][sel].transpose(1, 0, 2).reshape(count, 1, -1), w_fmt.bits),
-                (b["indices"][sel].transpose(1, 0, 2).reshape(count, 1, -1),
-                 fields["indices"]["bits"]),
-                (b["last"][:, None, None], 1)])
+    run = chain_run(p, manifest["inputs"]["weights"]["payload"]["indices"]["bits"], nm, rows,
+                    k, cols, rng, w, x)
+    rows, k, cols = run.rows, run.k, run.cols
+    act_words, weight_words = run.act_words, run.weight_words
     sources = [Source(dut, "acts", act_words, p_valid, rng),
                Source(dut, "weights", weight_words, p_valid, rng)]
     r_valid = getattr(dut, port_name(0, "result__valid"))
@@ -101,7 +71,7 @@ async def sparse_matmul(dut):
     getattr(dut, port_name(0, "n_log2")).value = int(np.log2(nm.n))
     dut.rst.value = 0
     start_clock(dut)
-    n_results = cols * padded // lanes
+    n_results = run.result_beats
     got, cycles = [], 0
     while len(got) < n_results and cycles < 4 * len(weight_words) / p_valid + 1000:
         await FallingEdge(dut.clk)
@@ -117,18 +87,8 @@ async def sparse_matmul(dut):
         cycles += 1
     taken = [source.index for source in sources]
     assert taken == [len(weight_words)] * 2, f"{taken} of {len(weight_words)} beats taken"
-    out = manifest["outputs"]["result"]["payload"]
-    acc, code = field_values(got, out["acc"]), field_values(got, out["code"])
-    # result i, lane l is row (i % blocks) * lanes + l of column i // blocks
-    want = ref.sparse_matmul(packed, x, x_fmt)  # (padded, cols)
-    want_seq = np.concatenate([want[:, j].reshape(-1, lanes) for j in range(cols)])
-    assert acc.shape == want_seq.shape, f"{acc.shape} results for {want_seq.shape}"
-    real = np.concatenate([np.arange(padded).reshape(-1, lanes) < rows] * cols)
-    tally.check(acc[real], want_seq[real])
-    tally.check(code[real], ref.requantize(want_seq[real], out["acc"]["frac_bits"], out_fmt,
-                                           rounding=p["rounding"], saturate=p["saturate"]),
-                count=False)
-    slots = padded * cols * packed.values.shape[1] * nm.n  # the N:M work of all lanes
+    check_results(tally, got, run, manifest["outputs"]["result"]["payload"], p)
+    slots = run.slots
     ideal = -(-slots // (lanes * chain)) + manifest["latency"]
     tally.extra.update(pattern=str(nm), rows=rows, k=k, cols=cols, lanes=lanes, chain=chain,
                        cycles=cycles, ideal_cycles=ideal, seed=seed,

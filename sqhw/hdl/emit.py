@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from .. import __version__
 from ..formats import BlockScaled, Fixed, parse
+from .axi_kernel import SparseChainKernel
 from .block_mac import BlockDotProduct
 from .convert import DyadicRequantizer, MinifloatToFixed, Requantizer
 from .mac import DotProduct
@@ -190,6 +192,27 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
     }
 
 
+def design_axi_kernel(w: str, x: str, m: int, chain: int, max_k: int, out: str,
+                      rounding: str = "rne", saturate: bool = True, stages: int = 1,
+                      lanes: int = 1):
+    """SparseDSPChain inside its Vitis RTL kernel top (SparseChainKernel). The manifest's
+    `kernel` key holds the control interface (register map) and, per AXI4-Stream port, its
+    TDATA width and the chain payload fields TDATA carries (the weights' `last` is TLAST)."""
+    chain_dut, chain_description = design_dsp_chain(w, x, m, chain, max_k, out, rounding,
+                                                     saturate, stages, lanes)
+    dut = SparseChainKernel(chain_dut)
+    kernel = dut.interface()
+    weights = chain_description["inputs"]["weights"]["payload"]
+    payloads = {"acts": chain_description["inputs"]["acts"]["payload"],
+                "weights": {name: f for name, f in weights.items() if name != "last"},
+                "result": chain_description["outputs"]["result"]["payload"]}
+    for name, payload in payloads.items():
+        kernel["streams"][name]["payload"] = payload
+    return dut, {"kind": "axi_kernel", "latency": chain_description["latency"],
+                 "clock": kernel["clock"], "reset": kernel["reset"]["name"], "kernel": kernel,
+                 "parameters": chain_description["parameters"]}
+
+
 def design_index_muxes(x: str, m: int, chain: int):
     """The chain's activation select alone (to report what the index muxes cost)."""
     x_fmt = parse(x)
@@ -207,16 +230,24 @@ DESIGNS = {"mul": design_mul, "cvt": design_cvt, "mac": design_mac,
 
 
 def to_verilog(dut, top: str) -> str:
+    """Verilog of a component; one with `verilog_ports()` (a Vitis kernel top) names its own
+    ports, the others get Amaranth's names (signature path joined with '__')."""
     from amaranth.back import verilog
 
-    return verilog.convert(dut, name=top, emit_src=False)
+    ports = None
+    if hasattr(dut, "verilog_ports"):
+        ports = [(name, signal, None) for name, signal, _ in dut.verilog_ports()]
+    return verilog.convert(dut, name=top, ports=ports, emit_src=False)
 
 
 def ports_of(dut) -> list[dict]:
-    """Verilog ports of a component, as Amaranth names them (path joined with '__')."""
+    """Verilog ports of a component, named as `to_verilog` names them."""
     from amaranth.hdl import Value
     from amaranth.lib import wiring
 
+    if hasattr(dut, "verilog_ports"):
+        return [{"name": name, "direction": direction, "width": len(signal)}
+                for name, signal, direction in dut.verilog_ports()]
     return [{"name": "__".join(map(str, path)),
              "direction": "in" if member.flow == wiring.In else "out",
              "width": len(Value.cast(value))}
@@ -226,7 +257,8 @@ def ports_of(dut) -> list[dict]:
 def write_design(dut, description: dict, out_dir, top: str) -> dict:
     """Write top.v and manifest.json into out_dir atomically (a temp dir, then renames)."""
     text = to_verilog(dut, top)
-    sequential = "input clk;" in text
+    top_ports = re.search(rf"^module {re.escape(top)}\((.*?)\);", text, re.S | re.M)
+    sequential = top_ports is not None and "clk" in re.sub(r"\s", "", top_ports.group(1)).split(",")
     ports = ports_of(dut)
     if sequential:
         ports = [{"name": "clk", "direction": "in", "width": 1},

@@ -1,0 +1,113 @@
+"""Stimulus and expected outputs of SparseDSPChain runs, shared by the chain's testbench
+(sim/tb_dsp_chain.py) and its Vitis kernel's (sim/tb_axi_kernel.py).
+
+A run computes rows r0 .. r0+lanes-1 of an N:M-pruned W (rows x K) times one column of X
+(K x cols) per result beat: the activation beats carry each window once for all lanes, the
+weight beats every lane's packed slots. Beats are the chain's payload words (Python ints,
+first field at bit 0, the weights' `last` at the top). Expected values come from
+sqhw.ref.sparse_matmul, requantized as the chain does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import ref
+from ..formats import parse
+from ..hdl.sparse_chain import beats
+from .lanes import pack_fields, unpack
+
+
+@dataclass
+class ChainRun:
+    """One run's beats, grouped per result beat (one row block of one column of X), and the
+    accumulators it must produce, (result beats, lanes); `real` marks the rows that exist
+    (the last row block is filled with zero rows)."""
+    rows: int
+    k: int
+    cols: int
+    lanes: int
+    padded: int             # rows rounded up to whole row blocks
+    slots: int              # N:M work of all lanes: padded * cols * groups * n
+    act_rows: list[list[int]]
+    weight_rows: list[list[int]]
+    want_acc: np.ndarray
+    real: np.ndarray
+
+    @property
+    def act_words(self) -> list[int]:
+        return [word for row in self.act_rows for word in row]
+
+    @property
+    def weight_words(self) -> list[int]:
+        return [word for row in self.weight_rows for word in row]
+
+    @property
+    def result_beats(self) -> int:
+        return len(self.weight_rows)
+
+    @property
+    def outputs(self) -> int:
+        """Output values the run checks: rows x cols."""
+        return int(self.real.sum())
+
+
+def chain_run(parameters: dict, index_bits: int, nm, rows: int, k: int, cols: int,
+              rng: np.random.Generator, w=None, x=None) -> ChainRun:
+    """Random N:M weights (rows x k) and activations (k x cols) unless codes w / x are given;
+    `parameters` is a chain manifest's (w, x, lanes, chain)."""
+    lanes, chain = parameters["lanes"], parameters["chain"]
+    w_fmt, x_fmt = parse(parameters["w"]), parse(parameters["x"])
+    if w is None:
+        w = w_fmt.encode(nm.prune(rng.standard_normal((rows, k)) * 40), saturate=True)
+        x_finite = np.flatnonzero(np.isfinite(x_fmt.table))
+        x = rng.choice(x_finite, (k, cols))
+    rows, k, cols = w.shape[0], w.shape[1], x.shape[1]
+    w_zero, x_zero = int(w_fmt.encode(np.zeros(1))[0]), int(x_fmt.encode(np.zeros(1))[0])
+    padded = -(-rows // lanes) * lanes
+    w = np.concatenate([w, np.full((padded - rows, k), w_zero, dtype=w.dtype)])
+    packed = nm.pack(w, w_fmt)
+    act_rows, weight_rows = [], []
+    for j in range(cols):  # per column: the same activation windows for every row block
+        b = beats(packed.values, packed.indices, x[:, j], nm, chain, w_zero, x_zero)
+        count = b["last"].size
+        acts = pack_fields([(b["acts"][:, None, :], x_fmt.bits)])
+        for r0 in range(0, padded, lanes):
+            sel = slice(r0, r0 + lanes)
+            act_rows.append(acts)
+            weight_rows.append(pack_fields([
+                (b["values"][sel].transpose(1, 0, 2).reshape(count, 1, -1), w_fmt.bits),
+                (b["indices"][sel].transpose(1, 0, 2).reshape(count, 1, -1), index_bits),
+                (b["last"][:, None, None], 1)]))
+    want = ref.sparse_matmul(packed, x, x_fmt)  # (padded, cols)
+    # result beat i, lane l is row (i % blocks) * lanes + l of column i // blocks
+    want_acc = np.concatenate([want[:, j].reshape(-1, lanes) for j in range(cols)])
+    real = np.concatenate([np.arange(padded).reshape(-1, lanes) < rows] * cols)
+    return ChainRun(rows, k, cols, lanes, padded, padded * cols * packed.values.shape[1] * nm.n,
+                    act_rows, weight_rows, want_acc, real)
+
+
+def field_values(words, field: dict) -> np.ndarray:
+    """(results, count) values of a manifest payload field out of Python-int words."""
+    mask = (1 << field["width"]) - 1
+    return unpack([(w >> field["offset"]) & mask for w in words], field["count"], field["bits"],
+                  bool(field.get("signed")))
+
+
+def check_results(tally, words: list[int], run: ChainRun, result_fields: dict,
+                  parameters: dict) -> None:
+    """Every real output of the run, bit for bit: its accumulator against sqhw.ref and its
+    code against that accumulator requantized as the chain does (one vector per output)."""
+    acc = field_values(words, result_fields["acc"])
+    code = field_values(words, result_fields["code"])
+    if acc.shape != run.want_acc.shape:
+        raise AssertionError(f"{acc.shape[0]} result beats of {acc.shape[1]} lanes, expected "
+                             f"{run.want_acc.shape[0]} of {run.want_acc.shape[1]}")
+    want = run.want_acc[run.real]
+    tally.check(acc[run.real], want)
+    tally.check(code[run.real], ref.requantize(want, result_fields["acc"]["frac_bits"],
+                                               parse(parameters["out"]),
+                                               rounding=parameters["rounding"],
+                                               saturate=parameters["saturate"]), count=False)

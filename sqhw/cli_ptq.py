@@ -11,7 +11,7 @@ DEFAULT_FORMATS = "int8,int4,float8_e4m3fn,float6_e2m3fn,float4_e2m1fn,mxfp4,nvf
 
 def add_parser(sub) -> None:
     p = sub.add_parser("ptq", help="PTQ study: accuracy per format, dense and N:M, beside "
-                       "ONNX Runtime")
+                       "ONNX Runtime, Brevitas and torchao")
     p.add_argument("--model", default="digits",
                    help="digits, mnist1d, efficientnet_lite0, minilm, or FILE.onnx")
     p.add_argument("--formats", default=DEFAULT_FORMATS, help="comma-separated format names")
@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
                    "bias-correction, srste (SR-STE fine-tune of the N:M rows; models with "
                    "training data) (default: none, plain rounding)")
     p.add_argument("--peers", default="", help="comma-separated peers on the same model and "
-                   "data: onnxruntime (Brevitas and torchao are not wired in yet)")
+                   "data: onnxruntime, brevitas, torchao (torchao: nn.Linear layers only)")
     p.add_argument("--engine", choices=["exact", "emulate"], default="exact",
                    help="exact: integer products and sums as sqhw.ref (default); emulate: "
                    "float32 fake quantization")
@@ -107,7 +107,8 @@ def table(result: dict) -> str:
     head = f"{result['model']}: {result['metric']}, FP32 = {_fmt(result['fp32'])}"
     rows = [[r["engine"], r["format"], r["sparsity"], r["algo"], _fmt(r.get("score")),
              "-" if r.get("score") is None else f"{(r['score'] - result['fp32']) * 100:+.2f}",
-             r.get("status", "ok") if r.get("status") != "ok" else ""]
+             "" if r.get("status", "ok") == "ok" else
+             f"{r['status']}: {r.get('error', '')}"[:60]]
             for r in result["rows"]]
     return head + "\n\n" + _table(["engine", "format", "sparsity", "algo", "score",
                                    "vs FP32 (points)", "note"], rows, left=(0, 1, 2, 3, 6))
@@ -131,10 +132,14 @@ def cmd_ptq(args) -> int:
         return tqdm(total=total, desc=f"ptq {args.model}", unit="row", file=sys.stderr,
                     disable=not sys.stderr.isatty())
 
+    import contextlib
+
     try:
-        result = study.run(args.model, formats, nm, args.weights_only, algorithms, peers,
-                           args.engine, None if args.no_cache else cache_dir("ptq"),
-                           progress=progress)
+        # peers print progress of their own: with --json, stdout carries the JSON alone
+        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+                result = study.run(args.model, formats, nm, args.weights_only, algorithms, peers,
+                               args.engine, None if args.no_cache else cache_dir("ptq"),
+                               progress=progress)
     except (ValueError, RuntimeError) as err:
         raise CommandError(str(err)) from None
     text = table(result)

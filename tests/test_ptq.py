@@ -188,7 +188,6 @@ def test_refusals():
     (["--sparsity", "2-4"], "--sparsity: "),
     (["--algo", "awq"], "--algo: unknown algorithm 'awq'"),
     (["--peers", "tensorrt"], "--peers: unknown peer 'tensorrt'"),
-    (["--peers", "brevitas"], "--peers: unknown peer 'brevitas'"),
     (["--model", "missing.onnx"], "--model: missing.onnx: no such file"),
 ])
 def test_cli_refuses_bad_arguments(argv, message, capsys):
@@ -269,3 +268,24 @@ def test_srste_finetune_gives_nm_weights_and_needs_data():
     assert checked == 32 * 4 + 4 * 8
     accuracy = (q(x).argmax(1) == y).float().mean().item()
     assert accuracy > 0.7  # fine-tuned through the masks: far above chance (0.25)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore")
+def test_peers_score_the_same_model_and_data(tmp_path, monkeypatch, capsys):
+    """ONNX Runtime, Brevitas and torchao rows on the digits CNN beside sqhw's, each scored
+    by the same metric on the same evaluation tensors."""
+    monkeypatch.setenv("SQHW_CACHE_DIR", str(tmp_path))
+    assert main(["ptq", "--model", "digits", "--formats", "int8", "--peers",
+                 "onnxruntime,brevitas,torchao", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    engines = {}
+    for row in result["rows"]:
+        engines.setdefault(row["engine"], []).append(row)
+    assert [len(engines[e]) for e in ("sqhw", "onnxruntime", "brevitas", "torchao")] == \
+        [1, 2, 2, 1]  # brevitas: int8 plain and with its GPTQ + bias correction
+    for engine in ("sqhw", "onnxruntime", "brevitas", "torchao"):
+        int8 = [r for r in engines[engine] if r["format"] == "int8" and r["status"] == "ok"]
+        assert int8, engine
+        assert all(r["n"] == 540 for r in int8)  # the same evaluation set
+        assert all(abs(r["score"] - result["fp32"]) < 0.02 for r in int8)

@@ -20,7 +20,7 @@ from ..formats import BlockScaled, parse
 from ..paths import write_text
 from ..sparsity import NM
 from .config import QuantConfig, QuantSpec
-from .peers import PEERS, installed, missing_row
+from .peers import PEERS, installed, missing_row, peer_formats, row_count
 
 
 def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
@@ -120,7 +120,7 @@ def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only
     if fp32 is None:
         fp32 = task.fp32()
         cache.put(fp32_key, fp32)
-    total = len(rows_plan) + sum(2 if p == "onnxruntime" else 1 for p in peers)
+    total = len(rows_plan) + sum(row_count(p, formats) for p in peers)
     bar = progress(total) if progress else None
     rows = []
     tuned = {}  # the SR-STE fine-tune depends only on the N:M pattern: once per study
@@ -151,15 +151,18 @@ def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only
         if not installed(peer):
             rows.append(missing_row(peer))
             if bar:
-                bar.update(2 if peer == "onnxruntime" else 1)
+                bar.update(row_count(peer, formats))
             continue
-        key = row_key(model, {"peer": peer})
+        runs = peer_formats(peer, formats)
+        if not runs:
+            continue
+        key = row_key(model, {"peer": peer, "formats": runs})
         cached = cache.get(key)
         if cached is None:
-            cached = _peer_rows(peer, task, lambda: bar.update(1) if bar else None)
+            cached = _peer_rows(peer, task, lambda: bar.update(1) if bar else None, runs)
             cache.put(key, cached)
         elif bar:
-            bar.update(2 if peer == "onnxruntime" else 1)
+            bar.update(row_count(peer, formats))
         rows.extend(cached)
     if bar:
         bar.close()
@@ -181,7 +184,8 @@ def _finetuned(task, cfg: QuantConfig):
 SRSTE_EPOCHS = 20
 
 
-def _peer_rows(peer: str, task, tick) -> list[dict]:
+def _peer_rows(peer: str, task, tick, formats) -> list[dict]:
     from . import peers as p
 
-    return {"onnxruntime": p.onnxruntime_rows}[peer](task, tick)
+    return {"onnxruntime": p.onnxruntime_rows, "brevitas": p.brevitas_rows,
+            "torchao": p.torchao_rows}[peer](task, tick, formats)

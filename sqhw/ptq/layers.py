@@ -137,10 +137,14 @@ class QuantConv2d(QuantLayer):
         xi = exact.ints(q).reshape(x.shape)
         wi = exact.ints(self.qweight)
         k = self.qweight.k
-        if k * exact._absmax(xi) * exact._absmax(wi) > exact.F64_EXACT:
+        bound = k * exact._absmax(xi) * exact._absmax(wi)
+        if bound > exact.F64_EXACT:
             return self._exact_unfold(x)  # past float64's exact range: chunked matmuls
-        acc = F.conv2d(torch.from_numpy(xi.astype(np.float64)),
-                       self._weight4d(wi.astype(np.float64), torch.float64), None, **self.conv)
+        # a direct / GEMM convolution adds integers in some order: exact in float32 while
+        # every partial sum stays <= 2**24 (oneDNN's direct algorithm), else in float64
+        dtype = torch.float32 if bound <= exact.F32_EXACT else torch.float64
+        acc = F.conv2d(torch.from_numpy(xi).to(dtype), self._weight4d(wi, dtype), None,
+                       **self.conv).to(torch.float64)
         unit = 2.0 ** -(exact.frac_bits(q.fmt) + exact.frac_bits(self.qweight.fmt))
         sw = torch.from_numpy(np.ascontiguousarray(self.qweight.scale[:, 0]))
         y = acc * unit * float(q.scale[0, 0]) * sw[None, :, None, None]  # as exact.linear

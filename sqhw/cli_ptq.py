@@ -25,6 +25,10 @@ def add_parser(sub) -> None:
     p.add_argument("--engine", choices=["exact", "emulate"], default="exact",
                    help="exact: integer products and sums as sqhw.ref (default); emulate: "
                    "float32 fake quantization")
+    p.add_argument("--calibration", choices=["minmax", "percentile", "mse"], default="minmax",
+                   help="activation ranges of element formats: min-max, the 99.999th "
+                   "percentile of |x|, or the MSE-optimal clipping (block formats scale "
+                   "per block)")
     p.add_argument("--no-cache", action="store_true", help="recompute every row")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-o", "--output", help="a folder for results.json and results.md")
@@ -139,7 +143,7 @@ def cmd_ptq(args) -> int:
         with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
                 result = study.run(args.model, formats, nm, args.weights_only, algorithms, peers,
                                args.engine, None if args.no_cache else cache_dir("ptq"),
-                               progress=progress)
+                               progress=progress, calibration=args.calibration)
     except (ValueError, RuntimeError) as err:
         raise CommandError(str(err)) from None
     text = table(result)

@@ -204,6 +204,9 @@ def test_output_directory_refusals(tmp_path, capsys, monkeypatch):
     assert main(["build", "--board", "icebreaker", "-o", str(a_file)]) == 2
     assert capsys.readouterr().err.strip() == (f"sqhw build: error: -o {a_file}: is a file, "
                                                "expected a directory (new or empty)")
+    assert main(["build", "--board", "icebreaker", "-o", str(a_file / "sub")]) == 2
+    assert capsys.readouterr().err.strip() == (f"sqhw build: error: -o {a_file}/sub: {a_file} "
+                                               "is a file, not a directory")
     full = tmp_path / "full"
     full.mkdir()
     (full / "notes.md").write_text("mine")

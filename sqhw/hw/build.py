@@ -83,6 +83,13 @@ def plan(board: str, design_file: str | None, out, force: bool = False) -> Build
 def _check_output(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise BuildError(f"-o {out}: is a file, expected a directory (new or empty)")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise BuildError(f"-o {out}: {parent} is a file, not a directory")
+    if not out.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise BuildError(f"-o {out}: cannot create it ({parent} is not writable)")
     if out.is_dir():
         entries = sorted(p.name for p in out.iterdir())
         if entries and not force:

@@ -4,8 +4,11 @@
     sqhw tour [--json]        quantization error (SQNR) of every preset on real data
     sqhw demo                 the main job on its built-in default (formats, tour, PTQ study)
     sqhw gen mul|cvt|mac ...  Verilog + manifest.json for an operator
-    sqhw synth DIR --target   LUT/FF/CARRY/DSP counts (xcup, xc7), placed-and-routed Fmax (ecp5)
+    sqhw synth DIR --target   LUT/FF/CARRY/DSP counts (xcup, xc7), placed-and-routed Fmax
+                              (ecp5, ice40)
     sqhw synth DIR --board B  the same for a board's family, with its budget (fits / overflow)
+    sqhw build --board B -o D a design for a board: Verilog, report.json (resources, fits,
+                              roofline; ECP5 / iCE40: Fmax and a bitstream)
     sqhw boards [--json]      every board file: part, family, resources, clock, memory
     sqhw ptq --model NAME     PTQ study: accuracy per format beside ONNX Runtime (cli_ptq.py)
     sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
@@ -168,7 +171,8 @@ def cmd_synth(args) -> int:
         return 0
     keys = (["lut", "ff", "carry", XILINX_FAMILIES[target].lower(), "dsp_cascade", "bram"]
             if target in XILINX_FAMILIES
-            else ["fmax_mhz", "lut4", "ff", "mult18", "bram", "io"])
+            else ["fmax_mhz", "lut4", "ff", "mult18", "bram", "io"] if target == "ecp5"
+            else ["fmax_mhz", "lc", "ff", "mac16", "bram", "spram", "io"])
     print(f"{report['top']} on {target} ({report['tool']}):")
     print(_table(keys, [[report[k] for k in keys]], left=()))
     if "budget" in report:
@@ -185,6 +189,63 @@ def _budget_text(budget: dict) -> str:
         share = f"{100 * row['used'] / row['available']:.1f}%" if row["available"] else "-"
         lines.append(f"  {key}: {row['used']:g} of {row['available']} ({share}"
                      f"{'' if row['fits'] else ', overflow'})")
+    return "\n".join(lines)
+
+
+def cmd_build(args) -> int:
+    from .hw.boards import BoardError
+    from .hw.build import BuildError, plan, run
+    from .hw.design import DesignError
+    from .hw.open_flow import ToolError
+
+    try:
+        request = plan(args.board, args.design, args.output, args.force)  # before any tool
+        report = run(request, seed=args.seed, progress=sys.stderr.isatty() and not args.json)
+    except (BoardError, DesignError, BuildError, ToolError) as err:
+        raise CommandError(str(err)) from err
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(_build_text(report, args.output))
+    return 0 if report["fits"] else 1
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _rate(value) -> str:
+    return "-" if value is None else f"{value / 1e9:,.1f} G"
+
+
+def _build_text(report: dict, out) -> str:
+    design, roof = report["design"], report["roofline"]
+    lines = [f"{report['board']} ({report['part']}, {report['clock_mhz']:g} MHz): "
+             f"{_count(design['lanes'], 'lane')} x {_count(design['chain'], 'stage')} = "
+             f"{design['multipliers']} "
+             f"multipliers, {design['weight']} x {design['act']} -> {design['out']}, "
+             f"{design['nm']} ({design['sizing']})"]
+    res = report["resources"]
+    lines.append(_table(list(res), [[res[k] for k in res]], left=()))
+    if report["estimated_from"]:
+        lines.append(f"counted: {report['estimated_from']}")
+    lines += ["", _budget_text(report["budget"])]
+    if report["fmax_mhz"] is not None:
+        met = "met" if report["timing_met"] else "NOT met"
+        lines.append(f"Fmax {report['fmax_mhz']:g} MHz after place and route: timing {met} "
+                     f"at {report['clock_mhz']:g} MHz")
+    elif isinstance(report["place_and_route"], str):
+        lines.append(f"place and route: {report['place_and_route']}")
+    memory = roof["memory"]
+    lines.append(f"roofline ({roof['layer']['rows']} x {roof['layer']['k']} @ "
+                 f"{roof['layer']['k']} x {roof['layer']['cols']}): peak "
+                 f"{_rate(roof['peak_macs_per_s'])}MAC/s dense-equivalent, memory "
+                 + (f"{_rate(roof['memory_bound_macs_per_s'])}MAC/s ({memory['kind']} "
+                    f"{memory['bandwidth_gbs']:g} GB/s, {roof['bytes_per_mac']:.3g} B/MAC)"
+                    if memory else "- (no external memory)")
+                 + f": {roof['bound']}-bound")
+    lines.append(f"wrote {', '.join(report['files'])} in {out} "
+                 f"({report['seconds']['total']:g} s)")
     return "\n".join(lines)
 
 
@@ -370,15 +431,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gen(sub)
     p = sub.add_parser("synth", help="resources (and Fmax on ECP5) of a generated design")
     p.add_argument("design_dir", help="a directory written by `sqhw gen`")
-    p.add_argument("--target", choices=["xcup", "xc7", "ecp5"],
+    p.add_argument("--target", choices=["xcup", "xc7", "ecp5", "ice40"],
                    help="xcup: UltraScale+ counts; xc7: 7-series counts (Yosys packs DSP "
-                   "post-adders and cascades only there); ecp5: place and route, Fmax "
+                   "post-adders and cascades only there); ecp5, ice40: place and route, Fmax "
                    "(default: the board's family, else xcup)")
     p.add_argument("--board", help="a board (boards/NAME.yaml or a path): picks the target "
-                   "and reports the design's budget on it (ecp5 default: ecp5_25k)")
+                   "and reports the design's budget on it (ecp5 default: ecp5_25k, ice40: "
+                   "icebreaker)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
+    p = sub.add_parser("build", help="a design for a board: Verilog, resources, fit, roofline "
+                       "(and on ECP5 / iCE40 boards place and route and a bitstream)")
+    p.add_argument("--board", required=True, help="a board: boards/NAME.yaml or a path")
+    p.add_argument("--design", help="design.yaml (formats, nm, lanes, chain, k, layer shape); "
+                   "default: the 2:4 int8 sparse chain array on half the board's DSPs")
+    p.add_argument("-o", "--output", required=True, help="output directory (new or empty)")
+    p.add_argument("--force", action="store_true",
+                   help="build into a non-empty directory (replaces a previous build's files)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--json", action="store_true", help="print report.json")
+    p.set_defaults(func=cmd_build)
     p = sub.add_parser("boards", help="every board file: part, resources, clock, memory")
     p.add_argument("--json", action="store_true", help="one JSON row per board")
     p.set_defaults(func=cmd_boards)

@@ -286,7 +286,8 @@ def test_budget_fits_and_overflows():
 def test_synth_target_comes_from_the_board():
     assert synth.plan() == ("xcup", None) and synth.plan("ecp5") == ("ecp5", None)
     for name, target in [("alveo_u280", "xcup"), ("kv260", "xcup"), ("pynq_z2", "xc7"),
-                         ("ulx3s_85f", "ecp5"), ("orangecrab_25f", "ecp5")]:
+                         ("ulx3s_85f", "ecp5"), ("orangecrab_25f", "ecp5"),
+                         ("icebreaker", "ice40")]:
         chosen, board = synth.plan(board=name)
         assert (chosen, board.name) == (target, name)
     assert synth.plan("xcup", "zcu104")[0] == "xcup"
@@ -301,8 +302,9 @@ def test_synth_target_comes_from_the_board():
     (["--board", "pynq_z2", "--target", "ecp5"], "sqhw synth: error: --target ecp5 "
      "contradicts --board pynq_z2 (family xc7, target xc7): drop --target or pick a board of "
      "family ecp5"),
-    (["--board", "icebreaker"], "sqhw synth: error: boards/icebreaker.yaml: family ice40 has "
-     "no synthesis flow in sqhw yet (families with one: ecp5, xc7, xcup)"),
+    (["--board", "icebreaker", "--target", "ecp5"], "sqhw synth: error: --target ecp5 "
+     "contradicts --board icebreaker (family ice40, target ice40): drop --target or pick a "
+     "board of family ecp5"),
 ])
 def test_synth_refuses_bad_boards_before_any_synthesis(tmp_path, capsys, monkeypatch, args,
                                                        message):
@@ -311,6 +313,7 @@ def test_synth_refuses_bad_boards_before_any_synthesis(tmp_path, capsys, monkeyp
 
     monkeypatch.setattr(synth, "synth_xilinx", never)
     monkeypatch.setattr(synth, "synth_ecp5", never)
+    monkeypatch.setattr(synth, "synth_ice40", never)
     # tmp_path has no manifest: the board must be refused before the design is read
     assert main(["synth", str(tmp_path), *args]) == 2
     assert capsys.readouterr().err.strip() == message

@@ -19,6 +19,7 @@ from .block_mac import BlockDotProduct
 from .convert import DyadicRequantizer, MinifloatToFixed, Requantizer
 from .mac import DotProduct
 from .multiplier import Multiplier
+from .chain_array import SparseDSPArray
 from .sparse_chain import IndexMuxBank, SparseDSPChain
 
 MANIFEST = "manifest.json"
@@ -160,10 +161,14 @@ def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
 
 def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
                      rounding: str = "rne", saturate: bool = True, stages: int = 1,
-                     lanes: int = 1):
+                     lanes: int = 1, array: bool = False):
+    """The N:M chain; `array=True` builds it as SparseDSPArray (one lane module instantiated
+    `lanes` times: the same ports, Verilog of the same size at any lane count), whose lane
+    module `write_design` writes beside the top (`dut.lane`, named `dut.lane_module`)."""
     w_fmt, x_fmt, out_fmt = parse(w), parse(x), parse(out)
-    dut = SparseDSPChain(w_fmt, x_fmt, m=m, chain=chain, max_k=max_k, out_fmt=out_fmt,
-                         rounding=rounding, saturate=saturate, stages=stages, lanes=lanes)
+    kind = SparseDSPArray if array else SparseDSPChain
+    dut = kind(w_fmt, x_fmt, m=m, chain=chain, max_k=max_k, out_fmt=out_fmt,
+               rounding=rounding, saturate=saturate, stages=stages, lanes=lanes)
     acc = dut.accumulator
     ib = dut.index_bits
     slots = lanes * chain  # values[lane][slot] at bit (lane * chain + slot) * width
@@ -188,7 +193,8 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
         "parameters": {"w": w_fmt.name, "x": x_fmt.name, "m": m, "chain": chain,
                        "lanes": lanes, "max_k": max_k, "out": out_fmt.name,
                        "accumulator": acc.name, "rounding": rounding, "saturate": saturate,
-                       "stages": stages, "runtime_patterns": dut.runtime_patterns},
+                       "stages": stages, "runtime_patterns": dut.runtime_patterns,
+                       **({"lane_module": dut.lane_module} if array else {})},
     }
 
 
@@ -255,23 +261,34 @@ def ports_of(dut) -> list[dict]:
 
 
 def write_design(dut, description: dict, out_dir, top: str) -> dict:
-    """Write top.v and manifest.json into out_dir atomically (a temp dir, then renames)."""
+    """Write top.v and manifest.json into out_dir atomically (a temp dir, then renames).
+    A design built from a separately generated module (SparseDSPArray: `dut.lane`, named
+    `dut.lane_module`) gets that module's Verilog too, listed first in `sources`."""
     text = to_verilog(dut, top)
+    files, kept = {}, []
+    if isinstance(dut, SparseDSPArray):  # one lane module, instantiated dut.lanes times
+        files[f"{dut.lane_module}.v"] = to_verilog(dut.lane, dut.lane_module)
+        kept.append(dut.lane_module)
+    files[f"{top}.v"] = text
+    # only the top's own port list decides (a submodule's `input clk;` does not)
     top_ports = re.search(rf"^module {re.escape(top)}\((.*?)\);", text, re.S | re.M)
     sequential = top_ports is not None and "clk" in re.sub(r"\s", "", top_ports.group(1)).split(",")
     ports = ports_of(dut)
     if sequential:
         ports = [{"name": "clk", "direction": "in", "width": 1},
                  {"name": "rst", "direction": "in", "width": 1}] + ports
-    manifest = {"top": top, "sources": [f"{top}.v"],
+    manifest = {"top": top, "sources": list(files),
                 "clock": "clk" if sequential else None, "reset": "rst" if sequential else None,
                 **description, "ports": ports, "generator": f"sqhw {__version__}"}
+    if kept:  # synthesis keeps these modules whole (mapped once, counted per instance)
+        manifest["keep_hierarchy"] = kept
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".partial-") as tmp:
-        (Path(tmp) / f"{top}.v").write_text(text)
+        for name, verilog_text in files.items():
+            (Path(tmp) / name).write_text(verilog_text)
         (Path(tmp) / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-        for name in (f"{top}.v", MANIFEST):
+        for name in (*files, MANIFEST):
             os.replace(Path(tmp) / name, out_dir / name)
     return manifest
 

@@ -64,6 +64,24 @@ class IndexMuxBank(wiring.Component):
         return m
 
 
+def chain_signature(w_fmt, x_fmt, m: int, chain: int, out_fmt, accumulator,
+                    lanes: int) -> wiring.Signature:
+    """The ports of a chain of `lanes` lanes (SparseDSPChain's, and SparseDSPArray's)."""
+    index_bits = max(1, int(math.log2(m)))
+    weights = data.StructLayout({
+        "values": data.ArrayLayout(data.ArrayLayout(w_fmt.bits, chain), lanes),
+        "indices": data.ArrayLayout(data.ArrayLayout(index_bits, chain), lanes),
+        "last": 1})
+    result = data.StructLayout({"code": data.ArrayLayout(out_fmt.bits, lanes),
+                                "acc": data.ArrayLayout(fixed_shape(accumulator), lanes),
+                                "special": data.ArrayLayout(1, lanes)})
+    return wiring.Signature({
+        "acts": In(stream.Signature(data.ArrayLayout(x_fmt.bits, chain * m))),
+        "weights": In(stream.Signature(weights)),
+        "result": Out(stream.Signature(result)),
+        "n_log2": In(range(int(math.log2(m)) + 1))})
+
+
 class SparseDSPChain(wiring.Component):
     """`lanes` chains of `chain` multiply stages sharing one activation window.
 
@@ -104,19 +122,8 @@ class SparseDSPChain(wiring.Component):
         self.multipliers = [[Multiplier(w_fmt, x_fmt, stages=self.stages)
                              for _ in range(chain)] for _ in range(lanes)]
         self.index_muxes = [IndexMuxBank(x_fmt, m, chain) for _ in range(lanes)]
-        acc = fixed_shape(self.accumulator)
-        weights = data.StructLayout({
-            "values": data.ArrayLayout(data.ArrayLayout(w_fmt.bits, chain), lanes),
-            "indices": data.ArrayLayout(data.ArrayLayout(self.index_bits, chain), lanes),
-            "last": 1})
-        result = data.StructLayout({"code": data.ArrayLayout(out_fmt.bits, lanes),
-                                    "acc": data.ArrayLayout(acc, lanes),
-                                    "special": data.ArrayLayout(1, lanes)})
-        super().__init__({
-            "acts": In(stream.Signature(data.ArrayLayout(x_fmt.bits, chain * m))),
-            "weights": In(stream.Signature(weights)),
-            "result": Out(stream.Signature(result)),
-            "n_log2": In(range(int(math.log2(m)) + 1))})
+        super().__init__(chain_signature(w_fmt, x_fmt, m, chain, out_fmt, self.accumulator,
+                                         lanes))
 
     @property
     def runtime_patterns(self) -> list[str]:

@@ -9,6 +9,7 @@ validation errors turned into `file:line: key: expected ..., got ...` lines.
 from __future__ import annotations
 
 import math
+import re
 import typing
 
 import yaml
@@ -32,18 +33,20 @@ class FieldProblem(ValueError):
         self.loc = loc
 
 
-def read_yaml(raw: bytes, shown: str) -> tuple[object, dict[tuple, int]]:
+def read_yaml(raw: bytes, shown: str, what: str = "board file"
+              ) -> tuple[object, dict[tuple, int]]:
     """The file's data and the line of every key path, refusing oversized files, alias
-    bombs, deep nesting and duplicate keys before any Python object is built."""
+    bombs, deep nesting and duplicate keys before any Python object is built. `what` names
+    the kind of file in those errors."""
     if len(raw) > MAX_BYTES:
-        raise ConfigFileError(f"{shown}: {len(raw)} bytes, more than a board file's limit "
+        raise ConfigFileError(f"{shown}: {len(raw)} bytes, more than a {what}'s limit "
                               f"of {MAX_BYTES}")
     loader = _DepthLimitedLoader(raw)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, {}
-        lines = _index(node, shown)  # before constructing: the walk is bounded
+        lines = _index(node, shown, what)  # before constructing: the walk is bounded
         return loader.construct_document(node), lines
     except yaml.MarkedYAMLError as err:  # syntax, or a tag the safe loader refuses
         mark = err.problem_mark or err.context_mark
@@ -72,7 +75,19 @@ class _DepthLimitedLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
-def _index(root, shown: str) -> dict[tuple, int]:
+# YAML 1.1 reads 2:4 as the base-60 integer 124; YAML 1.2 and every reader of an N:M pattern
+# mean the string "2:4". Integers here are decimal, hex, octal or binary, never base 60.
+_INT = "tag:yaml.org,2002:int"
+_DepthLimitedLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _INT]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_DepthLimitedLoader.add_implicit_resolver(_INT, re.compile(r"""^(?:[-+]?0b[0-1_]+
+    |[-+]?0[0-7_]+
+    |[-+]?(?:0|[1-9][0-9_]*)
+    |[-+]?0x[0-9a-fA-F_]+)$""", re.X), list("-+0123456789"))
+
+
+def _index(root, shown: str, what: str) -> dict[tuple, int]:
     """Line of each key path; counts nodes as aliases expand, so a bomb stops early."""
     lines: dict[tuple, int] = {(): 1}
     stack, seen = [((), root)], 0
@@ -81,7 +96,7 @@ def _index(root, shown: str) -> dict[tuple, int]:
         seen += 1
         if seen > MAX_NODES:
             raise ConfigFileError(f"{shown}: expands past {MAX_NODES} YAML nodes (aliases "
-                                  f"repeating aliases?); a board file has fewer than 100")
+                                  f"repeating aliases?); a {what} has fewer than 100")
         if len(path) > MAX_DEPTH:
             raise ConfigFileError(f"{shown}: {_dotted(path[:3])}: nests deeper than "
                                   f"{MAX_DEPTH} levels (an alias inside itself?)")

@@ -49,7 +49,7 @@ FAMILIES = {
     "ecp5": Family("MULT18X18D", "DP16KD", 18, None, 4, "open", "ecp5",
                    frozenset({"12k", "25k", "45k", "85k", "um-25k", "um-45k", "um-85k",
                               "um5g-25k", "um5g-45k", "um5g-85k"}), frozenset({6, 7, 8})),
-    "ice40": Family("SB_MAC16", "SB_RAM40_4K", 4, "SB_SPRAM256KA", 4, "open", None,
+    "ice40": Family("SB_MAC16", "SB_RAM40_4K", 4, "SB_SPRAM256KA", 4, "open", "ice40",
                     frozenset({"lp384", "lp1k", "lp4k", "lp8k", "hx1k", "hx4k", "hx8k",
                                "up3k", "up5k", "u1k", "u2k", "u4k"})),
 }

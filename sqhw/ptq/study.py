@@ -161,8 +161,13 @@ def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only
         key = row_key(model, {"peer": peer, "formats": runs})
         cached = cache.get(key)
         if cached is None:
-            cached = _peer_rows(peer, task, lambda: bar.update(1) if bar else None, runs)
-            cache.put(key, cached)
+            try:
+                cached = _peer_rows(peer, task, lambda: bar.update(1) if bar else None, runs)
+                cache.put(key, cached)
+            except Exception as err:  # a peer's failure costs its rows, never the study
+                cached = [{"engine": peer, "format": "-", "sparsity": "dense", "algo": "-",
+                           "score": None, "status": "error",
+                           "error": f"{type(err).__name__}: {str(err)[:300]}"}]
         elif bar:
             bar.update(row_count(peer, formats))
         rows.extend(cached)

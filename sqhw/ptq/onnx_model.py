@@ -17,15 +17,42 @@ class ModelError(ValueError):
     pass
 
 
+_NEEDS_TORCHVISION = {"NonMaxSuppression", "RoiAlign"}  # onnx2torch's converters using it
+
+
+def _onnx2torch():
+    """Import onnx2torch. It imports torchvision for two converters only; PyPI's torchvision
+    wheel links CUDA libraries, so on a CPU-only torch its import fails. Then onnx2torch is
+    loaded with a placeholder for torchvision that exists only during that import, and the
+    two ops that need it are refused by name like any other unsupported op."""
+    import importlib
+    import sys
+    import types
+
+    try:
+        import torchvision  # noqa: F401
+        return importlib.import_module("onnx2torch"), set()
+    except (ImportError, RuntimeError, OSError):
+        for name in [m for m in sys.modules if m == "torchvision" or
+                     m.startswith("torchvision.")]:
+            del sys.modules[name]
+    placeholder = types.ModuleType("torchvision")
+    placeholder.ops = types.ModuleType("torchvision.ops")
+    placeholder.ops.roi_align = None
+    sys.modules["torchvision"], sys.modules["torchvision.ops"] = placeholder, placeholder.ops
+    try:
+        return importlib.import_module("onnx2torch"), set(_NEEDS_TORCHVISION)
+    finally:
+        del sys.modules["torchvision"], sys.modules["torchvision.ops"]
+
+
 def unsupported_ops(model) -> list[str]:
+    _, unavailable = _onnx2torch()
     from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY
 
-    opset = {imp.domain or "": imp.version for imp in model.opset_import}
     known = {(d.domain or "", d.operation_type) for d in _CONVERTER_REGISTRY}
-    missing = sorted({n.op_type for n in model.graph.node
-                      if (n.domain or "", n.op_type) not in known})
-    del opset
-    return missing
+    return sorted({n.op_type for n in model.graph.node
+                   if (n.domain or "", n.op_type) not in known or n.op_type in unavailable})
 
 
 def load_onnx(path, batch: int = 8, seed: int = 0) -> Task:
@@ -43,10 +70,9 @@ def load_onnx(path, batch: int = 8, seed: int = 0) -> Task:
     missing = unsupported_ops(model)
     if missing:
         raise ModelError(f"--model: {path}: unsupported ONNX ops: {', '.join(missing)}")
-    from onnx2torch import convert
-
+    onnx2torch, _ = _onnx2torch()
     try:
-        net = convert(model).eval()
+        net = onnx2torch.convert(model).eval()
     except Exception as err:
         raise ModelError(f"--model: {path}: onnx2torch could not convert it ({err})") from None
     initializers = {i.name for i in model.graph.initializer}

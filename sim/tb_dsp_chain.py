@@ -141,6 +141,7 @@ async def given(dut):
     """The vectors of `sqhw verify` (one pattern) on the chain; the host compares them
     (SQHW_GOT). SQHW_READY / SQHW_VALID < 1 add backpressure."""
     manifests, _, seed = parameters()
+    tally = Tally()
     vs = given_vectors()
     acc, code, cycles = await stream(
         dut, manifests[0], vs.inputs["w"], vs.inputs["x"], NM.parse(vs.nm),
@@ -148,7 +149,6 @@ async def given(dut):
         np.random.default_rng(seed))
     got = {"acc": acc.ravel(), "code": code.ravel()}
     write_got(got)
-    tally = Tally()
     tally.compare(vs, got)
     tally.extra.update(cycles=cycles, pattern=vs.nm)
     tally.write("given")

@@ -31,16 +31,17 @@ class Case:
 
     def __init__(self, dut, k, manifest, lanes, vs):
         self.manifest, self.lanes, self.vs = manifest, lanes, vs
-        spans = vectors.dots(vs)
+        starts, lengths = vectors.dots(vs)
         self.grouped = vs.group == lanes
-        self.lane_dots = ([list(range(lane, len(spans), lanes)) for lane in range(lanes)]
-                          if self.grouped else [list(range(len(spans)))] * lanes)
+        every = np.arange(starts.size)
+        self.lane_dots = ([every[lane::lanes] for lane in range(lanes)] if self.grouped
+                          else [every] * lanes)
         lane_words = []
         for dots in self.lane_dots:
-            terms = np.concatenate([np.arange(spans[d].start, spans[d].stop) for d in dots])
+            terms = vectors.ranges(starts[dots], lengths[dots])
             inputs = {n: vs.inputs[n][terms] for n in ("a", "b", "last")}
             inputs.update({n: vs.inputs[n][dots] for n in ("sa", "sb") if n in vs.inputs})
-            lane_words.append(mac_terms(manifest, inputs, [spans[d] for d in dots]))
+            lane_words.append(mac_terms(manifest, inputs, lengths[dots]))
         if len({len(w) for w in lane_words}) != 1:
             raise ValueError(f"{manifest['top']}: lanes must take equal numbers of terms")
         width = port_width(manifest, "terms__payload")
@@ -115,6 +116,7 @@ async def stream(dut, cases, p_valid, p_ready, rng) -> int:
 async def check(dut, test, total, p_valid, p_ready, all_pairs):
     manifests, lanes, seed = parameters()
     rng = np.random.default_rng(seed)
+    tally = Tally()  # times the whole run, stimulus included
     sets = []
     for m in manifests:
         pairs = vectors.input_space(m)
@@ -122,7 +124,6 @@ async def check(dut, test, total, p_valid, p_ready, all_pairs):
                                      exhaustive=all_pairs and pairs <= min(1 << 16, total)))
     cases = [Case(dut, k, m, lanes, vs) for k, (m, vs) in enumerate(zip(manifests, sets))]
     cycles = await stream(dut, cases, p_valid, p_ready, rng)
-    tally = Tally()
     for c in cases:
         tally.compare(c.vs, c.results())
     latency = max(m["latency"] for m in manifests)
@@ -154,6 +155,7 @@ async def given(dut):
     """The vectors of `sqhw verify` on one design; the host compares them (SQHW_GOT).
     SQHW_READY / SQHW_VALID < 1 add backpressure."""
     manifests, lanes, seed = parameters()
+    tally = Tally()
     vs = given_vectors()
     case = Case(dut, 0, manifests[0], lanes, vs)
     p_valid = float(os.environ.get("SQHW_VALID", "1"))
@@ -161,7 +163,6 @@ async def given(dut):
     cycles = await stream(dut, [case], p_valid, p_ready, np.random.default_rng(seed))
     got = case.results()
     write_got(got)
-    tally = Tally()
     tally.compare(vs, got)
     tally.extra.update(cycles=cycles, dot_products=vs.size)
     tally.write("given")

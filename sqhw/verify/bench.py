@@ -81,10 +81,10 @@ async def datapath_given(dut) -> None:
     """The `given` test of a datapath testbench: run SQHW_VECTORS on the one design, write
     what came out (the host compares it) and the tally."""
     manifests, lanes, _ = parameters()
+    tally = Tally()
     vs = given_vectors()
     (got,) = await drive_vectors(dut, manifests[:1], lanes, [vs])
     write_got(got)
-    tally = Tally()
     tally.compare(vs, got)
     tally.write("given")
 

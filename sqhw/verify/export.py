@@ -77,7 +77,7 @@ def streams_of(manifest: dict, vs: Vectors) -> tuple[list[int], int, str, list[i
     if vs.kind in ("mac", "block"):
         in_payload = manifest["inputs"]["terms"]["payload"]
         out_payload = manifest["outputs"]["result"]["payload"]
-        in_words = streams.mac_terms(manifest, vs.inputs, dots(vs))
+        in_words = streams.mac_terms(manifest, vs.inputs, dots(vs)[1])
         out_words = streams.mac_results(manifest, vs.expected)
         return (in_words, _width(in_payload), _payload_layout(in_payload), out_words,
                 _width(out_payload), _payload_layout(out_payload),

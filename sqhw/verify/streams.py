@@ -32,13 +32,13 @@ def fields_word(payload: dict, values: dict[str, np.ndarray]) -> list[int]:
     return words
 
 
-def mac_terms(manifest: dict, inputs: dict[str, np.ndarray], spans) -> list[int]:
-    """`terms` payload words of one stream of dot products; a block dot's scale codes go
-    with every term of their block (the unit samples them with the last)."""
+def mac_terms(manifest: dict, inputs: dict[str, np.ndarray], lengths) -> list[int]:
+    """`terms` payload words of one stream of dot products (`lengths`: terms per dot); a
+    block dot's scale codes go with every term of their block (the unit samples them with
+    the last)."""
     payload = manifest["inputs"]["terms"]["payload"]
     values = {"a": inputs["a"], "b": inputs["b"], "last": inputs["last"]}
     if "sa" in inputs:
-        lengths = [s.stop - s.start for s in spans]
         values.update({n: np.repeat(inputs[n], lengths) for n in ("sa", "sb")})
     return fields_word(payload, values)
 

@@ -245,10 +245,18 @@ def _cvt_expected(manifest, p, ins):
                                 random_bits=p.get("random_bits", 16))}
 
 
-def dots(vs: Vectors) -> list[slice]:
-    """The term slice of every dot product of a mac / block vector set."""
+def dots(vs: Vectors) -> tuple[np.ndarray, np.ndarray]:
+    """(first term, number of terms) of every dot product of a mac / block vector set."""
     ends = np.flatnonzero(vs.inputs["last"]) + 1
-    return [slice(int(s), int(e)) for s, e in zip(np.concatenate([[0], ends[:-1]]), ends)]
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    return starts, ends - starts
+
+
+def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices of every range [start, start + length), concatenated (no Python loop)."""
+    starts, lengths = np.asarray(starts, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
 
 
 def _mac_expected(manifest, p, vs):
@@ -309,19 +317,21 @@ def _mac(manifest, rng, total, group, all_pairs) -> Vectors:
             n = int(min(rng.integers(1, p["max_length"] + 1), left))
             lengths.append(n)
             left -= n
-    ends = np.cumsum(lengths)
-    # dot order: group j (terms [ends[j] - lengths[j], ends[j])) of every lane, lane-minor
-    pieces_a = [a[lane, e - n:e] for e, n in zip(ends, lengths) for lane in range(group)]
-    pieces_b = [b[lane, e - n:e] for e, n in zip(ends, lengths) for lane in range(group)]
-    flat_a, flat_b = np.concatenate(pieces_a), np.concatenate(pieces_b)
+    lengths = np.array(lengths, dtype=np.int64)
+    # dot order: group j (terms [ends[j] - lengths[j], ends[j]) of each lane), lane-minor
+    dot_lengths = np.repeat(lengths, group)
+    dot_starts = np.tile(np.arange(group) * per_lane, lengths.size) + np.repeat(
+        np.cumsum(lengths) - lengths, group)
+    index = ranges(dot_starts, dot_lengths)  # into the (group, per_lane) arrays, flattened
+    flat_a, flat_b = a.reshape(-1)[index], b.reshape(-1)[index]
     last = np.zeros(flat_a.size, dtype=np.int64)
-    last[np.cumsum([piece.size for piece in pieces_a]) - 1] = 1
+    last[np.cumsum(dot_lengths) - 1] = 1
     inputs = {"a": flat_a, "b": flat_b, "last": last}
     mode = "every element-code pair in random dot products" if all_pairs else "random"
     if block:
         scale_fmt = parse(p["a"]).scale_format
         for name in ("sa", "sb"):
-            inputs[name] = _scales(scale_fmt, len(pieces_a), rng)
+            inputs[name] = _scales(scale_fmt, dot_lengths.size, rng)
         note = "scales mostly near 1.0, the scale format's extremes mixed in"
     else:
         note = f"dot products of 1..{p['max_length']} terms"
@@ -386,11 +396,11 @@ def mismatches(vs: Vectors, got: dict[str, np.ndarray]) -> np.ndarray:
 def records(vs: Vectors, indices, got: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Vectors as JSON-ready dicts {index, inputs, want[, got]} (inputs as port values)."""
     out = []
-    spans = dots(vs) if vs.kind in ("mac", "block") else None
+    starts, lengths = dots(vs) if vs.kind in ("mac", "block") else (None, None)
     for i in indices:
         i = int(i)
-        if spans is not None:
-            s = spans[i]
+        if starts is not None:
+            s = slice(int(starts[i]), int(starts[i] + lengths[i]))
             ins = {"a": vs.inputs["a"][s].tolist(), "b": vs.inputs["b"][s].tolist()}
             ins.update({n: int(vs.inputs[n][i]) for n in ("sa", "sb") if n in vs.inputs})
         elif vs.kind == "chain":

@@ -216,6 +216,17 @@ def test_verify_and_vectors_refusals(designs, tmp_path, capsys):
     assert len(cases) == 31
 
 
+def test_fst_needs_lz4(monkeypatch, designs, tmp_path, capsys):
+    """Where Verilator's FST writer cannot be built, an .fst --wave is refused with the
+    reason (a .vcd name works)."""
+    from sqhw.verify import runner
+
+    monkeypatch.setattr(runner, "fst_available", lambda: False)
+    _refused(capsys, ["verify", str(designs["mul"]), "--wave", str(tmp_path / "w.fst")],
+             "FST writer needs lz4.h and zlib.h (Debian: apt install liblz4-dev zlib1g-dev)")
+    assert runner.wave_format() == "vcd" and runner.wave_format(tmp_path / "w.fst") == "fst"
+
+
 def test_internal_error_is_one_line_with_a_log(monkeypatch, tmp_path, capsys):
     """A bug prints one line and the path of a log holding the traceback: exit 3."""
     import sqhw.formats
@@ -388,8 +399,15 @@ def test_verify_passes_and_reports_a_mismatch(designs, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert (report["kind"], report["mode"], report["checked"], report["mismatches"]) == (
         "mul", "exhaustive", 65536, 0)
-    assert main(["verify", str(designs["mul"]), "--vectors", "1000", "--seed", "7"]) == 0
-    assert "1000 vectors (1000 input pairs) match; random, seed 7" in capsys.readouterr().out
+    from sqhw.verify.runner import wave_format
+
+    suffix = f".{wave_format()}"  # FST where Verilator's FST writer builds, else VCD
+    whole = tmp_path / f"whole{suffix}"
+    assert main(["verify", str(designs["mul"]), "--vectors", "1000", "--seed", "7", "--wave",
+                 str(whole)]) == 0
+    out = capsys.readouterr().out
+    assert "1000 vectors (1000 input pairs) match; random, seed 7" in out
+    assert f"waveform: {whole}" in out and whole.stat().st_size > 1000
 
     wrong = tmp_path / "wrong"
     shutil.copytree(designs["mul"], wrong)

@@ -7,7 +7,8 @@ carries each beat's window once for all lanes, the weight stream every lane's pa
 Every output value is checked bit for bit. Parameters from the environment: SQHW_NM,
 SQHW_ROWS, SQHW_K, SQHW_COLS, SQHW_READY (the probability that result.ready is high),
 SQHW_VALID (the probability that an idle source offers its next beat), SQHW_SEED; a real
-layer from SQHW_W_NPY / SQHW_X_NPY (codes)."""
+layer from SQHW_W_NPY / SQHW_X_NPY (codes). `given` runs the vectors `sqhw verify` hands over
+(SQHW_VECTORS)."""
 
 import os
 
@@ -15,10 +16,15 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
+from sqhw import ref
+from sqhw.formats import parse
 from sqhw.sparsity import NM
-from sqhw.verify.bench import Tally, parameters, start_clock
-from sqhw.verify.chain_stimulus import chain_run, check_results
+from sqhw.verify.bench import Tally, given_vectors, parameters, start_clock, write_got
 from sqhw.verify.harness import port_name
+from sqhw.verify.lanes import unpack
+from sqhw.verify.streams import chain_beats
+
+GIVEN = bool(os.environ.get("SQHW_VECTORS"))
 
 
 class Source:
@@ -43,7 +49,53 @@ class Source:
             self.index, self.offering = self.index + 1, False
 
 
-@cocotb.test()
+def field_values(words, field) -> np.ndarray:
+    """(results, count) values of a manifest payload field out of Python-int words."""
+    mask = (1 << field["width"]) - 1
+    return unpack([(w >> field["offset"]) & mask for w in words], field["count"], field["bits"],
+                  bool(field.get("signed")))
+
+
+async def stream(dut, manifest, w, x, nm, p_valid, p_ready, rng):
+    """W (rows, K) @ X (K, cols) through the chain under pattern nm; returns (acc, code) of
+    shape (rows, cols) and the cycles it took."""
+    p = manifest["parameters"]
+    lanes = p["lanes"]
+    act_words, weight_words, padded = chain_beats(manifest, w, x, nm)
+    rows, cols = w.shape[0], x.shape[1]
+    sources = [Source(dut, "acts", act_words, p_valid, rng),
+               Source(dut, "weights", weight_words, p_valid, rng)]
+    r_valid = getattr(dut, port_name(0, "result__valid"))
+    r_ready = getattr(dut, port_name(0, "result__ready"))
+    r_payload = getattr(dut, port_name(0, "result__payload"))
+    getattr(dut, port_name(0, "n_log2")).value = int(np.log2(nm.n))
+    dut.rst.value = 0
+    start_clock(dut)
+    n_results = cols * padded // lanes
+    got, cycles = [], 0
+    while len(got) < n_results and cycles < 4 * len(weight_words) / (p_valid * p_ready) + 1000:
+        await FallingEdge(dut.clk)
+        for source in sources:
+            source.drive()
+        ready = rng.random() < p_ready
+        r_ready.value = int(ready)
+        await ReadOnly()
+        for source in sources:
+            source.sample()
+        if ready and r_valid.value.to_unsigned():
+            got.append(r_payload.value.to_unsigned())
+        cycles += 1
+    taken = [source.index for source in sources]
+    assert taken == [len(weight_words)] * 2, f"{taken} of {len(weight_words)} beats taken"
+    assert len(got) == n_results, f"{len(got)} results for {n_results}"
+    out = manifest["outputs"]["result"]["payload"]
+    # result i, lane l is row (i % blocks) * lanes + l of column i // blocks
+    acc, code = (field_values(got, out[name]).reshape(cols, padded).T[:rows]
+                 for name in ("acc", "code"))
+    return acc, code, cycles
+
+
+@cocotb.test(skip=GIVEN)
 async def sparse_matmul(dut):
     manifests, _, seed = parameters()
     manifest = manifests[0]
@@ -59,36 +111,21 @@ async def sparse_matmul(dut):
     w = x = None
     if os.environ.get("SQHW_W_NPY"):  # a real layer: codes given by the caller
         w, x = np.load(os.environ["SQHW_W_NPY"]), np.load(os.environ["SQHW_X_NPY"])
-    run = chain_run(p, manifest["inputs"]["weights"]["payload"]["indices"]["bits"], nm, rows,
-                    k, cols, rng, w, x)
-    rows, k, cols = run.rows, run.k, run.cols
-    act_words, weight_words = run.act_words, run.weight_words
-    sources = [Source(dut, "acts", act_words, p_valid, rng),
-               Source(dut, "weights", weight_words, p_valid, rng)]
-    r_valid = getattr(dut, port_name(0, "result__valid"))
-    r_ready = getattr(dut, port_name(0, "result__ready"))
-    r_payload = getattr(dut, port_name(0, "result__payload"))
-    getattr(dut, port_name(0, "n_log2")).value = int(np.log2(nm.n))
-    dut.rst.value = 0
-    start_clock(dut)
-    n_results = run.result_beats
-    got, cycles = [], 0
-    while len(got) < n_results and cycles < 4 * len(weight_words) / p_valid + 1000:
-        await FallingEdge(dut.clk)
-        for source in sources:
-            source.drive()
-        ready = rng.random() < p_ready
-        r_ready.value = int(ready)
-        await ReadOnly()
-        for source in sources:
-            source.sample()
-        if ready and r_valid.value.to_unsigned():
-            got.append(r_payload.value.to_unsigned())
-        cycles += 1
-    taken = [source.index for source in sources]
-    assert taken == [len(weight_words)] * 2, f"{taken} of {len(weight_words)} beats taken"
-    check_results(tally, got, run, manifest["outputs"]["result"]["payload"], p)
-    slots = run.slots
+        rows, k, cols = w.shape[0], w.shape[1], x.shape[1]
+    else:
+        w = w_fmt.encode(nm.prune(rng.standard_normal((rows, k)) * 40), saturate=True)
+        x_finite = np.flatnonzero(np.isfinite(x_fmt.table))
+        x = rng.choice(x_finite, (k, cols))
+    acc, code, cycles = await stream(dut, manifest, w, x, nm, p_valid, p_ready, rng)
+    want = ref.sparse_matmul(nm.pack(w, w_fmt), x, x_fmt)  # (rows, cols)
+    out = manifest["outputs"]["result"]["payload"]
+    tally.check(acc, want)
+    tally.check(code, ref.requantize(want, out["acc"]["frac_bits"], out_fmt,
+                                     rounding=p["rounding"], saturate=p["saturate"]),
+                count=False)
+    padded = -(-rows // lanes) * lanes
+    groups = -(-k // nm.m)
+    slots = padded * cols * groups * nm.n  # the N:M work of all lanes
     ideal = -(-slots // (lanes * chain)) + manifest["latency"]
     tally.extra.update(pattern=str(nm), rows=rows, k=k, cols=cols, lanes=lanes, chain=chain,
                        cycles=cycles, ideal_cycles=ideal, seed=seed,
@@ -97,3 +134,21 @@ async def sparse_matmul(dut):
                                                       (lanes * chain * cycles), 3))
     result = tally.write(f"sparse_matmul_{nm.n}_{nm.m}")
     assert result["mismatches"] == 0, result["examples"]
+
+
+@cocotb.test(skip=not GIVEN)
+async def given(dut):
+    """The vectors of `sqhw verify` (one pattern) on the chain; the host compares them
+    (SQHW_GOT). SQHW_READY / SQHW_VALID < 1 add backpressure."""
+    manifests, _, seed = parameters()
+    tally = Tally()
+    vs = given_vectors()
+    acc, code, cycles = await stream(
+        dut, manifests[0], vs.inputs["w"], vs.inputs["x"], NM.parse(vs.nm),
+        float(os.environ.get("SQHW_VALID", "1")), float(os.environ.get("SQHW_READY", "1")),
+        np.random.default_rng(seed))
+    got = {"acc": acc.ravel(), "code": code.ravel()}
+    write_got(got)
+    tally.compare(vs, got)
+    tally.extra.update(cycles=cycles, pattern=vs.nm)
+    tally.write("given")

@@ -1,10 +1,12 @@
 """cocotb testbench: streaming dot-product units against sqhw.ref, lanes in lockstep.
 
-Per design, a driver feeds product terms (every pair of the two formats first where there
-are at most 2**16, then random finite codes), a sink takes results, and an in-order
-checker compares each lane's results with sqhw.ref.dot + sqhw.ref.requantize.
-`backpressure` drops valid and ready at random; no result may be lost, repeated or
-reordered. Several designs run at once, each with its own handshake bookkeeping."""
+Per design, a driver feeds the product terms of a vector set (sqhw.verify.vectors: every
+pair of the two formats first where there are at most 2**16, then random finite codes;
+block dots: whole blocks with their scale codes), a sink takes results, and each lane's
+results are compared in order with sqhw.ref.dot + sqhw.ref.requantize (block_dot for MX /
+NVFP4). `backpressure` drops valid and ready at random; no result may be lost, repeated or
+reordered. Several designs run at once, each with its own handshake bookkeeping.
+`given` runs the vectors `sqhw verify` hands over (SQHW_VECTORS) on one design."""
 
 import os
 
@@ -12,99 +14,44 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from sqhw import ref
-from sqhw.formats import BlockEncoded, parse
-from sqhw.verify.bench import Tally, parameters, port_width, start_clock
+from sqhw.verify import vectors
+from sqhw.verify.bench import Tally, given_vectors, parameters, port_width, start_clock, write_got
 from sqhw.verify.harness import port_name
 from sqhw.verify.lanes import pack, unpack
+from sqhw.verify.streams import mac_terms
+
+GIVEN = bool(os.environ.get("SQHW_VECTORS"))
 
 
 class Case:
-    """One design's terms, expected results and handshake state."""
+    """One design's term words per lane, and its handshake state.
 
-    def __init__(self, dut, k, manifest, lanes, total, rng, all_pairs):
-        p = manifest["parameters"]
-        self.manifest, self.lanes = manifest, lanes
-        self.block = "block_size" in p
-        a_fmt, b_fmt = parse(p["a"]), parse(p["b"])
-        if self.block:  # element codes; scales drawn per block below
-            a_block, b_block = a_fmt, b_fmt
-            a_fmt, b_fmt = a_fmt.element, b_fmt.element
-        fa = np.flatnonzero(np.isfinite(a_fmt.table))
-        fb = np.flatnonzero(np.isfinite(b_fmt.table))
-        per_lane = -(-total // lanes)
-        a = rng.choice(fa, size=(lanes, per_lane))
-        b = rng.choice(fb, size=(lanes, per_lane))
-        if all_pairs and fa.size * fb.size <= min(1 << 16, a.size):  # every pair, over lanes
-            pa, pb = np.meshgrid(fa, fb, indexing="ij")
-            order = rng.permutation(pa.size)
-            a.reshape(-1)[:order.size] = pa.ravel()[order]
-            b.reshape(-1)[:order.size] = pb.ravel()[order]
-        if self.block:
-            size = p["block_size"]
-            per_lane -= per_lane % size
-            a, b = a[:, :per_lane], b[:, :per_lane]
-            lengths = [size] * (per_lane // size)
-        else:
-            lengths, left = [], per_lane
-            while left:
-                n = int(min(rng.integers(1, p["max_length"] + 1), left))
-                lengths.append(n)
-                left -= n
-        ends = np.cumsum(lengths)
-        last = np.zeros(per_lane, dtype=np.int64)
-        last[ends - 1] = 1
-        columns = [a, b]
-        names = ["a", "b"]
-        if self.block:
-            scales = [self._scales(a_block.scale_format, lanes, len(lengths), rng)
-                      for _ in range(2)]
-            self.want_code = self._block_expected(a, b, scales, a_block, b_block, p)
-            self.want_acc = None
-            # the scale codes go with every term of their block (sampled with the last)
-            columns += [np.repeat(sc, size, axis=1) for sc in scales]
-            names += ["sa", "sb"]
-        else:
-            # expected: exact sums of each dot product, then the requantizer
-            prods = ref.mul(a, a_fmt, b, b_fmt)
-            csum = np.concatenate([np.zeros((lanes, 1), dtype=prods.dtype),
-                                   np.cumsum(prods, 1)], 1)
-            self.want_acc = csum[:, ends] - csum[:, ends - np.array(lengths)]
-            acc_frac = manifest["outputs"]["result"]["payload"]["acc"]["frac_bits"]
-            self.want_code = ref.requantize(self.want_acc, acc_frac, parse(p["out"]),
-                                            rounding=p["rounding"], saturate=p["saturate"])
-        # stimulus words, one per term index
-        payload = manifest["inputs"]["terms"]["payload"]
-        fields = np.stack(columns + [np.broadcast_to(last, a.shape)], axis=-1)
-        shifts = np.array([payload[f]["offset"] for f in names + ["last"]])
-        self.words = pack((fields << shifts).sum(axis=-1).T,
-                          port_width(manifest, "terms__payload"))
+    Dot products of a vector set made for these lanes (vs.group == lanes) go to lane
+    d % lanes; any other set (a replay) runs whole on every lane."""
+
+    def __init__(self, dut, k, manifest, lanes, vs):
+        self.manifest, self.lanes, self.vs = manifest, lanes, vs
+        starts, lengths = vectors.dots(vs)
+        self.grouped = vs.group == lanes
+        every = np.arange(starts.size)
+        self.lane_dots = ([every[lane::lanes] for lane in range(lanes)] if self.grouped
+                          else [every] * lanes)
+        lane_words = []
+        for dots in self.lane_dots:
+            terms = vectors.ranges(starts[dots], lengths[dots])
+            inputs = {n: vs.inputs[n][terms] for n in ("a", "b", "last")}
+            inputs.update({n: vs.inputs[n][dots] for n in ("sa", "sb") if n in vs.inputs})
+            lane_words.append(mac_terms(manifest, inputs, lengths[dots]))
+        if len({len(w) for w in lane_words}) != 1:
+            raise ValueError(f"{manifest['top']}: lanes must take equal numbers of terms")
+        width = port_width(manifest, "terms__payload")
+        self.words = pack(np.array(lane_words, dtype=np.int64 if width <= 62 else object).T,
+                          width)
         self.handles = {n: getattr(dut, port_name(k, n)) for n in
                         ("terms__valid", "terms__ready", "terms__payload", "result__valid",
                          "result__ready", "result__payload")}
-        self.terms, self.n_results = a.size, len(lengths)
+        self.n_results = len(self.lane_dots[0])
         self.index, self.got, self.valid, self.ready = 0, [], False, False
-
-    @staticmethod
-    def _scales(fmt, lanes, blocks, rng):
-        """Scale codes: mostly near 1.0, with the extremes of the format mixed in."""
-        finite = np.flatnonzero(np.isfinite(fmt.table) & (fmt.table > 0))
-        one = int(fmt.encode(np.array([1.0]))[0])
-        near = np.clip(one + rng.integers(-24, 25, (lanes, blocks)), finite.min(), finite.max())
-        extreme = rng.choice(finite, (lanes, blocks))
-        return np.where(rng.random((lanes, blocks)) < 0.2, extreme, near)
-
-    @staticmethod
-    def _block_expected(a, b, scales, a_fmt, b_fmt, p):
-        """Exact element dot * both scales per block (sqhw.ref.block_dot), rounded once."""
-        lanes, size = a.shape[0], a_fmt.block_size
-        rows = a.reshape(-1, size), b.reshape(-1, size)
-        sa, sb = (s.reshape(-1, 1) for s in scales)
-        exact = ref.block_dot(BlockEncoded(rows[0], sa, 1.0), a_fmt,
-                              BlockEncoded(rows[1], sb, 1.0), b_fmt)
-        codes = ref.requantize(exact.ints, exact.frac_bits, parse(p["out"]),
-                               rounding=p["rounding"], saturate=p["saturate"])
-        return codes.reshape(lanes, -1)
 
     @property
     def done(self):
@@ -129,28 +76,29 @@ class Case:
         if self.ready and r_valid:
             self.got.append(self.handles["result__payload"].value.to_unsigned())
 
-    def results(self):
+    def results(self) -> dict[str, np.ndarray]:
+        """Outputs per dot product of the vector set, in its order."""
         fields = self.manifest["outputs"]["result"]["payload"]
         raw = unpack(self.got, self.lanes, port_width(self.manifest, "result__payload"))
+        if raw.shape[0] != self.n_results:
+            raise AssertionError(f"{self.manifest['top']}: {raw.shape[0]} results for "
+                                 f"{self.n_results} dot products per lane")
         out = {}
-        for name in ("code", "special") if self.block else ("acc", "code", "special"):
-            f = fields[name]
+        for name, f in fields.items():
             v = (raw >> f["offset"]) & ((1 << f["width"]) - 1)
             if f.get("signed"):
                 v = np.where(v >= 1 << (f["width"] - 1), v - (1 << f["width"]), v)
-            out[name] = v.T
+            # raw is (results, lanes): dot d sits at (d // lanes, d % lanes) when grouped
+            out[name] = v.ravel() if self.grouped else v[:, 0]
         return out
 
 
-async def check(dut, test, total, p_valid, p_ready, all_pairs):
-    manifests, lanes, seed = parameters()
-    rng = np.random.default_rng(seed)
-    tally = Tally()
-    cases = [Case(dut, k, m, lanes, total, rng, all_pairs) for k, m in enumerate(manifests)]
+async def stream(dut, cases, p_valid, p_ready, rng) -> int:
+    """Run every case to its last result; returns the cycles it took."""
     dut.rst.value = 0
     start_clock(dut)
     cycles = 0
-    limit = 4 * max(c.terms // lanes + c.n_results for c in cases) + 1000
+    limit = 4 * max(len(c.words) + c.n_results for c in cases) / (p_valid * p_ready) + 1000
     while not all(c.done for c in cases) and cycles < limit:
         await FallingEdge(dut.clk)
         want_valid, want_ready = rng.random() < p_valid, rng.random() < p_ready
@@ -161,27 +109,34 @@ async def check(dut, test, total, p_valid, p_ready, all_pairs):
             c.observe(cycles)
         cycles += 1
     for c in cases:
-        got = c.results()
         assert c.index == len(c.words), f"{c.manifest['top']}: {c.index} of {len(c.words)} taken"
-        assert got["code"].shape == c.want_code.shape, \
-            f"{c.manifest['top']}: {got['code'].shape[1]} results for {c.n_results} dot products"
-        if not c.block:
-            tally.check(got["acc"], c.want_acc, count=False)
-        tally.check(got["code"], c.want_code, count=False)
-        tally.check(got["special"], np.zeros_like(got["special"]), count=False)
-        tally.vectors += c.terms  # every term entered a checked dot product
-    per_lane = max(len(c.words) for c in cases)
+    return cycles
+
+
+async def check(dut, test, total, p_valid, p_ready, all_pairs):
+    manifests, lanes, seed = parameters()
+    rng = np.random.default_rng(seed)
+    tally = Tally()  # times the whole run, stimulus included
+    sets = []
+    for m in manifests:
+        pairs = vectors.input_space(m)
+        sets.append(vectors.generate(m, seed, count=total, group=lanes,
+                                     exhaustive=all_pairs and pairs <= min(1 << 16, total)))
+    cases = [Case(dut, k, m, lanes, vs) for k, (m, vs) in enumerate(zip(manifests, sets))]
+    cycles = await stream(dut, cases, p_valid, p_ready, rng)
+    for c in cases:
+        tally.compare(c.vs, c.results())
     latency = max(m["latency"] for m in manifests)
-    tally.extra.update(terms=int(sum(c.terms for c in cases)),
-                       dot_products=int(sum(c.want_code.size for c in cases)), cycles=cycles,
-                       ideal_cycles=per_lane + latency, lanes=lanes,
+    tally.extra.update(terms=int(sum(vs.count for vs in sets)),
+                       dot_products=int(sum(vs.size for vs in sets)), cycles=cycles,
+                       ideal_cycles=max(len(c.words) for c in cases) + latency, lanes=lanes,
                        designs=[m["top"] for m in manifests])
     result = tally.write(test)
     assert result["mismatches"] == 0, result["examples"]
     return result
 
 
-@cocotb.test()
+@cocotb.test(skip=GIVEN)
 async def throughput(dut):
     """valid and ready held high: one term per lane per cycle, SQHW_MAC_TERMS per design."""
     result = await check(dut, "throughput", int(os.environ.get("SQHW_MAC_TERMS", "1000000")),
@@ -189,7 +144,25 @@ async def throughput(dut):
     assert result["cycles"] <= result["ideal_cycles"] + 1
 
 
-@cocotb.test()
+@cocotb.test(skip=GIVEN)
 async def backpressure(dut):
     """valid 70% and ready 40% of the cycles, at random."""
     await check(dut, "backpressure", 20000, 0.7, 0.4, False)
+
+
+@cocotb.test(skip=not GIVEN)
+async def given(dut):
+    """The vectors of `sqhw verify` on one design; the host compares them (SQHW_GOT).
+    SQHW_READY / SQHW_VALID < 1 add backpressure."""
+    manifests, lanes, seed = parameters()
+    tally = Tally()
+    vs = given_vectors()
+    case = Case(dut, 0, manifests[0], lanes, vs)
+    p_valid = float(os.environ.get("SQHW_VALID", "1"))
+    p_ready = float(os.environ.get("SQHW_READY", "1"))
+    cycles = await stream(dut, [case], p_valid, p_ready, np.random.default_rng(seed))
+    got = case.results()
+    write_got(got)
+    tally.compare(vs, got)
+    tally.extra.update(cycles=cycles, dot_products=vs.size)
+    tally.write("given")

@@ -3,7 +3,9 @@
     sqhw formats [--json]     every preset with its derived limits
     sqhw tour [--json]        quantization error (SQNR) of every preset on real data
     sqhw demo                 the main job on its built-in default (formats, tour, PTQ study)
-    sqhw gen mul|cvt|mac ...  Verilog + manifest.json for an operator
+    sqhw gen mul|cvt|mac|chain ...  Verilog + manifest.json for an operator or the N:M chain
+    sqhw verify DIR           a generated design against sqhw.ref under Verilator (cocotb)
+    sqhw vectors DIR -o FILE  its golden vectors (npz + $readmemh hex) for a vendor simulator
     sqhw synth DIR --target   LUT/FF/CARRY/DSP counts (xcup, xc7), placed-and-routed Fmax
                               (ecp5, ice40)
     sqhw synth DIR --board B  the same for a board's family, with its budget (fits / overflow)
@@ -12,6 +14,10 @@
     sqhw boards [--json]      every board file: part, family, resources, clock, memory
     sqhw ptq --model NAME     PTQ study: accuracy per format beside ONNX Runtime (cli_ptq.py)
     sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
+
+Exit status: 0 ok; 1 a check found a mismatch (verify, sim); 2 bad input or usage (one
+line naming the argument); 3 an internal error (one line and the path of a log file with
+the traceback).
 """
 
 from __future__ import annotations
@@ -20,10 +26,32 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 
 class CommandError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (exit status 2) like every other refusal."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# Upper bounds of the generator and simulation options: past them a request is refused
+# before anything is elaborated (a bound of 100000 stages or lanes was a hang)
+MAX_STAGES = 64       # the designs have 2-3 cut points; more stages only delay the output
+MAX_EXTRA_WIDTH = 64  # --width: the exact product's width plus at most this many sign bits
+MAX_LENGTH = 1 << 24  # --length: terms of the longest dot product (the accumulator grows
+                      # with log2 of it)
+MAX_WORD_BITS = 64    # --multiplier-bits, --random-bits
+MAX_LANES = 64        # chain lanes
+MAX_CHAIN = 64        # chain stages (a power of two)
+MAX_K = 1 << 16       # chain reduction length
+MAX_SIM_VECTORS = 1 << 16  # `sim dsp-chain` outputs (rows x cols)
+SEED_LIMIT = 1 << 63
 
 
 def _describe(fmt) -> dict:
@@ -135,25 +163,233 @@ def cmd_demo(args) -> int:
         peers="onnxruntime", engine="exact", no_cache=False, json=False, output=None))
 
 
-def cmd_gen(args) -> int:
-    from .hdl.emit import DESIGNS, write_design
+def _output_dir(text: str, force: bool, arg: str = "-o") -> tuple[Path, list[str]]:
+    """The output folder of a generator and, with --force, the files of the design written
+    there before (its manifest's sources, the manifest, verify's reports) that the new one
+    replaces. Refuses an empty name, a file, a folder that cannot be created or written, and
+    one that holds anything unless --force."""
+    import os
 
+    if not text or not text.strip():
+        raise CommandError(f"{arg}: expected a folder name, got an empty string")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise CommandError(f"{arg} {text}: exists and is not a folder")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise CommandError(f"{arg} {text}: the folder is not writable")
+        entries = sorted(p.name for p in path.iterdir())
+        if entries and not force:
+            raise CommandError(f"{arg} {text}: exists and is not empty ({', '.join(entries[:3])}"
+                               f"{' ...' if len(entries) > 3 else ''}); use --force to replace "
+                               "the design in it")
+        return path, _design_files(path) if entries else []
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise CommandError(f"{arg} {text}: cannot be created ({parent} is not a writable "
+                           "folder)")
+    return path, []
+
+
+def _design_files(path: Path) -> list[str]:
+    """What a design folder holds that sqhw wrote: the manifest, its sources (plain names
+    only: a hand-edited manifest must not make --force delete elsewhere), verify's reports."""
+    from .hdl.emit import MANIFEST
+
+    names = [MANIFEST, "verify"]
     try:
-        if args.design == "mul":
-            dut, description = DESIGNS["mul"](args.a, args.b, args.stages, args.width)
-        elif args.design == "cvt":
-            dut, description = DESIGNS["cvt"](args.src, args.dst, args.rounding,
-                                              args.saturate, args.stages, args.random_bits,
-                                              args.dyadic_shift, args.multiplier_bits)
+        sources = json.loads((path / MANIFEST).read_text()).get("sources", [])
+    except (OSError, ValueError, AttributeError):
+        sources = []
+    names += [s for s in sources if isinstance(s, str) and s == Path(s).name
+              and s not in ("", ".", "..")]
+    return names
+
+
+def _gen_design(args):
+    """(dut, description) of a `sqhw gen` request, every bound checked first."""
+    from .formats import BlockScaled, parse
+    from .hdl.emit import DESIGNS
+
+    if args.design == "mul":
+        if args.width is not None:
+            exact = _product_bits(args.a, args.b)
+            if not exact <= args.width <= exact + MAX_EXTRA_WIDTH:
+                raise ValueError(f"--width: the exact product of {args.a} x {args.b} needs "
+                                 f"{exact} bits; expected {exact} to {exact + MAX_EXTRA_WIDTH} "
+                                 f"(wider only repeats the sign), got {args.width}")
+        return DESIGNS["mul"](args.a, args.b, args.stages, args.width)
+    if args.design == "cvt":
+        for arg, value in (("--multiplier-bits", args.multiplier_bits),
+                           ("--random-bits", args.random_bits)):
+            if not 1 <= value <= MAX_WORD_BITS:
+                raise ValueError(f"{arg}: expected 1 to {MAX_WORD_BITS}, got {value}")
+        if args.dyadic_shift is not None:
+            src = parse(args.src)
+            top = src.bits + args.multiplier_bits
+            if not 1 <= args.dyadic_shift <= top:
+                raise ValueError(f"--dyadic-shift: expected 1 to {top} for {src.name} inputs "
+                                 f"and {args.multiplier_bits}-bit m (i * m has {top} bits; a "
+                                 f"larger shift leaves only the zero point), got "
+                                 f"{args.dyadic_shift}")
+        return DESIGNS["cvt"](args.src, args.dst, args.rounding, args.saturate, args.stages,
+                              args.random_bits, args.dyadic_shift, args.multiplier_bits)
+    if args.design == "mac":
+        a, b = parse(args.a), parse(args.b)
+        block = next((f for f in (a, b) if isinstance(f, BlockScaled)), None)
+        if block is not None:
+            if args.length is not None and args.length != block.block_size:
+                raise ValueError(f"--length: {block.name} block dots have a fixed length of "
+                                 f"{block.block_size} (its block size), got {args.length}; "
+                                 "leave --length out")
+            length = block.block_size
         else:
-            dut, description = DESIGNS["mac"](args.a, args.b, args.length, args.out,
-                                              args.rounding, args.saturate, args.stages)
+            length = 1024 if args.length is None else args.length
+            if not 1 <= length <= MAX_LENGTH:
+                raise ValueError(f"--length: expected 1 to 2**24 terms, got {length}")
+        return DESIGNS["mac"](args.a, args.b, length, args.out, args.rounding, args.saturate,
+                              args.stages)
+    nm = _chain_shape(args.nm, args.lanes, args.chain, args.k)
+    dut, description = DESIGNS["dsp_chain"](args.weight, args.act, nm.m, args.chain, args.k,
+                                            args.out, args.rounding, args.saturate,
+                                            args.stages, args.lanes)
+    description["parameters"]["nm"] = str(nm)  # the pattern verify / vectors use by default
+    return dut, description
+
+
+def _product_bits(a: str, b: str) -> int:
+    from . import ref
+    from .formats import parse
+
+    return ref.product_format(parse(a), parse(b)).bits
+
+
+def _chain_shape(text: str, lanes: int, chain: int, k: int):
+    """The N:M pattern of a chain request, with its lanes, chain and K bounds checked."""
+    from .sparsity import NM
+
+    nm = NM.parse(text)
+    if not 1 <= chain <= MAX_CHAIN or chain & (chain - 1):
+        raise ValueError(f"--chain: expected a power of two from 1 to {MAX_CHAIN}, got {chain}")
+    if nm.m & (nm.m - 1) or nm.n & (nm.n - 1):
+        raise ValueError(f"--nm: the chain runs power-of-two N and M, got {nm}")
+    if nm.n > min(nm.m, chain):
+        raise ValueError(f"--nm: a chain of {chain} stages runs n up to {min(nm.m, chain)} "
+                         f"for m = {nm.m}, got {nm}")
+    if not 1 <= lanes <= MAX_LANES:
+        raise ValueError(f"--lanes: expected 1 to {MAX_LANES}, got {lanes}")
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"--k: expected a reduction length of 1 to {MAX_K}, got {k}")
+    return nm
+
+
+def cmd_gen(args) -> int:
+    import shutil
+
+    from .hdl.emit import MANIFEST, check_top, write_design
+
+    top = args.top if args.top is not None else f"sqhw_{args.design}"
+    try:
+        check_top(top)
+        dut, description = _gen_design(args)
     except (ValueError, TypeError) as err:  # refused before any file is written
         raise CommandError(str(err)) from err
-    top = args.top or f"sqhw_{args.design}"
-    manifest = write_design(dut, description, args.output, top)
-    print(f"wrote {args.output}/{manifest['sources'][0]} and {args.output}/manifest.json "
+    out, previous = _output_dir(args.output, args.force)
+    manifest = write_design(dut, description, out, top)
+    for name in set(previous) - {*manifest["sources"], MANIFEST}:  # the replaced design's
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    print(f"wrote {out / manifest['sources'][0]} and {out / 'manifest.json'} "
           f"(latency {manifest['latency']})")
+    return 0
+
+
+def _design_dir(text: str) -> Path:
+    if not text or not text.strip():
+        raise CommandError("DIR: expected the folder of a generated design, got an empty "
+                           "string")
+    path = Path(text)
+    if not path.is_dir():
+        raise CommandError(f"{text}: no such folder (generate a design with `sqhw gen ... -o "
+                           f"{text}`)")
+    return path
+
+
+def cmd_verify(args) -> int:
+    from .verify import check
+    from .verify.vectors import VectorError
+
+    design = _design_dir(args.design_dir)
+    wave = None
+    if args.wave is not None:
+        suffix = Path(args.wave).suffix
+        wave = _new_file(args.wave, suffix if suffix in (".fst", ".vcd") else ".fst", "--wave",
+                         args.force)
+        from .verify.runner import fst_available
+
+        if suffix == ".fst" and not fst_available():
+            raise CommandError(f"--wave {args.wave}: Verilator's FST writer needs lz4.h and "
+                               "zlib.h (Debian: apt install liblz4-dev zlib1g-dev), not found "
+                               "here; use a .vcd file name")
+    exhaustive = True if args.exhaustive else None
+    try:  # every refusal before anything is built
+        planned = check.plan(design, args.seed, args.vectors, exhaustive, args.replay)
+    except (FileNotFoundError, VectorError, ValueError) as err:
+        raise CommandError(str(err)) from err
+    report = check.verify(design, args.seed, args.vectors, exhaustive, wave, args.replay,
+                          planned)
+    print(json.dumps(report, indent=1) if args.json else check.text(report))
+    return 1 if report["mismatches"] else 0
+
+
+def _new_file(text: str, suffix: str, arg: str, force: bool) -> Path:
+    """An output file: not empty, the right suffix, a writable existing folder, replaced
+    only with --force."""
+    import os
+
+    if not text or not text.strip():
+        raise CommandError(f"{arg}: expected a file name, got an empty string")
+    path = Path(text)
+    if path.suffix != suffix:
+        raise CommandError(f"{arg} {text}: expected a {suffix} file name")
+    if path.name.startswith(".") or path.name == suffix:
+        raise CommandError(f"{arg} {text}: expected a file name before {suffix}")
+    if path.is_dir():
+        raise CommandError(f"{arg} {text}: is a folder, expected a file name")
+    if path.exists() and not force:
+        raise CommandError(f"{arg} {text}: exists; use --force to replace it")
+    parent = path.absolute().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise CommandError(f"{arg} {text}: {parent} is not a writable folder")
+    return path
+
+
+def cmd_vectors(args) -> int:
+    from .hdl.emit import read_manifest
+    from .verify import export
+    from .verify.check import LANES
+    from .verify.vectors import UNIT, VectorError, generate, kind
+
+    design = _design_dir(args.design_dir)
+    stem = Path(args.output[:-4] if args.output.endswith(".npz") else args.output)
+    if not args.output.strip() or not stem.name:
+        raise CommandError(f"-o: expected a file name, got {args.output!r}")
+    if Path(args.output).is_dir():
+        raise CommandError(f"-o {args.output}: is a folder, expected a file name (FILE.npz)")
+    try:
+        manifest = read_manifest(design)
+        vs = generate(manifest, args.seed, args.vectors, True if args.exhaustive else None,
+                      group=LANES[kind(manifest)], nm=args.nm)
+    except (FileNotFoundError, VectorError, ValueError) as err:
+        raise CommandError(str(err)) from err
+    for path in export.outputs_of(stem):
+        _new_file(str(path), path.suffix, "-o", args.force)
+    paths = export.write(manifest, vs, stem, args.seed)
+    print(f"wrote {vs.size} vectors ({vs.count} {UNIT[vs.kind]}, {vs.mode}, seed "
+          f"{args.seed}) of {manifest['top']}: {', '.join(map(str, paths))}")
     return 0
 
 
@@ -299,20 +535,22 @@ def cmd_sim(args) -> int:
     from .verify.runner import run
 
     try:
-        nm = NM.parse(args.nm)
-        if args.chain < 1 or args.chain & (args.chain - 1):
-            raise ValueError(f"--chain: expected a power of two, got {args.chain}")
-        if nm.n & (nm.n - 1):
-            raise ValueError(f"--nm: the chain runs power-of-two N, got {nm}")
-        for arg, value in (("--lanes", args.lanes), ("--k", args.k), ("--cols", args.cols),
-                           ("--vectors", args.vectors)):
-            if value < 1:
-                raise ValueError(f"{arg}: expected a positive integer, got {value}")
+        for arg, value in (("--weights", args.weights), ("--acts", args.acts)):
+            if value is not None and not value.strip():
+                raise ValueError(f"{arg}: expected a .npy file, got an empty string")
+        nm = _chain_shape(args.nm, args.lanes, args.chain, args.k)
+        for arg, value, top in (("--cols", args.cols, MAX_SIM_VECTORS),
+                                ("--vectors", args.vectors, MAX_SIM_VECTORS)):
+            if not 1 <= value <= top:
+                raise ValueError(f"{arg}: expected 1 to {top}, got {value}")
         for arg, value in (("--ready", args.ready), ("--valid", args.valid)):
             if not 0 < value <= 1:
                 raise ValueError(f"{arg}: expected a probability in (0, 1], got {value}")
-        layer = _layer(args, nm) if args.weights or args.acts else {}
+        layer = _layer(args, nm) if args.weights is not None or args.acts is not None else {}
         k = int(layer["SQHW_K"]) if layer else args.k
+        if layer and k > MAX_K:
+            raise ValueError(f"--weights {args.weights}: K = {k} columns; the chain takes at "
+                             f"most {MAX_K}")
         dut, description = design_dsp_chain(args.weight, args.act, nm.m, args.chain,
                                             max(k, 1), args.out, stages=args.stages,
                                             lanes=args.lanes)
@@ -348,7 +586,7 @@ def _layer(args, nm) -> dict:
     from . import ref
     from .formats import parse
 
-    if not (args.weights and args.acts):
+    if args.weights is None or args.acts is None:
         raise ValueError("--weights and --acts go together (codes of one layer and its inputs)")
     arrays = {}
     for option, path, fmt_name, ndim in (("--weights", args.weights, args.weight, 2),
@@ -372,14 +610,27 @@ def _layer(args, nm) -> dict:
             "SQHW_K": str(w.shape[1])}
 
 
-def _stages(text: str) -> int:
+def _integer(text: str, low: int, high: int, why: str = "", shown: str | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {low} to {shown or high}{why}, got {value}")
     return value
+
+
+def _stages(text: str) -> int:
+    return _integer(text, 0, MAX_STAGES, " (the designs have 2-3 cut points; more stages "
+                    "only delay the output)")
+
+
+def _seed(text: str) -> int:
+    return _integer(text, 0, SEED_LIMIT - 1, shown="2**63 - 1")
+
+
+def _positive(text: str) -> int:
+    return _integer(text, 1, 1 << 62, shown="2**62")
 
 
 def _add_gen(sub) -> None:
@@ -388,10 +639,14 @@ def _add_gen(sub) -> None:
     gen = sub.add_parser("gen", help="generate Verilog + manifest.json for an operator")
     kinds = gen.add_subparsers(dest="design", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-o", "--output", required=True, help="output directory")
+    common.add_argument("-o", "--output", required=True, help="output folder (new or empty)")
+    common.add_argument("--force", action="store_true",
+                        help="replace the design already in the output folder")
     common.add_argument("--stages", type=_stages, default=None,
-                        help="pipeline register stages (latency; default 0, mac 1)")
-    common.add_argument("--top", help="Verilog module name (default sqhw_<design>)")
+                        help=f"pipeline register stages, 0 to {MAX_STAGES} (latency; default 0, "
+                        "mac and chain 1)")
+    common.add_argument("--top", help="Verilog module name, a plain identifier (default "
+                        "sqhw_<design>; submodules are named <top>.<name>)")
     rounding = argparse.ArgumentParser(add_help=False)
     rounding.add_argument("--rounding", choices=ROUNDING_MODES, default="rne")
     rounding.add_argument("--saturate", action=argparse.BooleanOptionalAction, default=True,
@@ -403,21 +658,68 @@ def _add_gen(sub) -> None:
     p = kinds.add_parser("cvt", parents=[common, rounding], help="converter / requantizer")
     p.add_argument("--from", dest="src", required=True, help="input format")
     p.add_argument("--to", dest="dst", help="output format (minifloat input: its exact fixed)")
-    p.add_argument("--random-bits", type=int, default=16, help="random word width (stochastic)")
+    p.add_argument("--random-bits", type=int, default=16,
+                   help=f"random word width (stochastic), 1 to {MAX_WORD_BITS}")
     p.add_argument("--dyadic-shift", type=int, help="integer path: o = round(i * m / 2**S) + "
                    "zero_point with run-time inputs m and zero_point")
-    p.add_argument("--multiplier-bits", type=int, default=16, help="width of m (dyadic)")
+    p.add_argument("--multiplier-bits", type=int, default=16,
+                   help=f"width of m (dyadic), 1 to {MAX_WORD_BITS}")
     p = kinds.add_parser("mac", parents=[common, rounding],
                          help="streaming dot product (block formats: one result per block)")
     p.add_argument("--a", required=True)
     p.add_argument("--b", required=True)
-    p.add_argument("--length", type=int, default=1024, help="longest dot product (sizes acc)")
+    p.add_argument("--length", type=int, help="longest dot product, sizes the accumulator "
+                   "(default 1024; block formats: their block size, fixed)")
     p.add_argument("--out", required=True, help="output format of the requantizer")
+    p = kinds.add_parser("chain", parents=[common, rounding],
+                         help="N:M sparse DSP chain (FlightLLM-style; N set at run time)")
+    p.add_argument("--nm", default="2:4", help="pattern n:m: m sizes the index muxes, n is the "
+                   "default run-time pattern (every power-of-two n <= min(m, chain) runs)")
+    p.add_argument("--weight", default="int8", help="weight format")
+    p.add_argument("--act", default="int8", help="activation format")
+    p.add_argument("--out", default="int8", help="output format of the requantizer")
+    p.add_argument("--lanes", type=int, default=1,
+                   help=f"chains in parallel sharing the activations (1 to {MAX_LANES})")
+    p.add_argument("--chain", type=int, default=8,
+                   help=f"multiply stages per chain (a power of two up to {MAX_CHAIN})")
+    p.add_argument("--k", type=int, default=1024,
+                   help=f"longest reduction length K, sizes the accumulator (up to {MAX_K})")
     gen.set_defaults(func=cmd_gen)
 
 
+def _add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="check a generated design against sqhw.ref (Verilator)")
+    p.add_argument("design_dir", metavar="DIR", help="a folder written by `sqhw gen`")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--exhaustive", action="store_true",
+                     help="every input (pair) even past 2**16 vectors, up to 2**24 (the "
+                     "default is exhaustive up to 2**16: every pair of 8-bit operands)")
+    how.add_argument("--vectors", type=_positive,
+                     help="random vectors: input pairs / codes, MAC terms or chain outputs")
+    how.add_argument("--replay", metavar="FILE.json",
+                     help="run only the vectors of a failures file (DIR/verify/failures.json)")
+    p.add_argument("--seed", type=_seed, default=1234, help="seed of the random vectors")
+    p.add_argument("--wave", metavar="FILE.fst", help="write a waveform of the run (FST, or VCD "
+                   "for a .vcd name; on a mismatch: of the vectors around the first failure)")
+    p.add_argument("--force", action="store_true", help="replace an existing --wave file")
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("vectors", help="golden vectors of a design (npz + $readmemh hex)")
+    p.add_argument("design_dir", metavar="DIR", help="a folder written by `sqhw gen`")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="FILE.npz; FILE.in.hex and FILE.out.hex are written beside it")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--exhaustive", action="store_true", help="as for `sqhw verify`")
+    how.add_argument("--vectors", type=_positive, help="as for `sqhw verify`")
+    p.add_argument("--seed", type=_seed, default=1234,
+                   help="the seed `sqhw verify` checks the same vectors with")
+    p.add_argument("--nm", help="chain: the run-time pattern (default: the design's)")
+    p.add_argument("--force", action="store_true", help="replace existing files")
+    p.set_defaults(func=cmd_vectors)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sqhw", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="sqhw", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="verb", required=True)
     p = sub.add_parser("formats", help="table of every preset format")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -429,6 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the main job on the built-in default")
     p.set_defaults(func=cmd_demo)
     _add_gen(sub)
+    _add_verify(sub)
     p = sub.add_parser("synth", help="resources (and Fmax on ECP5) of a generated design")
     p.add_argument("design_dir", help="a directory written by `sqhw gen`")
     p.add_argument("--target", choices=["xcup", "xc7", "ecp5", "ice40"],
@@ -438,7 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", help="a board (boards/NAME.yaml or a path): picks the target "
                    "and reports the design's budget on it (ecp5 default: ecp5_25k, ice40: "
                    "icebreaker)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--seed", type=_seed, default=1, help="nextpnr placement seed")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_synth)
     p = sub.add_parser("build", help="a design for a board: Verilog, resources, fit, roofline "
@@ -462,12 +765,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--weight", default="int8", help="weight format")
     q.add_argument("--act", default="int8", help="activation format")
     q.add_argument("--out", default="int8", help="output format of the requantizer")
-    q.add_argument("--lanes", type=int, default=4,
-                   help="chains in parallel (output rows at once), sharing the activations")
-    q.add_argument("--chain", type=int, default=8, help="multiply stages per chain")
-    q.add_argument("--k", type=int, default=512, help="reduction length K")
+    q.add_argument("--lanes", type=int, default=4, help="chains in parallel (output rows at "
+                   f"once), sharing the activations (1 to {MAX_LANES})")
+    q.add_argument("--chain", type=int, default=8,
+                   help=f"multiply stages per chain (a power of two up to {MAX_CHAIN})")
+    q.add_argument("--k", type=int, default=512, help=f"reduction length K (up to {MAX_K})")
     q.add_argument("--cols", type=int, default=1, help="columns of X (1: matrix-vector)")
-    q.add_argument("--vectors", type=int, default=256, help="output values to check")
+    q.add_argument("--vectors", type=int, default=256,
+                   help=f"output values to check (up to {MAX_SIM_VECTORS})")
     q.add_argument("--ready", type=float, default=1.0, help="P(result.ready) per cycle")
     q.add_argument("--valid", type=float, default=1.0,
                    help="P(an idle input stream offers its next beat) per cycle")
@@ -475,7 +780,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--weights", help="a real layer: .npy of weight codes (rows, K) that "
                    "follow --nm (with --acts; replaces the random matrices)")
     q.add_argument("--acts", help="a real layer's inputs: .npy of activation codes (K, cols)")
-    q.add_argument("--seed", type=int, default=1234)
+    q.add_argument("--seed", type=_seed, default=1234)
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sim)
     from .cli_ptq import add_parser as add_ptq
@@ -491,7 +796,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "stages", 0) is None and args.verb == "gen":
-        args.stages = 1 if args.design == "mac" else 0
+        args.stages = 1 if args.design in ("mac", "chain") else 0
     try:
         return args.func(args)
     except CommandError as err:
@@ -500,6 +805,36 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:
+        print(f"sqhw {args.verb}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug or a tool failure: one line, the traceback in a log
+        return _internal_error(args.verb, err)
+
+
+def _internal_error(verb: str, err: Exception) -> int:
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    from . import __version__
+
+    text = "".join(traceback.format_exception(err))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"{verb}-{stamp}-{os.getpid()}.log"
+    try:
+        from .paths import cache_dir
+
+        log = cache_dir("logs") / name
+        log.write_text(f"sqhw {__version__} {' '.join(sys.argv)}\n{text}")
+    except Exception:  # no cache folder (or no platformdirs): the temp folder will do
+        log = Path(tempfile.gettempdir()) / f"sqhw-{name}"
+        log.write_text(text)
+    message = " ".join(str(err).split()) or type(err).__name__
+    print(f"sqhw {verb}: internal error: {type(err).__name__}: {message[:300]} (traceback in "
+          f"{log})", file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":

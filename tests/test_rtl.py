@@ -1,7 +1,7 @@
 """Generated Verilog under Verilator + cocotb, checked bit for bit against sqhw.ref.
 
 Each test generates its designs with the same code as `sqhw gen`, builds them into one
-harness (cached under build/verilator by content), and runs a sim/ testbench that counts
+harness (cached in the user cache folder by content), and runs a sim/ testbench that counts
 what it checked. Exhaustive: every input pair / code; the MAC sees >= 10**6 terms."""
 
 import itertools

@@ -59,15 +59,19 @@ class Multiplier(wiring.Component):
         width = len(a.magnitude) + len(b.magnitude) + (0 if both_unsigned else 1)
         magnitude = Signal(unsigned(width) if both_unsigned else signed(width))
         negative = Signal()
-        shift = Signal(range(max_shift(self.a_fmt) + max_shift(self.b_fmt) + 1))
         special = Signal()
         m.d.comb += [magnitude.eq(a.magnitude * b.magnitude),
                      negative.eq(a.negative ^ b.negative),
-                     shift.eq(a.shift + b.shift),
                      special.eq(a.special | b.special)]
-        magnitude, negative, shift, special = (delay(m, v, cut_multiply, n) for v, n in
-                                               ((magnitude, "mag"), (negative, "neg"),
-                                                (shift, "shift"), (special, "special")))
+        magnitude, negative, special = (delay(m, v, cut_multiply, n) for v, n in
+                                        ((magnitude, "mag"), (negative, "neg"),
+                                         (special, "special")))
+        shift = 0  # two Fixed operands: no exponents (and no zero-width shift signal)
+        top_shift = max_shift(self.a_fmt) + max_shift(self.b_fmt)
+        if top_shift:
+            shift = Signal(range(top_shift + 1))
+            m.d.comb += shift.eq(a.shift + b.shift)
+            shift = delay(m, shift, cut_multiply, "shift")
 
         # stage 2: align and apply the sign
         product = Signal.like(self.p, name="product")

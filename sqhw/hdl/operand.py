@@ -58,7 +58,7 @@ def decode(m: Module, fmt, code: Value, name: str) -> Decoded:
     view = data.View(layout_of(fmt), code)
     exp, man = view.exp, view.man
     significand = Signal(fmt.man_bits + 1, name=f"{name}_significand")
-    shift = Signal(range(max_shift(fmt) + 1), name=f"{name}_shift")
+    shift = Signal(range(max(max_shift(fmt), 1) + 1), name=f"{name}_shift")  # never 0 bits
     if fmt.subnormals:
         implicit = exp != 0
         m.d.comb += [significand.eq(Cat(man, implicit) if fmt.man_bits else implicit),

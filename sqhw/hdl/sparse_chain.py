@@ -61,6 +61,8 @@ class IndexMuxBank(wiring.Component):
                     with m.Case(k):
                         group = Array(self.acts[first + j] for j in range(self.m))
                         m.d.comb += self.selected[c].eq(group[self.indices[c]])
+                with m.Default():  # an n_log2 that reaches no group: 0 (said, for lint)
+                    m.d.comb += self.selected[c].eq(0)
         return m
 
 

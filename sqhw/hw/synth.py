@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..hdl.emit import read_manifest
 from .boards import FAMILIES, Board, BoardError, load_board
-from .open_flow import ToolError, yosys
+from .open_flow import ToolError, _yowasp_compiled, yosys  # noqa: F401 (re-exported)
 from .open_flow import run as open_flow
 
 TIMING_TOP = "sqhw_timing"

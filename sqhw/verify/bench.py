@@ -1,5 +1,6 @@
 """Shared parts of the cocotb testbenches in sim/: parameters from the environment, a lanes
-driver for pipelined datapaths, and the result file that pytest reads back.
+driver for pipelined datapaths, the result file that pytest reads back, and the given
+vectors of `sqhw verify` (SQHW_VECTORS in, SQHW_GOT out).
 
 Runs inside the simulator process (imports cocotb)."""
 
@@ -21,6 +22,71 @@ def parameters() -> tuple[list[dict], int, int]:
     seed = int(os.environ.get("SQHW_SEED", "1234"))
     print(f"SQHW_SEED={seed}")
     return manifests, int(os.environ["SQHW_LANES"]), seed
+
+
+def given_vectors():
+    """The Vectors `sqhw verify` asked for (SQHW_VECTORS), or None in a plain test run."""
+    from .vectors import load
+
+    path = os.environ.get("SQHW_VECTORS")
+    return load(path) if path else None
+
+
+def write_got(got: dict[str, np.ndarray]) -> None:
+    """What the design produced, per output, for the host to compare (SQHW_GOT, .npz;
+    values past 62 bits as decimal strings)."""
+    arrays = {n: (np.asarray(v).astype(str) if np.asarray(v).dtype == object else np.asarray(v))
+              for n, v in got.items()}
+    with open(os.environ["SQHW_GOT"], "wb") as f:
+        np.savez(f, **arrays)
+
+
+def read_got(path) -> dict[str, np.ndarray]:
+    from .vectors import _from_text
+
+    with np.load(path, allow_pickle=False) as data:
+        return {n: _from_text(data[n]) for n in data.files}
+
+
+def output_signedness(manifest: dict) -> dict[str, bool]:
+    """Output port -> signed, from the manifest (codes are unsigned)."""
+    return {name: bool(spec.get("signed", False)) for name, spec in manifest["outputs"].items()}
+
+
+async def drive_vectors(dut, manifests: list[dict], lanes: int, sets: list
+                        ) -> list[dict[str, np.ndarray]]:
+    """Run datapath vector sets (mul, cvt), one per design, lanes vectors per cycle; returns
+    each design's outputs, one value per vector. A replay runs its few vectors one per cycle
+    on every lane (lane 0 of the waveform shows them in order)."""
+    batches = max(-(-vs.size // lanes) if vs.mode != "replay" else vs.size for vs in sets)
+    inputs = []
+    for vs in sets:
+        if vs.mode == "replay":
+            inputs.append({n: np.resize(np.repeat(v[:, None], lanes, axis=1), (batches, lanes))
+                           for n, v in vs.inputs.items()})
+        else:
+            inputs.append({n: spread(v, lanes, batches) for n, v in vs.inputs.items()})
+    outputs = [output_signedness(m) for m in manifests]
+    results = await run_datapath(dut, manifests, lanes, inputs, outputs)
+    got = []
+    for vs, out in zip(sets, results):
+        if vs.mode == "replay":
+            got.append({n: v[:vs.size, 0] for n, v in out.items()})
+        else:
+            got.append({n: v.ravel()[:vs.size] for n, v in out.items()})
+    return got
+
+
+async def datapath_given(dut) -> None:
+    """The `given` test of a datapath testbench: run SQHW_VECTORS on the one design, write
+    what came out (the host compares it) and the tally."""
+    manifests, lanes, _ = parameters()
+    tally = Tally()
+    vs = given_vectors()
+    (got,) = await drive_vectors(dut, manifests[:1], lanes, [vs])
+    write_got(got)
+    tally.compare(vs, got)
+    tally.write("given")
 
 
 def port_width(manifest: dict, name: str) -> int:
@@ -107,6 +173,17 @@ class Tally:
             self.examples += [{"got": str(got[i]), "want": str(want[i]),
                                **({"inputs": [str(v) for v in ctx[i]]} if ctx is not None else {})}
                               for i in idx]
+
+    def compare(self, vs, got: dict[str, np.ndarray]) -> None:
+        """Count a vector set against what the design produced (sqhw.verify.vectors)."""
+        from .vectors import mismatches, records
+
+        bad = mismatches(vs, got)
+        self.vectors += vs.count
+        self.mismatches += int(bad.sum())
+        room = 10 - len(self.examples)
+        if bad.any() and room > 0:
+            self.examples += records(vs, np.flatnonzero(bad)[:room], got)
 
     def write(self, test: str) -> dict:
         """Add this test's result to the SQHW_RESULT file ({test name: result})."""

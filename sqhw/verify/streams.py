@@ -1,0 +1,108 @@
+"""Stream payload words of the streaming designs (mac, block dot, N:M chain), laid out as
+their manifests say: what the testbenches drive and what `sqhw vectors` writes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..formats import parse
+from ..sparsity import NM
+from .lanes import pack_fields
+
+
+def fields_word(payload: dict, values: dict[str, np.ndarray]) -> list[int]:
+    """One payload word per row: every named field (value masked to its width) at its
+    manifest offset. Python ints, so payloads of any width work."""
+    names = list(values)
+    count = len(next(iter(values.values())))
+    if max(payload[n]["offset"] + payload[n]["width"] for n in names) <= 62:  # numpy, fast
+        word = np.zeros(count, dtype=np.int64)
+        for name in names:
+            f = payload[name]
+            column = np.asarray(values[name]).ravel().astype(np.int64)
+            word |= (column & ((1 << f["width"]) - 1)) << f["offset"]
+        return word.tolist()
+    words = [0] * count
+    for name in names:
+        f = payload[name]
+        mask = (1 << f["width"]) - 1
+        column = np.asarray(values[name]).ravel()
+        for i in range(count):
+            words[i] |= (int(column[i]) & mask) << f["offset"]
+    return words
+
+
+def mac_terms(manifest: dict, inputs: dict[str, np.ndarray], lengths) -> list[int]:
+    """`terms` payload words of one stream of dot products (`lengths`: terms per dot); a
+    block dot's scale codes go with every term of their block (the unit samples them with
+    the last)."""
+    payload = manifest["inputs"]["terms"]["payload"]
+    values = {"a": inputs["a"], "b": inputs["b"], "last": inputs["last"]}
+    if "sa" in inputs:
+        values.update({n: np.repeat(inputs[n], lengths) for n in ("sa", "sb")})
+    return fields_word(payload, values)
+
+
+def mac_results(manifest: dict, expected: dict[str, np.ndarray]) -> list[int]:
+    """`result` payload words of the expected outputs, one per dot product."""
+    payload = manifest["outputs"]["result"]["payload"]
+    return fields_word(payload, {n: v for n, v in expected.items() if n in payload})
+
+
+def chain_beats(manifest: dict, w: np.ndarray, x: np.ndarray, nm: NM
+                ) -> tuple[list[int], list[int], int]:
+    """The two input streams of SparseDSPChain for W (rows, K) @ X (K, cols): (acts words,
+    weights words, rows padded to a multiple of lanes). Per column of X, per block of
+    `lanes` rows: the same activation windows, each block's packed weights. Result beat i
+    holds rows (i % blocks) * lanes .. + lanes - 1 of column i // blocks."""
+    from ..hdl.sparse_chain import beats
+
+    p = manifest["parameters"]
+    lanes, chain = p["lanes"], p["chain"]
+    w_fmt, x_fmt = parse(p["w"]), parse(p["x"])
+    w_zero, x_zero = int(w_fmt.encode(np.zeros(1))[0]), int(x_fmt.encode(np.zeros(1))[0])
+    rows, k = w.shape
+    padded = -(-rows // lanes) * lanes  # the last row block is filled with zero rows
+    w = np.concatenate([w, np.full((padded - rows, k), w_zero, dtype=w.dtype)])
+    packed = nm.pack(w, w_fmt)
+    index_bits = manifest["inputs"]["weights"]["payload"]["indices"]["bits"]
+    act_words, weight_words = [], []
+    for j in range(x.shape[1]):
+        b = beats(packed.values, packed.indices, x[:, j], nm, chain, w_zero, x_zero)
+        count = b["last"].size
+        acts = pack_fields([(b["acts"][:, None, :], x_fmt.bits)])
+        for r0 in range(0, padded, lanes):
+            sel = slice(r0, r0 + lanes)
+            act_words += acts
+            weight_words += pack_fields([
+                (b["values"][sel].transpose(1, 0, 2).reshape(count, 1, -1), w_fmt.bits),
+                (b["indices"][sel].transpose(1, 0, 2).reshape(count, 1, -1), index_bits),
+                (b["last"][:, None, None], 1)])
+    return act_words, weight_words, padded
+
+
+def chain_results(manifest: dict, acc: np.ndarray, code: np.ndarray) -> list[int]:
+    """Expected `result` words of a chain for outputs (rows, cols), in the order of
+    `chain_beats` (zero rows padding the last block expect 0 and code(0))."""
+    p = manifest["parameters"]
+    lanes = p["lanes"]
+    out = manifest["outputs"]["result"]["payload"]
+    rows, cols = acc.shape
+    padded = -(-rows // lanes) * lanes
+    out_fmt = parse(p["out"])
+    zero_code = int(out_fmt.encode(np.zeros(1))[0])
+    acc_p = np.zeros((padded, cols), dtype=acc.dtype)
+    code_p = np.full((padded, cols), zero_code, dtype=np.int64)
+    acc_p[:rows], code_p[:rows] = acc, code
+    words = []
+    for j in range(cols):
+        for r0 in range(0, padded, lanes):
+            word = 0
+            for lane in range(lanes):
+                for name, value in (("code", code_p[r0 + lane, j]), ("acc", acc_p[r0 + lane, j]),
+                                    ("special", 0)):
+                    f = out[name]
+                    word |= (int(value) & ((1 << f["bits"]) - 1)) << (f["offset"] +
+                                                                      lane * f["bits"])
+            words.append(word)
+    return words

@@ -107,8 +107,8 @@ async def sparse_matmul(dut):
     cols = int(os.environ.get("SQHW_COLS", "1"))
     p_ready = float(os.environ.get("SQHW_READY", "1"))
     p_valid = float(os.environ.get("SQHW_VALID", "1"))
+    w_fmt, x_fmt, out_fmt = parse(p["w"]), parse(p["x"]), parse(p["out"])
     tally = Tally()
-    w = x = None
     if os.environ.get("SQHW_W_NPY"):  # a real layer: codes given by the caller
         w, x = np.load(os.environ["SQHW_W_NPY"]), np.load(os.environ["SQHW_X_NPY"])
         rows, k, cols = w.shape[0], w.shape[1], x.shape[1]

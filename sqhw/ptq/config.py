@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import math
 from typing import Mapping
 
 from ..formats import BlockScaled, Fixed, Minifloat, parse
@@ -185,8 +184,3 @@ def _choice(key: str, value, allowed) -> None:
 def _has_zero(fmt) -> bool:
     return bool((fmt.table == 0).any())
 
-
-def finite_positive(value: float, what: str) -> float:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{what}: expected a positive finite number, got {value!r}")
-    return value

@@ -172,5 +172,4 @@ def calibrate_amax(samples: np.ndarray, spec: QuantSpec) -> float:
     samples = np.asarray(samples, dtype=np.float64).reshape(1, -1)
     if not np.isfinite(samples).all():
         raise ValueError("calibration data contains NaN or Inf")
-    tensor_spec = spec if spec.granularity == "tensor" else None
-    return float(amax_for(samples, tensor_spec, rows_axis=False)[0, 0])
+    return float(amax_for(samples, spec, rows_axis=False)[0, 0])  # act specs are per tensor

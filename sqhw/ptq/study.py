@@ -24,7 +24,8 @@ from .peers import PEERS, installed, missing_row, peer_formats, row_count
 
 
 def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
-               algorithms: tuple[str, ...], calibration: str = "minmax") -> QuantConfig:
+               algorithms: tuple[str, ...], calibration: str = "minmax",
+               act_granularity: str = "tensor") -> QuantConfig:
     try:
         fmt = parse(fmt_name)
     except ValueError as err:
@@ -32,7 +33,8 @@ def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
     block = isinstance(fmt, BlockScaled)
     weight = QuantSpec(fmt, granularity="tensor" if block else "channel")
     act = None if weights_only else QuantSpec(
-        fmt, calibration="minmax" if block else calibration, percentile=99.999)
+        fmt, calibration="minmax" if block else calibration, percentile=99.999,
+        granularity="tensor" if block else act_granularity)
     if weights_only:
         algorithms = tuple(a for a in algorithms if a != "smoothquant")
     if sparsity is None:  # the N:M fine-tune only applies to the sparse rows
@@ -88,12 +90,13 @@ def load_task(model: str):
 
 def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
          algorithms: tuple[str, ...], engine: str,
-         calibration: str = "minmax") -> list[tuple[dict, QuantConfig]]:
+         calibration: str = "minmax",
+         act_granularity: str = "tensor") -> list[tuple[dict, QuantConfig]]:
     """(row description, config) of every sqhw row; bad names refused before any work."""
     rows = []
     for name in formats:
         for nm in sparsities:
-            cfg = config_for(name, nm, weights_only, algorithms, calibration)
+            cfg = config_for(name, nm, weights_only, algorithms, calibration, act_granularity)
             rows.append(({"engine": "sqhw", "format": cfg.weight.fmt.name,
                           "sparsity": "dense" if nm is None else str(nm),
                           "algo": "+".join(cfg.algorithms) or "none",
@@ -106,7 +109,8 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
 
 def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only=False,
         algorithms: tuple[str, ...] = (), peers: tuple[str, ...] = (), engine="exact",
-        cache_dir: Path | None = None, progress=None, calibration: str = "minmax") -> dict:
+        cache_dir: Path | None = None, progress=None, calibration: str = "minmax",
+        act_granularity: str = "tensor") -> dict:
     """The study's result: {"model", "metric", "fp32", "rows": [...]} (see sqhw ptq)."""
     from .api import quantize_, set_engine
 
@@ -114,7 +118,8 @@ def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only
         if peer not in PEERS:
             raise ValueError(f"--peers: unknown peer {peer!r}; known: {', '.join(PEERS)}")
     sparsities = [None] if sparsity is None else [None, sparsity]
-    rows_plan = plan(formats, sparsities, weights_only, algorithms, engine, calibration)
+    rows_plan = plan(formats, sparsities, weights_only, algorithms, engine, calibration,
+                     act_granularity)
     cache = Cache(cache_dir)
     task = load_task(model)
     fp32_key = row_key(model, {"fp32": True})

@@ -255,7 +255,7 @@ def parse_spec(raw: bytes | str, shown: str, folder: Path = Path(".")) -> Spec:
     def fail(loc: tuple, message: str):
         key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
         key = key.replace(".[", "[")
-        raise SpecError(f"{shown}:{_line_of(lines, loc)}: {key}: {message}")
+        raise SpecError(f"{shown}:{_line_of(lines, loc)}: {key + ': ' if key else ''}{message}")
 
     design = dict(parsed.design)
     for key in design:
@@ -334,8 +334,9 @@ def _check_point(spec: Spec, point: Point, loc: tuple, fail) -> None:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         problem = first.get("ctx", {}).get("error", first["msg"])
-        fail(loc if loc == ("grid",) or key not in AXES else loc + (key,),
-             f"{key}: {problem}{where}")
+        if loc != ("grid",) and key in AXES:  # a listed point's own key: its line
+            fail(loc + (key,), f"{problem}{where}")
+        fail(loc, f"{key}: {problem}{where}")
     if design.n > min(design.m, design.chain):
         fail(loc, f"sparsity {point.sparsity}: a chain of {design.chain} stages runs n up to "
              f"{min(design.m, design.chain)}{where}")

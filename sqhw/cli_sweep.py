@@ -65,8 +65,6 @@ def _points_dir(args, db: Path) -> Path:
 
 
 def cmd_sweep(args) -> int:
-    import signal
-
     from .cli import CommandError
     from .sweep import (SpecError, Store, StoreError, SweepInterrupted, SweepLocked, default_db,
                         load_spec, lock_store, make_executor, run_sweep)
@@ -86,8 +84,6 @@ def cmd_sweep(args) -> int:
         lock = lock_store(str(db))
     except SweepLocked as err:
         raise CommandError(str(err)) from None
-    # SIGTERM stops like Ctrl-C: workers ended, stored points kept
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         try:
             executor = make_executor(args.executor, args.workers, args.address)
@@ -114,7 +110,6 @@ def cmd_sweep(args) -> int:
                   "the same command again to finish", file=sys.stderr)
             return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if lock is not None:
             lock.close()
     keys = {spec.key(p) for p in spec.points}
@@ -129,10 +124,6 @@ def cmd_sweep(args) -> int:
               f"; {summary['already_stored']} were stored before. Store: {db} (sqhw results "
               f"--db {db}); files: {points_dir}")
     return 0 if summary["failed"] == 0 else 1
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _num(v, spec=".4f") -> str:

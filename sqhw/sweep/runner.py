@@ -5,14 +5,18 @@ stored in its own transaction the moment it comes back.
     >>> #                     make_executor("local", 2, None), points_dir)
 
 A second sweep on the same store waits for nothing and duplicates nothing: the store is
-locked (an exclusive lock file beside it) while a sweep writes it. Ctrl-C (or SIGTERM, which
-the CLI turns into the same) stops the workers, keeps every stored point and raises
-SweepInterrupted with the summary so far.
+locked (an exclusive lock file beside it) while a sweep writes it. Ctrl-C or SIGTERM stops
+the workers, keeps every stored point and raises SweepInterrupted with the summary so far;
+a signal that arrives while a result is being stored takes effect right after it, so the
+store and the summary's counts always agree.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,9 +65,48 @@ def lock_store(db: str):
     return handle
 
 
+class _StopSignals:
+    """SIGINT and SIGTERM raise KeyboardInterrupt, but never inside `critical()`."""
+
+    def __init__(self):
+        self.depth, self.pending, self.previous = 0, False, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, signum, frame):
+        if self.depth:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def critical(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
 def run_sweep(spec, store: Store, executor, points_dir: Path, progress: bool = False,
               retry_failed: bool = False) -> dict:
     """Run the spec's points missing from the store; returns the summary."""
+    with _StopSignals() as signals:
+        return _run(spec, store, executor, points_dir, progress, retry_failed, signals)
+
+
+def _run(spec, store, executor, points_dir, progress, retry_failed, signals) -> dict:
     stored = store.keys() if not retry_failed else store.keys("ok")
     jobs = [task(spec, p, points_dir) for p in spec.points]
     todo = [job for job in jobs if job["key"] not in stored]
@@ -95,12 +138,13 @@ def run_sweep(spec, store: Store, executor, points_dir: Path, progress: bool = F
                 break
             update()
             for handle, result in executor.wait(pending, timeout=1.0):
-                job = pending.pop(handle)
-                if isinstance(result, Exception):
-                    result = _lost(job, result)
-                store.record(result)
-                summary["ran"] += 1
-                summary["ok" if result["status"] == "ok" else "failed"] += 1
+                with signals.critical():  # stored and counted together, or neither
+                    job = pending.pop(handle)
+                    if isinstance(result, Exception):
+                        result = _lost(job, result)
+                    store.record(result)
+                    summary["ran"] += 1
+                    summary["ok" if result["status"] == "ok" else "failed"] += 1
                 bar.update(1)
                 update()
     except KeyboardInterrupt:

@@ -34,6 +34,7 @@ reruns exactly the points it changes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -133,7 +134,7 @@ class PtqSettings(_Strict):
 class Grid(_Strict):
     model: _axis(Model | None) = [None]
     weight: _axis(Format | None) = [None]
-    act: _axis(Format | None) = [None]
+    act: _axis(Format | None) = [None]  # None: the weight format
     sparsity: _axis(Sparsity) = ["dense"]
     board: _axis(BoardName | None) = [None]
     lanes: _axis(Count | None) = [None]
@@ -289,6 +290,8 @@ def parse_spec(raw: bytes | str, shown: str, folder: Path = Path(".")) -> Spec:
     spec = Spec(shown, parsed.ptq, design, (), folder)
     unique: dict[str, Point] = {}  # the grid and a listed point may name the same one
     for loc, point in candidates:
+        if point.act is None:  # activations in the weight format: one key for one choice
+            point = dataclasses.replace(point, act=point.weight)
         _check_point(spec, point, loc, fail)
         unique.setdefault(json.dumps(point.config(), sort_keys=True), point)
     return Spec(shown, parsed.ptq, design, tuple(unique.values()), folder)

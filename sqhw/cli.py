@@ -17,9 +17,9 @@
     sqhw results --db PATH    the stored points of a sweep (cli_sweep.py)
     sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
 
-Exit status: 0 ok; 1 a check found a mismatch (verify, sim); 2 bad input or usage (one
-line naming the argument); 3 an internal error (one line and the path of a log file with
-the traceback).
+Exit status: 0 ok; 1 a check found a mismatch (verify, sim) or a sweep point failed (stored);
+2 bad input or usage (one line naming the argument); 3 an internal error (one line and the
+path of a log file with the traceback); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations

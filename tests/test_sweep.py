@@ -199,6 +199,23 @@ def test_target_mhz_reaches_roofline_and_constraints():
     assert f'FREQUENCY PORT "clk" {ecp5.clock_mhz:g} MHZ;' in constraints(ecp5, pins)
 
 
+def test_a_sweep_point_is_the_study_row():
+    from sqhw.ptq import study
+    from sqhw.sparsity import NM
+
+    def untimed(row):
+        return {k: v for k, v in row.items() if k != "seconds"}
+
+    whole = study.run("digits", ["int4"], NM(2, 4), engine="emulate")
+    point = study.run_point("digits", "int4", None, NM(2, 4), engine="emulate")
+    assert {k: v for k, v in point.items() if k != "rows"} == \
+        {k: v for k, v in whole.items() if k != "rows"}
+    assert untimed(point["rows"][0]) == untimed(whole["rows"][1])  # rows: dense, then 2:4
+    mixed = study.run_point("digits", "int4", "int8", None, engine="emulate")["rows"][0]
+    assert mixed["act_format"] == "int8" and mixed["config"] == "W:int4/channel A:int8/tensor"
+    assert mixed["status"] == "ok" and 0.5 < mixed["score"] <= 1
+
+
 # ---------------------------------------------------------------- running sweeps
 
 # PTQ points and one real ECP5 build (tiny chain): the rows compared across executors

@@ -35,7 +35,7 @@ class SweepInterrupted(KeyboardInterrupt):
 
 
 class SweepLocked(ValueError):
-    """Another sweep is writing the same store."""
+    """Another sweep is writing the same store (or its lock file cannot be made)."""
 
 
 def lock_store(db: str):
@@ -47,7 +47,11 @@ def lock_store(db: str):
         import fcntl
     except ImportError:  # no flock (Windows): one sweep per store is then the user's care
         return None
-    handle = open(f"{db}.lock", "a+")
+    try:
+        handle = open(f"{db}.lock", "a+")
+    except OSError as err:
+        raise SweepLocked(f"--db {db}: cannot create its lock file {db}.lock: "
+                          f"{err.strerror}") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

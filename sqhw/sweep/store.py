@@ -87,6 +87,8 @@ class Store:
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self._init(create)
+        except sqlite3.OperationalError as err:  # unreadable, unwritable, locked too long
+            raise StoreError(f"--db {self.path}: cannot be opened ({err})") from None
         except sqlite3.DatabaseError as err:
             raise StoreError(f"--db {self.path}: not an sqhw sweep database ({err})") from None
 

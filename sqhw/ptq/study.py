@@ -25,7 +25,7 @@ from .peers import PEERS, installed, missing_row, peer_formats, row_count
 
 def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
                algorithms: tuple[str, ...], calibration: str = "minmax",
-               act_name: str | None = None) -> QuantConfig:
+               act_granularity: str = "tensor", act_name: str | None = None) -> QuantConfig:
     """`act_name`: the activations' format when it differs from the weights' (a sweep's
     separate axes); None: both in `fmt_name`."""
     try:
@@ -37,7 +37,8 @@ def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
     weight = QuantSpec(fmt, granularity="tensor" if block else "channel")
     act = None if weights_only else QuantSpec(
         act_fmt, calibration="minmax" if isinstance(act_fmt, BlockScaled) else calibration,
-        percentile=99.999)
+        percentile=99.999,
+        granularity="tensor" if isinstance(act_fmt, BlockScaled) else act_granularity)
     if weights_only:
         algorithms = tuple(a for a in algorithms if a != "smoothquant")
     if sparsity is None:  # the N:M fine-tune only applies to the sparse rows
@@ -93,6 +94,7 @@ def load_task(model: str):
 
 def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
          algorithms: tuple[str, ...], engine: str, calibration: str = "minmax",
+         act_granularity: str = "tensor",
          act_name: str | None = None) -> list[tuple[dict, QuantConfig]]:
     """(row description, config) of every sqhw row; bad names refused before any work.
     `act_name`: see config_for; a row whose activation format differs from its weight
@@ -100,7 +102,8 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
     rows = []
     for name in formats:
         for nm in sparsities:
-            cfg = config_for(name, nm, weights_only, algorithms, calibration, act_name)
+            cfg = config_for(name, nm, weights_only, algorithms, calibration, act_granularity,
+                             act_name)
             act = {} if cfg.act is None or cfg.act.fmt == cfg.weight.fmt else \
                 {"act_format": cfg.act.fmt.name}
             rows.append(({"engine": "sqhw", "format": cfg.weight.fmt.name, **act,
@@ -115,13 +118,15 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
 
 def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only=False,
         algorithms: tuple[str, ...] = (), peers: tuple[str, ...] = (), engine="exact",
-        cache_dir: Path | None = None, progress=None, calibration: str = "minmax") -> dict:
+        cache_dir: Path | None = None, progress=None, calibration: str = "minmax",
+        act_granularity: str = "tensor") -> dict:
     """The study's result: {"model", "metric", "fp32", "rows": [...]} (see sqhw ptq)."""
     for peer in peers:
         if peer not in PEERS:
             raise ValueError(f"--peers: unknown peer {peer!r}; known: {', '.join(PEERS)}")
     sparsities = [None] if sparsity is None else [None, sparsity]
-    rows_plan = plan(formats, sparsities, weights_only, algorithms, engine, calibration)
+    rows_plan = plan(formats, sparsities, weights_only, algorithms, engine, calibration,
+                     act_granularity)
     cache = Cache(cache_dir)
     task = load_task(model)
     fp32 = _fp32(model, task, cache)
@@ -163,12 +168,13 @@ def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only
 
 def run_point(model: str, weight: str, act: str | None = None, sparsity: NM | None = None,
               weights_only=False, algorithms: tuple[str, ...] = (), engine="exact",
-              cache_dir: Path | None = None, calibration: str = "minmax") -> dict:
+              cache_dir: Path | None = None, calibration: str = "minmax",
+              act_granularity: str = "tensor") -> dict:
     """The study's result with the one sqhw row of weights in `weight`, activations in `act`
     (default: `weight`) and the N:M pattern `sparsity` (None: dense): what a sweep point
     evaluates. The row is the one `run` gives for the same choice (and shares its cache)."""
     [(desc, cfg)] = plan([weight], [sparsity], weights_only, algorithms, engine, calibration,
-                         act)
+                         act_granularity, act_name=act)
     cache = Cache(cache_dir)
     task = load_task(model)
     fp32 = _fp32(model, task, cache)

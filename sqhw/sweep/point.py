@@ -90,7 +90,7 @@ def _ptq(job: dict, folder: Path) -> dict:
         job["model"], config["weight"], config["act"],
         None if config["sparsity"] == "dense" else NM.parse(config["sparsity"]),
         ptq["weights_only"], tuple(ptq["algo"]), ptq["engine"],
-        cache_dir("ptq") if ptq["cache"] else None, ptq["calibration"])
+        cache_dir("ptq") if ptq["cache"] else None, ptq["calibration"], ptq["act_granularity"])
     write_text(folder / "results.json", json.dumps(result, indent=1))
     return result
 

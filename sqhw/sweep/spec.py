@@ -4,6 +4,7 @@ points, validated like the board and design files (errors name file, line and ke
     ptq:        settings of every point's PTQ evaluation (optional)
       engine: exact          # or emulate
       calibration: minmax    # or percentile, mse
+      act_granularity: tensor  # or token (per-row activation scales of Linear inputs)
       weights_only: false
       algo: []               # gptq, smoothquant, bias-correction, srste
       cache: true            # reuse PTQ rows cached in the user cache folder
@@ -126,6 +127,7 @@ class _Strict(BaseModel):
 class PtqSettings(_Strict):
     engine: Literal["exact", "emulate"] = "exact"
     calibration: Literal["minmax", "percentile", "mse"] = "minmax"
+    act_granularity: Literal["tensor", "token"] = "tensor"  # as sqhw ptq --act-granularity
     weights_only: bool = False
     algo: list[Literal["gptq", "smoothquant", "bias-correction", "srste"]] = []
     cache: bool = True
@@ -318,7 +320,8 @@ def _check_point(spec: Spec, point: Point, loc: tuple, fail) -> None:
         try:
             config_for(point.weight, None if point.sparsity == "dense" else
                        NM.parse(point.sparsity), spec.ptq.weights_only,
-                       tuple(spec.ptq.algo), spec.ptq.calibration, point.act)
+                       tuple(spec.ptq.algo), spec.ptq.calibration,
+                       spec.ptq.act_granularity, act_name=point.act)
         except (ValueError, TypeError) as err:
             fail(loc, f"{err}{where}")
     if point.board is None:

@@ -199,6 +199,7 @@ def test_target_mhz_reaches_roofline_and_constraints():
     assert f'FREQUENCY PORT "clk" {ecp5.clock_mhz:g} MHZ;' in constraints(ecp5, pins)
 
 
+@pytest.mark.slow
 def test_a_sweep_point_is_the_study_row():
     from sqhw.ptq import study
     from sqhw.sparsity import NM
@@ -225,7 +226,7 @@ design: {k: 16, rows: 16}
 grid:
   model: digits
   weight: [int8, float8_e4m3fn]
-  sparsity: [dense, "2:4"]
+  sparsity: "2:4"
 points:
   - {weight: int8, sparsity: "2:4", board: ecp5_25k, lanes: 1, chain: 2, target_mhz: 40}
 """
@@ -250,7 +251,7 @@ def test_local_and_ray_give_the_same_rows(tmp_path):
     spec_file = tmp_path / "mixed.yaml"
     spec_file.write_text(MIXED)
     spec = load_spec(spec_file)
-    assert len(spec.points) == 5
+    assert len(spec.points) == 3
     results = {}
     for name in ("local", "ray"):
         store = Store(tmp_path / f"{name}.sqlite")
@@ -261,7 +262,7 @@ def test_local_and_ray_give_the_same_rows(tmp_path):
         finally:
             if name == "ray":
                 ray.shutdown()
-        assert summary["ran"] == 5 and summary["ok"] == 5, summary
+        assert summary["ran"] == 3 and summary["ok"] == 3, summary
         results[name] = {r["key"]: _comparable(r) for r in store.rows()}
     assert set(results["local"]) == {spec.key(p) for p in spec.points}
     assert results["local"] == results["ray"]
@@ -272,7 +273,7 @@ def test_local_and_ray_give_the_same_rows(tmp_path):
     assert report["timing_met"] == (report["fmax_mhz"] >= 40)
     assert (tmp_path / "points" / build[0]["key"] / "build" / "report.json").is_file()
     scores = [r["metrics"]["score"] for r in results["local"].values() if r["ptq"]]
-    assert len(scores) == 4 and all(0.5 < s <= 1 for s in scores)
+    assert len(scores) == 2 and all(0.5 < s <= 1 for s in scores)
 
 
 def _sweep(spec: Path, db: Path, *extra) -> subprocess.Popen:

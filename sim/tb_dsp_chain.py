@@ -22,7 +22,7 @@ from sqhw.sparsity import NM
 from sqhw.verify.bench import Tally, given_vectors, parameters, start_clock, write_got
 from sqhw.verify.harness import port_name
 from sqhw.verify.lanes import unpack
-from sqhw.verify.streams import chain_beats
+from sqhw.verify.streams import chain_beats, result_order
 
 GIVEN = bool(os.environ.get("SQHW_VECTORS"))
 
@@ -60,7 +60,7 @@ async def stream(dut, manifest, w, x, nm, p_valid, p_ready, rng):
     """W (rows, K) @ X (K, cols) through the chain under pattern nm; returns (acc, code) of
     shape (rows, cols) and the cycles it took."""
     p = manifest["parameters"]
-    lanes = p["lanes"]
+    lanes, pack = p["lanes"], p.get("pack", 1)
     act_words, weight_words, padded = chain_beats(manifest, w, x, nm)
     rows, cols = w.shape[0], x.shape[1]
     sources = [Source(dut, "acts", act_words, p_valid, rng),
@@ -71,7 +71,7 @@ async def stream(dut, manifest, w, x, nm, p_valid, p_ready, rng):
     getattr(dut, port_name(0, "n_log2")).value = int(np.log2(nm.n))
     dut.rst.value = 0
     start_clock(dut)
-    n_results = cols * padded // lanes
+    n_results = -(-cols // pack) * padded // lanes
     got, cycles = [], 0
     while len(got) < n_results and cycles < 4 * len(weight_words) / (p_valid * p_ready) + 1000:
         await FallingEdge(dut.clk)
@@ -89,8 +89,7 @@ async def stream(dut, manifest, w, x, nm, p_valid, p_ready, rng):
     assert taken == [len(weight_words)] * 2, f"{taken} of {len(weight_words)} beats taken"
     assert len(got) == n_results, f"{len(got)} results for {n_results}"
     out = manifest["outputs"]["result"]["payload"]
-    # result i, lane l is row (i % blocks) * lanes + l of column i // blocks
-    acc, code = (field_values(got, out[name]).reshape(cols, padded).T[:rows]
+    acc, code = (result_order(manifest, field_values(got, out[name]), rows, cols)
                  for name in ("acc", "code"))
     return acc, code, cycles
 
@@ -123,15 +122,19 @@ async def sparse_matmul(dut):
     tally.check(code, ref.requantize(want, out["acc"]["frac_bits"], out_fmt,
                                      rounding=p["rounding"], saturate=p["saturate"]),
                 count=False)
+    pack = p.get("pack", 1)
     padded = -(-rows // lanes) * lanes
     groups = -(-k // nm.m)
     slots = padded * cols * groups * nm.n  # the N:M work of all lanes
-    ideal = -(-slots // (lanes * chain)) + manifest["latency"]
+    padded_slots = padded * -(-cols // pack) * pack * groups * nm.n
+    ideal = -(-padded_slots // (lanes * chain * pack)) + manifest["latency"]
     tally.extra.update(pattern=str(nm), rows=rows, k=k, cols=cols, lanes=lanes, chain=chain,
-                       cycles=cycles, ideal_cycles=ideal, seed=seed,
-                       dsp_utilisation=round(slots / (lanes * chain * cycles), 4),
+                       pack=pack, cycles=cycles, ideal_cycles=ideal, seed=seed,
+                       dsp_utilisation=round(slots / (lanes * chain * pack * cycles), 4),
+                       macs_per_dsp_cycle=round(slots / (lanes * chain * cycles), 4),
                        dense_equivalent_speedup=round(nm.m / nm.n * slots /
                                                       (lanes * chain * cycles), 3))
+    tally.extra["dsp_utilisation_note"] = "of lanes * chain * pack products per cycle"
     result = tally.write(f"sparse_matmul_{nm.n}_{nm.m}")
     assert result["mismatches"] == 0, result["examples"]
 

@@ -84,8 +84,9 @@ def test_refusals():
         PackPlan(parse("float8_e4m3fn"), INT8, pack=2)
     with pytest.raises(PackError, match="18-bit shared port"):
         PackPlan(INT8, parse("int24"), pack=2)
-    with pytest.raises(PackError, match="pack: expected a positive integer"):
-        PackPlan(INT8, INT8, pack=0)
+    for bad in (0, 9, True, 2.0):
+        with pytest.raises(PackError, match="pack: expected an integer from 1 to 8"):
+            PackPlan(INT8, INT8, pack=bad)
 
 
 def test_chain_refuses_a_pack_it_cannot_make_exact():

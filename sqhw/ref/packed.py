@@ -46,6 +46,7 @@ class DSPPorts:
 
 
 DSP48E2 = DSPPorts("DSP48E2", packed=27, shared=18, accumulator=48)
+MAX_PACK = 8  # products per multiply: more than any format sqhw has can fit in 27 bits
 
 
 def _signed_bits(lo: int, hi: int) -> int:
@@ -68,9 +69,9 @@ class PackPlan:
     dsp: DSPPorts = DSP48E2
 
     def __post_init__(self):
-        for arg, value in (("pack", self.pack), ("chain", self.chain)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise PackError(f"{arg}: expected a positive integer, got {value!r}")
+        for arg, value, top in (("pack", self.pack, MAX_PACK), ("chain", self.chain, 1 << 16)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                raise PackError(f"{arg}: expected an integer from 1 to {top}, got {value!r}")
         for arg, fmt in (("x", self.x_fmt), ("w", self.w_fmt)):
             if not isinstance(fmt, Fixed) or fmt.frac_bits != 0:
                 raise PackError(f"{arg}: packing needs integer formats (intN / uintN), got "

@@ -200,8 +200,9 @@ def _design_files(path: Path) -> list[str]:
 
     names = [MANIFEST, "verify"]
     try:
-        sources = json.loads((path / MANIFEST).read_text()).get("sources", [])
-    except (OSError, ValueError, AttributeError):
+        written = json.loads((path / MANIFEST).read_text())
+        sources = [*written.get("sources", []), *written.get("simulation_models", [])]
+    except (OSError, ValueError, AttributeError, TypeError):
         sources = []
     names += [s for s in sources if isinstance(s, str) and s == Path(s).name
               and s not in ("", ".", "..")]
@@ -254,7 +255,8 @@ def _gen_design(args):
     nm = _chain_shape(args.nm, args.lanes, args.chain, args.k)
     dut, description = DESIGNS["dsp_chain"](args.weight, args.act, nm.m, args.chain, args.k,
                                             args.out, args.rounding, args.saturate,
-                                            args.stages, args.lanes, pack=args.pack)
+                                            args.stages, args.lanes, pack=args.pack,
+                                            primitive=args.primitive)
     description["parameters"]["nm"] = str(nm)  # the pattern verify / vectors use by default
     return dut, description
 
@@ -298,7 +300,8 @@ def cmd_gen(args) -> int:
         raise CommandError(str(err)) from err
     out, previous = _output_dir(args.output, args.force)
     manifest = write_design(dut, description, out, top)
-    for name in set(previous) - {*manifest["sources"], MANIFEST}:  # the replaced design's
+    for name in set(previous) - {*manifest["sources"], *manifest.get("simulation_models", ()),
+                                 MANIFEST}:  # the replaced design's
         target = out / name
         if target.is_dir():
             shutil.rmtree(target)
@@ -687,6 +690,9 @@ def _add_gen(sub) -> None:
     p.add_argument("--k", type=int, default=1024,
                    help=f"longest reduction length K, sizes the accumulator (up to {MAX_K})")
     p.add_argument("--pack", type=int, default=1, help=PACK_HELP)
+    p.add_argument("--primitive", choices=["DSP48E2", "DSP48E1"], default=None,
+                   help="build the stages from instantiated Xilinx DSP slices (A/B, M and P "
+                        "registers inside, PCOUT -> PCIN); integer formats")
     gen.set_defaults(func=cmd_gen)
 
 

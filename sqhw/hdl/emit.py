@@ -182,7 +182,8 @@ def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
 
 def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
                      rounding: str = "rne", saturate: bool = True, stages: int = 1,
-                     lanes: int = 1, array: bool = False, pack: int = 1):
+                     lanes: int = 1, array: bool = False, pack: int = 1,
+                     primitive: str | None = None):
     """The N:M chain; `array=True` builds it as SparseDSPArray (one lane module instantiated
     `lanes` times: the same ports, Verilog of the same size at any lane count), whose lane
     module `write_design` writes beside the top (`dut.lane`, named `dut.lane_module`).
@@ -191,7 +192,8 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
     w_fmt, x_fmt, out_fmt = parse(w), parse(x), parse(out)
     kind = SparseDSPArray if array else SparseDSPChain
     dut = kind(w_fmt, x_fmt, m=m, chain=chain, max_k=max_k, out_fmt=out_fmt,
-               rounding=rounding, saturate=saturate, stages=stages, lanes=lanes, pack=pack)
+               rounding=rounding, saturate=saturate, stages=stages, lanes=lanes, pack=pack,
+               primitive=primitive)
     acc = dut.accumulator
     ib = dut.index_bits
     slots = lanes * chain  # values[lane][slot] at bit (lane * chain + slot) * width
@@ -226,6 +228,7 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
                        "lanes": lanes, "max_k": max_k, "out": out_fmt.name,
                        "accumulator": acc.name, "rounding": rounding, "saturate": saturate,
                        "stages": stages, "runtime_patterns": dut.runtime_patterns, **packing,
+                       **({"primitive": primitive} if primitive else {}),
                        **({"lane_module": dut.lane_module} if array else {})},
     }
 
@@ -368,6 +371,12 @@ def write_design(dut, description: dict, out_dir, top: str) -> dict:
                 **reset, **description, "ports": ports, "generator": f"sqhw {__version__}"}
     if kept:  # synthesis keeps these modules whole (mapped once, counted per instance)
         manifest["keep_hierarchy"] = kept
+    primitive = getattr(dut, "primitive", None)
+    if primitive:  # instantiated DSP cells: their models, for simulators only
+        from ..verify.primitives import MODEL_FILES, model_text
+
+        files[MODEL_FILES[primitive]] = model_text(primitive)
+        manifest["simulation_models"] = [MODEL_FILES[primitive]]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".partial-") as tmp:

@@ -18,6 +18,13 @@ share in an N:M chain is the weight: the lanes' index muxes pick different activ
 one weight slot and its index meet the same position of every column's group. The packed
 partial sums travel down the cascade; after the last stage the fields are read off and each
 column has its own exact accumulator and requantizer.
+
+`primitive="DSP48E2"` / `"DSP48E1"` (integer formats) builds each stage from an instantiated
+Xilinx DSP slice instead of behavioural arithmetic: A/B register, M register and P register
+inside the slice, the partial sums on PCOUT -> PCIN, the stall on the slices' clock enables,
+a packed pair through the DSP48E2's pre-adder (D = x1 << spacing, A = x0) and the packing's
+bias on its C input. Simulation uses sqhw's DSP48E2 model (sim/dsp48e2.v) or Yosys's DSP48E1
+model (sqhw.verify.primitives); synthesis sees the real cells.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from amaranth.hdl import Array, Const, EnableInserter, Module, Signal, signed
+from amaranth.hdl import (Array, ClockSignal, Const, EnableInserter, Instance, Module,
+                          ResetSignal, Signal, signed)
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -38,6 +46,9 @@ from .multiplier import Multiplier
 from .operand import layout_of
 from .packed import bias, operand, packed_operand, split_fields
 from .pipeline import check_stages, delay
+
+PRIMITIVES = {"DSP48E2": {"a": 27, "b": 18, "opmode_bits": 9},
+              "DSP48E1": {"a": 25, "b": 18, "opmode_bits": 7}}
 
 
 class IndexMuxBank(wiring.Component):
@@ -122,7 +133,7 @@ class SparseDSPChain(wiring.Component):
     @refusing
     def __init__(self, w_fmt, x_fmt, m: int, chain: int, max_k: int, out_fmt,
                  rounding: str = "rne", saturate: bool = True, stages: int = 1, lanes: int = 1,
-                 pack: int = 1):
+                 pack: int = 1, primitive: str | None = None):
         layout_of(w_fmt), layout_of(x_fmt)
         for arg, value in (("m", m), ("chain", chain), ("max_k", max_k), ("lanes", lanes),
                            ("pack", pack)):
@@ -138,15 +149,40 @@ class SparseDSPChain(wiring.Component):
         self.stages = check_stages(stages)
         # the activations (one per column) are packed, the weight is the shared operand
         self.plan = PackPlan(x_fmt, w_fmt, pack, chain) if pack > 1 else None
+        self.primitive = self._check_primitive(primitive)
+        behavioural = pack == 1 and self.primitive is None
         self.accumulator = ref.accumulator_format(w_fmt, x_fmt, max_k)
         self.requantizers = [Requantizer(self.accumulator, out_fmt, rounding=rounding,
                                          saturate=saturate, stages=self.stages)
                              for _ in range(lanes * pack)]
         self.multipliers = [[Multiplier(w_fmt, x_fmt, stages=self.stages)
-                             for _ in range(chain)] for _ in range(lanes)] if pack == 1 else []
+                             for _ in range(chain)] for _ in range(lanes)] if behavioural else []
         self.index_muxes = [IndexMuxBank(x_fmt, m, chain) for _ in range(lanes * pack)]
         super().__init__(chain_signature(w_fmt, x_fmt, m, chain, out_fmt, self.accumulator,
                                          lanes, pack))
+
+    def _check_primitive(self, primitive):
+        if primitive is None:
+            return None
+        if primitive not in PRIMITIVES:
+            raise ValueError(f"primitive: expected one of {', '.join(PRIMITIVES)}, got "
+                             f"{primitive!r}")
+        ports = PRIMITIVES[primitive]
+        for arg, fmt, port in (("weight", self.w_fmt, "b"), ("act", self.x_fmt, "a")):
+            if getattr(fmt, "frac_bits", None) != 0 or fmt.bits > ports[port]:
+                raise ValueError(f"primitive: the {primitive} path multiplies integer formats "
+                                 f"of at most {ports[port]} bits on its {port.upper()} port, "
+                                 f"got {arg} {fmt.name}")
+        if self.pack > 1 and primitive != "DSP48E2":
+            raise ValueError(f"primitive: packed products need the DSP48E2's 27-bit "
+                             f"pre-adder, not the {primitive}'s")
+        return primitive
+
+    @property
+    def multiply_stages(self) -> int:
+        """Registers from a stage's operands to its product: the A/B and M registers inside a
+        DSP primitive, else `stages`."""
+        return 2 if self.primitive else self.stages
 
     @property
     def runtime_patterns(self) -> list[str]:
@@ -157,7 +193,7 @@ class SparseDSPChain(wiring.Component):
     def latency(self) -> int:
         """Cycles from a beat to its lane results (when it ends a row): the multiplier
         stages, one cascade register per stage, the accumulator and the requantizer."""
-        return self.stages + self.chain + 1 + self.requantizers[0].latency
+        return self.multiply_stages + self.chain + 1 + self.requantizers[0].latency
 
     def _cascade(self, m, lane: int, selected, values, advance):
         """Stage c multiplies (value c, activation c) delayed c cycles and adds the product
@@ -194,6 +230,67 @@ class SparseDSPChain(wiring.Component):
             partial = delay(m, total, 1, f"pcout{lane}_{c}", advance)
         return split_fields(m, plan, partial, f"lane{lane}")
 
+    def _primitive_cascade(self, m, lane: int, selected: list, values, advance):
+        """The lane's stages as DSP slices: stage c's operands (delayed c cycles in the
+        fabric) enter its A/B registers, the product its M register, P = PCIN + M (stage 0:
+        C + M, C the packing's bias or 0) its P register, PCOUT feeding stage c+1's PCIN.
+        Returns the column sums (with NaN/Inf flags: none for integers) of the last P."""
+        e2 = self.primitive == "DSP48E2"
+        pcin = Const(0, 48)
+        for c in range(self.chain):
+            acts = [operand(self.x_fmt, delay(m, column[c], c, f"x{lane}_{p}_{c}", advance))
+                    for p, column in enumerate(selected)]
+            a = Signal(signed(30), name=f"dsp{lane}_{c}_a")
+            b = Signal(signed(18), name=f"dsp{lane}_{c}_b")
+            d = Signal(signed(27), name=f"dsp{lane}_{c}_d")
+            weight = delay(m, values[c], c, f"w{lane}_{c}", advance)
+            m.d.comb += b.eq(operand(self.w_fmt, weight))
+            pre_add = self.pack == 2  # x1 << spacing on D, x0 on A: AD = the packed operand
+            if self.pack == 1:
+                m.d.comb += a.eq(acts[0])
+            elif pre_add:
+                m.d.comb += [a.eq(acts[0]), d.eq(acts[1] << self.plan.spacing)]
+            else:
+                m.d.comb += a.eq(packed_operand(self.plan, acts))
+            bias_in = self.plan is not None and c == 0
+            opmode = (0b11 << 7 if bias_in else 0) | (0b001 if c else 0) << 4 | 0b0101
+            pcout = Signal(48, name=f"dsp{lane}_{c}_pcout")
+            p = Signal(48, name=f"dsp{lane}_{c}_p")
+            params = dict(p_AREG=1, p_BREG=1, p_ACASCREG=1, p_BCASCREG=1, p_CREG=0, p_DREG=0,
+                          p_ADREG=0, p_MREG=1, p_PREG=1, p_INMODEREG=0, p_OPMODEREG=0,
+                          p_ALUMODEREG=0, p_CARRYINREG=0, p_CARRYINSELREG=0,
+                          p_A_INPUT="DIRECT", p_B_INPUT="DIRECT", p_USE_MULT="MULTIPLY")
+            if e2:
+                params.update(p_AMULTSEL="AD" if pre_add else "A", p_BMULTSEL="B",
+                              p_PREADDINSEL="A")
+            else:
+                params.update(p_USE_DPORT="FALSE")
+            off, rst = Const(0, 1), ResetSignal()
+            m.submodules[f"dsp{lane}_{c}"] = Instance(
+                self.primitive, **params,
+                i_CLK=ClockSignal(), i_A=a, i_B=b,
+                i_C=Const(self.plan.bias if bias_in else 0, 48),
+                i_D=d if e2 else Const(0, 25), i_PCIN=pcin,
+                i_OPMODE=Const(opmode if e2 else opmode & 0x7F,
+                               PRIMITIVES[self.primitive]["opmode_bits"]),
+                i_ALUMODE=Const(0, 4), i_INMODE=Const(0b00100 if pre_add else 0, 5),
+                i_CARRYIN=off, i_CARRYINSEL=Const(0, 3),
+                i_CEA1=off, i_CEA2=advance, i_CEB1=off, i_CEB2=advance, i_CEC=off,
+                i_CED=off, i_CEAD=off, i_CEM=advance, i_CEP=advance, i_CECTRL=off,
+                i_CEINMODE=off, i_CEALUMODE=off, i_CECARRYIN=off,
+                i_RSTA=rst, i_RSTB=rst, i_RSTC=off, i_RSTD=rst, i_RSTM=rst, i_RSTP=rst,
+                i_RSTCTRL=off, i_RSTINMODE=off, i_RSTALUMODE=off, i_RSTALLCARRYIN=off,
+                **({} if e2 else {"i_ACIN": Const(0, 30), "i_BCIN": Const(0, 18),
+                                  "i_CARRYCASCIN": off, "i_MULTSIGNIN": off}),
+                o_PCOUT=pcout, o_P=p)
+            pcin = pcout
+        if self.plan is None:
+            total = Signal(fixed_shape(self.accumulator), name=f"lane{lane}_chain_sum")
+            m.d.comb += total.eq(p.as_signed())
+            return [(total, Const(0, 1))]
+        return [(s, Const(0, 1)) for s in
+                split_fields(m, self.plan, p[:self.plan.total_bits].as_signed(), f"lane{lane}")]
+
     def elaborate(self, platform):
         m = Module()
         out_valid = Signal()
@@ -201,7 +298,7 @@ class SparseDSPChain(wiring.Component):
         both = self.acts.valid & self.weights.valid
         m.d.comb += [self.acts.ready.eq(advance & self.weights.valid),
                      self.weights.ready.eq(advance & self.acts.valid)]
-        depth = self.stages + self.chain
+        depth = self.multiply_stages + self.chain
         valid = delay(m, both & advance, depth, "valid_mul", advance)
         last = delay(m, self.weights.payload.last, depth, "last_mul", advance)
         acc_shape = fixed_shape(self.accumulator)
@@ -219,7 +316,9 @@ class SparseDSPChain(wiring.Component):
                              muxes.n_log2.eq(self.n_log2)]
                 selected.append(muxes.selected)
             values = self.weights.payload.values[lane]
-            if self.pack == 1:
+            if self.primitive:
+                sums = self._primitive_cascade(m, lane, selected, values, advance)
+            elif self.pack == 1:
                 chain_sum, flag = self._cascade(m, lane, selected[0], values, advance)
                 sums = [(chain_sum, flag)]
             else:  # integer formats: no NaN / Inf

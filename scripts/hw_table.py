@@ -129,10 +129,19 @@ DSP_ROWS = [
      ("xcup",)),
     ("N:M chain", "int8, m 8, 8 stages, pack 2 (2 columns per weight)", 16, design_dsp_chain,
      {**CHAIN8, "pack": 2}, ("xcup",)),
+    ("N:M chain", "int8, m 8, 8 stages, DSP48E2 primitives", 8, design_dsp_chain,
+     {**CHAIN8, "primitive": "DSP48E2"}, ("xcup",)),
+    ("N:M chain", "int8, m 8, 8 stages, pack 2, DSP48E2 primitives", 16, design_dsp_chain,
+     {**CHAIN8, "pack": 2, "primitive": "DSP48E2"}, ("xcup",)),
+    ("N:M chain", "int8, m 8, 8 stages, DSP48E1 primitives (xc7)", 8, design_dsp_chain,
+     {**CHAIN8, "primitive": "DSP48E1"}, ("xc7",)),
     ("N:M chain", "int8, m 4, 4 stages", 4, design_dsp_chain,
      {**CHAIN8, "m": 4, "chain": 4}, ("xcup", "ice40")),
 ]
-DSP_KEYS = {"xcup": (synth_xcup, ("lut", "ff", "carry", "dsp48e2")),
+DSP_KEYS = {"xcup": (synth_xcup, ("lut", "ff", "carry", "dsp48e2", "dsp_cascade",
+                                  "dsp_pipelined")),
+            "xc7": (synth_xc7, ("lut", "ff", "carry", "dsp48e1", "dsp_cascade",
+                                "dsp_pipelined")),
             "ice40": (synth_ice40, ("fmax_mhz", "lc", "ff", "mac16"))}
 
 
@@ -155,19 +164,28 @@ def measure_dsp(rows=DSP_ROWS):
                     row[target] = {k: report[k] for k in keys}
                 except SynthesisError as err:
                     print(f"  {target}: {str(err).splitlines()[0]}", file=sys.stderr)
-            dsp = row["xcup"]["dsp48e2"]
+            family = "xc7" if "xc7" in targets and "xcup" not in targets else "xcup"
+            row["family"] = family
+            dsp = row[family]["dsp48e1" if family == "xc7" else "dsp48e2"]
             row["dsp_per_mac"] = None if dsp is None else round(dsp / macs, 3)
             out.append(row)
     return out
 
 
 def dsp_markdown(rows) -> str:
-    return table(["operator", "formats", "MACs / cycle", "latency", "xcup DSP48E2",
-                  "DSPs per MAC", "xcup LUT", "xcup FF", "xcup CARRY4", "iCE40 Fmax MHz",
-                  "iCE40 LC", "iCE40 FF", "iCE40 SB_MAC16"],
+    """Xilinx columns from xcup (UltraScale+), or from xc7 for a DSP48E1 row."""
+    def xilinx(r, key):
+        family = r.get("family", "xcup")
+        if key == "dsp":
+            key = "dsp48e1" if family == "xc7" else "dsp48e2"
+        return r[family].get(key)
+    return table(["operator", "formats", "MACs / cycle", "latency", "Xilinx DSPs",
+                  "DSPs per MAC", "fed by PCIN", "A/B+M+P regs inside", "LUT", "FF",
+                  "CARRY4", "iCE40 Fmax MHz", "iCE40 LC", "iCE40 FF", "iCE40 SB_MAC16"],
                  [[r["operator"], r["formats"], r["macs_per_cycle"], r["latency"],
-                   r["xcup"]["dsp48e2"], r["dsp_per_mac"], r["xcup"]["lut"], r["xcup"]["ff"],
-                   r["xcup"]["carry"], r["ice40"]["fmax_mhz"], r["ice40"]["lc"],
+                   xilinx(r, "dsp"), r["dsp_per_mac"], xilinx(r, "dsp_cascade"),
+                   xilinx(r, "dsp_pipelined"), xilinx(r, "lut"), xilinx(r, "ff"),
+                   xilinx(r, "carry"), r["ice40"]["fmax_mhz"], r["ice40"]["lc"],
                    r["ice40"]["ff"], r["ice40"]["mac16"]] for r in rows])
 
 
@@ -176,7 +194,12 @@ if __name__ == "__main__":
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--dsp", action="store_true",
                         help="the DSP-efficiency table (xcup DSPs per MAC, iCE40 UP5K)")
+    parser.add_argument("--only", default=None,
+                        help="with --dsp: only the rows whose formats contain this text")
     args = parser.parse_args()
-    rows = measure_dsp() if args.dsp else measure()
+    if args.only is not None and not args.dsp:
+        parser.error("--only: goes with --dsp")
+    rows = (measure_dsp([r for r in DSP_ROWS if args.only is None or args.only in r[1]])
+            if args.dsp else measure())
     print(json.dumps(rows, indent=1) if args.json else
           (dsp_markdown if args.dsp else markdown)(rows))

@@ -256,7 +256,9 @@ class SparseDSPChain(wiring.Component):
             opmode = (0b11 << 7 if bias_in else 0) | (0b001 if c else 0) << 4 | 0b0101
             pcout = Signal(48, name=f"dsp{lane}_{c}_pcout")
             p = Signal(48, name=f"dsp{lane}_{c}_p")
-            params = dict(p_AREG=1, p_BREG=1, p_ACASCREG=1, p_BCASCREG=1, p_CREG=0, p_DREG=0,
+            # D is registered like A (DREG = AREG = 1), so the pre-adder sees one stage's pair
+            params = dict(p_AREG=1, p_BREG=1, p_ACASCREG=1, p_BCASCREG=1, p_CREG=0,
+                          p_DREG=1 if pre_add else 0,
                           p_ADREG=0, p_MREG=1, p_PREG=1, p_INMODEREG=0, p_OPMODEREG=0,
                           p_ALUMODEREG=0, p_CARRYINREG=0, p_CARRYINSELREG=0,
                           p_A_INPUT="DIRECT", p_B_INPUT="DIRECT", p_USE_MULT="MULTIPLY")
@@ -276,7 +278,7 @@ class SparseDSPChain(wiring.Component):
                 i_ALUMODE=Const(0, 4), i_INMODE=Const(0b00100 if pre_add else 0, 5),
                 i_CARRYIN=off, i_CARRYINSEL=Const(0, 3),
                 i_CEA1=off, i_CEA2=advance, i_CEB1=off, i_CEB2=advance, i_CEC=off,
-                i_CED=off, i_CEAD=off, i_CEM=advance, i_CEP=advance, i_CECTRL=off,
+                i_CED=advance if pre_add else off, i_CEAD=off, i_CEM=advance, i_CEP=advance, i_CECTRL=off,
                 i_CEINMODE=off, i_CEALUMODE=off, i_CECARRYIN=off,
                 i_RSTA=rst, i_RSTB=rst, i_RSTC=off, i_RSTD=rst, i_RSTM=rst, i_RSTP=rst,
                 i_RSTCTRL=off, i_RSTINMODE=off, i_RSTALUMODE=off, i_RSTALLCARRYIN=off,

@@ -19,8 +19,10 @@ def _codes(fmt):
     return np.arange(1 << fmt.bits, dtype=np.int64)
 
 
-@pytest.mark.parametrize("x_name,w_name", [("int8", "int8"), ("uint8", "int8"),
-                                           ("int8", "uint8")])
+@pytest.mark.parametrize("x_name,w_name", [
+    ("int8", "int8"),
+    pytest.param("uint8", "int8", marks=pytest.mark.slow),  # ~8 s each on 2 shared cores
+    pytest.param("int8", "uint8", marks=pytest.mark.slow)])
 def test_int8_pair_every_triple(x_name, w_name):
     """WP486: ((a << 18) + b) * c gives a * c and b * c for every (a, b, c): 2**24 triples."""
     x_fmt, w_fmt = parse(x_name), parse(w_name)
@@ -152,3 +154,17 @@ def test_packed_chain_verilator(tmp_path, seed):
     assert result["cycles"] <= result["ideal_cycles"] + 1
     checked += result["vectors"]
     assert checked == 6 * 12 + 8
+
+
+def test_primitive_path_refusals():
+    from sqhw.hdl.sparse_chain import SparseDSPChain
+
+    for kwargs, message in [
+            ({"primitive": "DSP48E1", "pack": 2}, "packed products need the DSP48E2"),
+            ({"primitive": "DSP58"}, "expected one of DSP48E2, DSP48E1"),
+            ({"primitive": "DSP48E2", "w_fmt": parse("uint18")}, "18-bit signed B port"),
+            ({"primitive": "DSP48E2", "w_fmt": parse("float8_e4m3fn")}, "integer formats")]:
+        args = {"w_fmt": INT8, "x_fmt": INT8, "m": 4, "chain": 8, "max_k": 64,
+                "out_fmt": INT8, **kwargs}
+        with pytest.raises(ValueError, match=message):
+            SparseDSPChain(**args)

@@ -169,9 +169,10 @@ class SparseDSPChain(wiring.Component):
                              f"{primitive!r}")
         ports = PRIMITIVES[primitive]
         for arg, fmt, port in (("weight", self.w_fmt, "b"), ("act", self.x_fmt, "a")):
-            if getattr(fmt, "frac_bits", None) != 0 or fmt.bits > ports[port]:
+            signed_bits = fmt.bits + (0 if getattr(fmt, "signed", True) else 1)
+            if getattr(fmt, "frac_bits", None) != 0 or signed_bits > ports[port]:
                 raise ValueError(f"primitive: the {primitive} path multiplies integer formats "
-                                 f"of at most {ports[port]} bits on its {port.upper()} port, "
+                                 f"that fit its {ports[port]}-bit signed {port.upper()} port, "
                                  f"got {arg} {fmt.name}")
         if self.pack > 1 and primitive != "DSP48E2":
             raise ValueError(f"primitive: packed products need the DSP48E2's 27-bit "

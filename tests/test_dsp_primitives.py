@@ -25,33 +25,44 @@ def test_dsp48e2_model_matches_yosys_dsp48e1(seed):
     assert result["checked"] == 120000
 
 
-@pytest.mark.parametrize("primitive,pack", [("DSP48E2", 1), ("DSP48E2", 2), ("DSP48E1", 1)])
-def test_primitive_chain_matches_reference(tmp_path, primitive, pack, seed):
-    """One build per kind: 2 lanes x 8 stages, m 4; 2:4 with stalls on every stream and a
-    ragged K, then dense 4:4 on a layer of only -128 (the packed fields' extreme)."""
+KINDS = [("DSP48E2", 1), ("DSP48E2", 2), ("DSP48E1", 1)]
+
+
+def test_primitive_chains_match_reference(tmp_path, seed):
+    """One build holding the three kinds (DSP48E2 slices, DSP48E2 slices packed 2 per slice,
+    DSP48E1 slices): 2 lanes x 8 stages, m 4, each under 2:4 with stalls on every stream and a
+    ragged K, then under 4:4 on a layer of only -128 (the packed fields' extreme)."""
     import numpy as np
 
     from sqhw.verify.runner import run
 
-    dut, description = design_dsp_chain("int8", "int8", 4, 8, 512, "int8", lanes=2,
-                                        pack=pack, primitive=primitive)
-    manifest = write_design(dut, description, tmp_path / "chain", f"prim_{primitive}_{pack}")
-    assert manifest["simulation_models"] == [MODEL_FILES[primitive]]
-    assert manifest["latency"] == 12  # A/B + M registers, 8 P registers, acc, requantizer
-    assert f"{primitive} #(" in (tmp_path / "chain" / "prim_" f"{primitive}_{pack}.v").read_text()
-    result = next(iter(run("tb_dsp_chain", [tmp_path / "chain"], 1, env={
+    dirs = []
+    for primitive, pack in KINDS:
+        top = f"prim_{primitive}_{pack}"
+        dut, description = design_dsp_chain("int8", "int8", 4, 8, 512, "int8", lanes=2,
+                                            pack=pack, primitive=primitive)
+        manifest = write_design(dut, description, tmp_path / top, top)
+        assert manifest["simulation_models"] == [MODEL_FILES[primitive]]
+        assert manifest["latency"] == 12  # A/B + M registers, 8 P registers, acc, requantizer
+        assert f"{primitive} #(" in (tmp_path / top / f"{top}.v").read_text()
+        dirs.append(tmp_path / top)
+    results = run("tb_dsp_chain", dirs, 1, env={
         "SQHW_NM": "2:4", "SQHW_ROWS": "6", "SQHW_K": "300", "SQHW_COLS": "3",
-        "SQHW_READY": "0.6", "SQHW_VALID": "0.7", "SQHW_SEED": str(seed)}).values()))
-    assert result["mismatches"] == 0, result["examples"]
-    assert result["vectors"] == 18
+        "SQHW_READY": "0.6", "SQHW_VALID": "0.7", "SQHW_SEED": str(seed)})
+    assert sorted(results) == sorted(f"sparse_matmul_2_4_prim_{p}_{n}" for p, n in KINDS)
+    for result in results.values():
+        assert result["mismatches"] == 0, result["examples"]
+        assert result["vectors"] == 18
     np.save(tmp_path / "w.npy", np.full((4, 64), 0x80))
     np.save(tmp_path / "x.npy", np.full((64, 2), 0x80))
-    result = next(iter(run("tb_dsp_chain", [tmp_path / "chain"], 1, env={
+    results = run("tb_dsp_chain", dirs, 1, env={
         "SQHW_NM": "4:4", "SQHW_W_NPY": str(tmp_path / "w.npy"),
-        "SQHW_X_NPY": str(tmp_path / "x.npy"), "SQHW_SEED": str(seed)}).values()))
-    assert result["mismatches"] == 0, result["examples"]
-    assert result["vectors"] == 8
-    assert result["cycles"] <= result["ideal_cycles"] + 1
+        "SQHW_X_NPY": str(tmp_path / "x.npy"), "SQHW_SEED": str(seed)})
+    assert len(results) == len(KINDS)
+    for result in results.values():
+        assert result["mismatches"] == 0, result["examples"]
+        assert result["vectors"] == 8
+        assert result["cycles"] <= result["ideal_cycles"] + 1
 
 
 def test_models_are_simulation_only(tmp_path):

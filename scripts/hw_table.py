@@ -4,6 +4,7 @@ post-adders and PCOUT -> PCIN cascades), and place and route it on ECP5 (nextpnr
 the bare LFE5U-25F of boards/ecp5_25k.yaml).
 
     .venv/bin/python scripts/hw_table.py [--json]
+    .venv/bin/python scripts/hw_table.py --dsp [--json]   # the DSP-efficiency table
 
 Every row is a fresh `sqhw gen` design with 2 pipeline stages (MACs: accumulator sized for
 dot products of 1024 terms); ECP5 Fmax is register to register (inputs and outputs
@@ -24,9 +25,10 @@ from sqhw.hdl.emit import (
     design_index_muxes,
     design_mac,
     design_mul,
+    design_packed_mul,
     write_design,
 )
-from sqhw.hw.synth import SynthesisError, synth_ecp5, synth_xc7, synth_xcup
+from sqhw.hw.synth import SynthesisError, synth_ecp5, synth_ice40, synth_xc7, synth_xcup
 
 ROWS = [
     ("mul", "int8 x int8", design_mul, {"a": "int8", "b": "int8", "stages": 2}),
@@ -107,9 +109,97 @@ def markdown(rows) -> str:
                    r["ecp5"]["lut4"], r["ecp5"]["ff"], r["ecp5"]["mult18"]] for r in rows])
 
 
+# DSP efficiency: products per cycle against the DSP cells that compute them. Each row:
+# (operator, formats, multiply-accumulates per cycle, builder, kwargs, targets). The iCE40
+# UP5K's SB_MAC16 is 16 x 16: no room for two int8 products, so packed rows are xcup only.
+CHAIN8 = {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096, "out": "int8",
+          "stages": 1}
+DSP_ROWS = [
+    ("mul", "int8 x int8", 1, design_mul, {"a": "int8", "b": "int8", "stages": 2},
+     ("xcup", "ice40")),
+    ("packed mul", "2 x int8 x int8 sharing w (WP486)", 2, design_packed_mul,
+     {"x": "int8", "w": "int8", "pack": 2, "stages": 2}, ("xcup",)),
+    ("packed mul", "4 x int4 x int4 sharing w", 4, design_packed_mul,
+     {"x": "int4", "w": "int4", "pack": 4, "stages": 2}, ("xcup",)),
+    ("packed mul", "3 x int4 x int4 sharing w", 3, design_packed_mul,
+     {"x": "int4", "w": "int4", "pack": 3, "stages": 2}, ("xcup",)),
+    ("mac", "int8 x int8 -> int8", 1, design_mac,
+     {"a": "int8", "b": "int8", "length": 1024, "out": "int8", "stages": 2}, ("xcup", "ice40")),
+    ("N:M chain", "int8, m 8, 8 stages, 2 lanes", 16, design_dsp_chain, {**CHAIN8, "lanes": 2},
+     ("xcup",)),
+    ("N:M chain", "int8, m 8, 8 stages, pack 2 (2 columns per weight)", 16, design_dsp_chain,
+     {**CHAIN8, "pack": 2}, ("xcup",)),
+    ("N:M chain", "int8, m 8, 8 stages, DSP48E2 primitives", 8, design_dsp_chain,
+     {**CHAIN8, "primitive": "DSP48E2"}, ("xcup",)),
+    ("N:M chain", "int8, m 8, 8 stages, pack 2, DSP48E2 primitives", 16, design_dsp_chain,
+     {**CHAIN8, "pack": 2, "primitive": "DSP48E2"}, ("xcup",)),
+    ("N:M chain", "int8, m 8, 8 stages, DSP48E1 primitives (xc7)", 8, design_dsp_chain,
+     {**CHAIN8, "primitive": "DSP48E1"}, ("xc7",)),
+    ("N:M chain", "int8, m 4, 4 stages", 4, design_dsp_chain,
+     {**CHAIN8, "m": 4, "chain": 4}, ("xcup", "ice40")),
+]
+DSP_KEYS = {"xcup": (synth_xcup, ("lut", "ff", "carry", "dsp48e2", "dsp_cascade",
+                                  "dsp_pipelined")),
+            "xc7": (synth_xc7, ("lut", "ff", "carry", "dsp48e1", "dsp_cascade",
+                                "dsp_pipelined")),
+            "ice40": (synth_ice40, ("fmax_mhz", "lc", "ff", "mac16"))}
+
+
+def measure_dsp(rows=DSP_ROWS):
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (kind, label, macs, builder, kwargs, targets) in enumerate(rows):
+            print(f"[{i + 1}/{len(rows)}] {kind} {label}", file=sys.stderr, flush=True)
+            dut, description = builder(**kwargs)
+            design = Path(tmp) / f"d{i}"
+            write_design(dut, description, design, f"{re.sub(r'[^A-Za-z0-9]', '_', kind)}_{i}")
+            row = {"operator": kind, "formats": label, "macs_per_cycle": macs,
+                   "latency": description["latency"]}
+            for target, (fn, keys) in DSP_KEYS.items():
+                row[target] = {k: None for k in keys}
+                if target not in targets:
+                    continue
+                try:  # one tool failure must not lose the rows already measured
+                    report = fn(design)
+                    row[target] = {k: report[k] for k in keys}
+                except SynthesisError as err:
+                    print(f"  {target}: {str(err).splitlines()[0]}", file=sys.stderr)
+            family = "xc7" if "xc7" in targets and "xcup" not in targets else "xcup"
+            row["family"] = family
+            dsp = row[family]["dsp48e1" if family == "xc7" else "dsp48e2"]
+            row["dsp_per_mac"] = None if dsp is None else round(dsp / macs, 3)
+            out.append(row)
+    return out
+
+
+def dsp_markdown(rows) -> str:
+    """Xilinx columns from xcup (UltraScale+), or from xc7 for a DSP48E1 row."""
+    def xilinx(r, key):
+        family = r.get("family", "xcup")
+        if key == "dsp":
+            key = "dsp48e1" if family == "xc7" else "dsp48e2"
+        return r[family].get(key)
+    return table(["operator", "formats", "MACs / cycle", "latency", "Xilinx DSPs",
+                  "DSPs per MAC", "fed by PCIN", "A/B+M+P regs inside", "LUT", "FF",
+                  "CARRY4", "iCE40 Fmax MHz", "iCE40 LC", "iCE40 FF", "iCE40 SB_MAC16"],
+                 [[r["operator"], r["formats"], r["macs_per_cycle"], r["latency"],
+                   xilinx(r, "dsp"), r["dsp_per_mac"], xilinx(r, "dsp_cascade"),
+                   xilinx(r, "dsp_pipelined"), xilinx(r, "lut"), xilinx(r, "ff"),
+                   xilinx(r, "carry"), r["ice40"]["fmax_mhz"], r["ice40"]["lc"],
+                   r["ice40"]["ff"], r["ice40"]["mac16"]] for r in rows])
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--dsp", action="store_true",
+                        help="the DSP-efficiency table (xcup DSPs per MAC, iCE40 UP5K)")
+    parser.add_argument("--only", default=None,
+                        help="with --dsp: only the rows whose formats contain this text")
     args = parser.parse_args()
-    rows = measure()
-    print(json.dumps(rows, indent=1) if args.json else markdown(rows))
+    if args.only is not None and not args.dsp:
+        parser.error("--only: goes with --dsp")
+    rows = (measure_dsp([r for r in DSP_ROWS if args.only is None or args.only in r[1]])
+            if args.dsp else measure())
+    print(json.dumps(rows, indent=1) if args.json else
+          (dsp_markdown if args.dsp else markdown)(rows))

@@ -22,7 +22,7 @@ from sqhw.sparsity import NM
 from sqhw.verify.bench import Tally, given_vectors, parameters, start_clock, write_got
 from sqhw.verify.harness import port_name
 from sqhw.verify.lanes import unpack
-from sqhw.verify.streams import chain_beats
+from sqhw.verify.streams import chain_beats, result_order
 
 GIVEN = bool(os.environ.get("SQHW_VECTORS"))
 
@@ -31,10 +31,10 @@ class Source:
     """A valid/ready source that offers its next word with probability p_valid per idle
     cycle and, once valid, holds the word until it is taken (the AXI-Stream rule)."""
 
-    def __init__(self, dut, name, words, p_valid, rng):
-        self.valid = getattr(dut, port_name(0, f"{name}__valid"))
-        self.ready = getattr(dut, port_name(0, f"{name}__ready"))
-        self.payload = getattr(dut, port_name(0, f"{name}__payload"))
+    def __init__(self, dut, name, words, p_valid, rng, design=0):
+        self.valid = getattr(dut, port_name(design, f"{name}__valid"))
+        self.ready = getattr(dut, port_name(design, f"{name}__ready"))
+        self.payload = getattr(dut, port_name(design, f"{name}__payload"))
         self.words, self.p_valid, self.rng = words, p_valid, rng
         self.index, self.offering = 0, False
 
@@ -56,22 +56,29 @@ def field_values(words, field) -> np.ndarray:
                   bool(field.get("signed")))
 
 
-async def stream(dut, manifest, w, x, nm, p_valid, p_ready, rng):
-    """W (rows, K) @ X (K, cols) through the chain under pattern nm; returns (acc, code) of
-    shape (rows, cols) and the cycles it took."""
+_clocked = []  # the harness clock, started once per simulation
+
+
+async def stream(dut, manifest, w, x, nm, p_valid, p_ready, rng, design=0):
+    """W (rows, K) @ X (K, cols) through design `design` of the harness under pattern nm;
+    returns (acc, code) of shape (rows, cols) and the cycles it took."""
     p = manifest["parameters"]
-    lanes = p["lanes"]
+    lanes, pack = p["lanes"], p.get("pack", 1)
     act_words, weight_words, padded = chain_beats(manifest, w, x, nm)
     rows, cols = w.shape[0], x.shape[1]
-    sources = [Source(dut, "acts", act_words, p_valid, rng),
-               Source(dut, "weights", weight_words, p_valid, rng)]
-    r_valid = getattr(dut, port_name(0, "result__valid"))
-    r_ready = getattr(dut, port_name(0, "result__ready"))
-    r_payload = getattr(dut, port_name(0, "result__payload"))
-    getattr(dut, port_name(0, "n_log2")).value = int(np.log2(nm.n))
+    if _clocked:  # a design before this one ran: leave its last ReadOnly phase
+        await FallingEdge(dut.clk)
+    sources = [Source(dut, "acts", act_words, p_valid, rng, design),
+               Source(dut, "weights", weight_words, p_valid, rng, design)]
+    r_valid = getattr(dut, port_name(design, "result__valid"))
+    r_ready = getattr(dut, port_name(design, "result__ready"))
+    r_payload = getattr(dut, port_name(design, "result__payload"))
+    getattr(dut, port_name(design, "n_log2")).value = int(np.log2(nm.n))
     dut.rst.value = 0
-    start_clock(dut)
-    n_results = cols * padded // lanes
+    if not _clocked:
+        start_clock(dut)
+        _clocked.append(True)
+    n_results = -(-cols // pack) * padded // lanes
     got, cycles = [], 0
     while len(got) < n_results and cycles < 4 * len(weight_words) / (p_valid * p_ready) + 1000:
         await FallingEdge(dut.clk)
@@ -89,16 +96,22 @@ async def stream(dut, manifest, w, x, nm, p_valid, p_ready, rng):
     assert taken == [len(weight_words)] * 2, f"{taken} of {len(weight_words)} beats taken"
     assert len(got) == n_results, f"{len(got)} results for {n_results}"
     out = manifest["outputs"]["result"]["payload"]
-    # result i, lane l is row (i % blocks) * lanes + l of column i // blocks
-    acc, code = (field_values(got, out[name]).reshape(cols, padded).T[:rows]
+    acc, code = (result_order(manifest, field_values(got, out[name]), rows, cols)
                  for name in ("acc", "code"))
     return acc, code, cycles
 
 
 @cocotb.test(skip=GIVEN)
 async def sparse_matmul(dut):
+    """Every design of the harness in turn (several chain designs share one build), each
+    with the same pattern, shapes and seed; one result per design."""
     manifests, _, seed = parameters()
-    manifest = manifests[0]
+    for design, manifest in enumerate(manifests):
+        name = "" if len(manifests) == 1 else f"_{manifest['top']}"
+        await _sparse_matmul(dut, design, manifest, seed, name)
+
+
+async def _sparse_matmul(dut, design, manifest, seed, name):
     p = manifest["parameters"]
     lanes, chain = p["lanes"], p["chain"]
     rng = np.random.default_rng(seed)
@@ -116,23 +129,27 @@ async def sparse_matmul(dut):
         w = w_fmt.encode(nm.prune(rng.standard_normal((rows, k)) * 40), saturate=True)
         x_finite = np.flatnonzero(np.isfinite(x_fmt.table))
         x = rng.choice(x_finite, (k, cols))
-    acc, code, cycles = await stream(dut, manifest, w, x, nm, p_valid, p_ready, rng)
+    acc, code, cycles = await stream(dut, manifest, w, x, nm, p_valid, p_ready, rng, design)
     want = ref.sparse_matmul(nm.pack(w, w_fmt), x, x_fmt)  # (rows, cols)
     out = manifest["outputs"]["result"]["payload"]
     tally.check(acc, want)
     tally.check(code, ref.requantize(want, out["acc"]["frac_bits"], out_fmt,
                                      rounding=p["rounding"], saturate=p["saturate"]),
                 count=False)
+    pack = p.get("pack", 1)
     padded = -(-rows // lanes) * lanes
     groups = -(-k // nm.m)
     slots = padded * cols * groups * nm.n  # the N:M work of all lanes
-    ideal = -(-slots // (lanes * chain)) + manifest["latency"]
+    padded_slots = padded * -(-cols // pack) * pack * groups * nm.n
+    ideal = -(-padded_slots // (lanes * chain * pack)) + manifest["latency"]
     tally.extra.update(pattern=str(nm), rows=rows, k=k, cols=cols, lanes=lanes, chain=chain,
-                       cycles=cycles, ideal_cycles=ideal, seed=seed,
-                       dsp_utilisation=round(slots / (lanes * chain * cycles), 4),
+                       pack=pack, cycles=cycles, ideal_cycles=ideal, seed=seed,
+                       dsp_utilisation=round(slots / (lanes * chain * pack * cycles), 4),
+                       macs_per_dsp_cycle=round(slots / (lanes * chain * cycles), 4),
                        dense_equivalent_speedup=round(nm.m / nm.n * slots /
                                                       (lanes * chain * cycles), 3))
-    result = tally.write(f"sparse_matmul_{nm.n}_{nm.m}")
+    tally.extra["dsp_utilisation_note"] = "of lanes * chain * pack products per cycle"
+    result = tally.write(f"sparse_matmul_{nm.n}_{nm.m}{name}")
     assert result["mismatches"] == 0, result["examples"]
 
 

@@ -50,6 +50,8 @@ MAX_LENGTH = 1 << 24  # --length: terms of the longest dot product (the accumula
                       # with log2 of it)
 MAX_WORD_BITS = 64    # --multiplier-bits, --random-bits
 MAX_LANES = 64        # chain lanes
+PACK_HELP = ("products per DSP multiply, integer formats (2: two int8 columns of X share each "
+             "weight, WP486; the chain must stay within the packing's bound, 8 stages for int8)")
 MAX_CHAIN = 64        # chain stages (a power of two)
 MAX_K = 1 << 16       # chain reduction length
 MAX_SIM_VECTORS = 1 << 16  # `sim dsp-chain` outputs (rows x cols)
@@ -200,8 +202,9 @@ def _design_files(path: Path) -> list[str]:
 
     names = [MANIFEST, "verify"]
     try:
-        sources = json.loads((path / MANIFEST).read_text()).get("sources", [])
-    except (OSError, ValueError, AttributeError):
+        written = json.loads((path / MANIFEST).read_text())
+        sources = [*written.get("sources", []), *written.get("simulation_models", [])]
+    except (OSError, ValueError, AttributeError, TypeError):
         sources = []
     names += [s for s in sources if isinstance(s, str) and s == Path(s).name
               and s not in ("", ".", "..")]
@@ -254,7 +257,8 @@ def _gen_design(args):
     nm = _chain_shape(args.nm, args.lanes, args.chain, args.k)
     dut, description = DESIGNS["dsp_chain"](args.weight, args.act, nm.m, args.chain, args.k,
                                             args.out, args.rounding, args.saturate,
-                                            args.stages, args.lanes)
+                                            args.stages, args.lanes, pack=args.pack,
+                                            primitive=args.primitive)
     description["parameters"]["nm"] = str(nm)  # the pattern verify / vectors use by default
     return dut, description
 
@@ -298,7 +302,8 @@ def cmd_gen(args) -> int:
         raise CommandError(str(err)) from err
     out, previous = _output_dir(args.output, args.force)
     manifest = write_design(dut, description, out, top)
-    for name in set(previous) - {*manifest["sources"], MANIFEST}:  # the replaced design's
+    for name in set(previous) - {*manifest["sources"], *manifest.get("simulation_models", ()),
+                                 MANIFEST}:  # the replaced design's
         target = out / name
         if target.is_dir():
             shutil.rmtree(target)
@@ -555,7 +560,7 @@ def cmd_sim(args) -> int:
                              f"most {MAX_K}")
         dut, description = design_dsp_chain(args.weight, args.act, nm.m, args.chain,
                                             max(k, 1), args.out, stages=args.stages,
-                                            lanes=args.lanes)
+                                            lanes=args.lanes, pack=args.pack)
     except (ValueError, TypeError) as err:
         raise CommandError(str(err)) from err
     rows = -(-args.vectors // args.cols)
@@ -686,6 +691,10 @@ def _add_gen(sub) -> None:
                    help=f"multiply stages per chain (a power of two up to {MAX_CHAIN})")
     p.add_argument("--k", type=int, default=1024,
                    help=f"longest reduction length K, sizes the accumulator (up to {MAX_K})")
+    p.add_argument("--pack", type=int, default=1, help=PACK_HELP)
+    p.add_argument("--primitive", choices=["DSP48E2", "DSP48E1"], default=None,
+                   help="build the stages from instantiated Xilinx DSP slices (A/B, M and P "
+                        "registers inside, PCOUT -> PCIN); integer formats")
     gen.set_defaults(func=cmd_gen)
 
 
@@ -773,6 +782,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"multiply stages per chain (a power of two up to {MAX_CHAIN})")
     q.add_argument("--k", type=int, default=512, help=f"reduction length K (up to {MAX_K})")
     q.add_argument("--cols", type=int, default=1, help="columns of X (1: matrix-vector)")
+    q.add_argument("--pack", type=int, default=1, help=PACK_HELP)
     q.add_argument("--vectors", type=int, default=256,
                    help=f"output values to check (up to {MAX_SIM_VECTORS})")
     q.add_argument("--ready", type=float, default=1.0, help="P(result.ready) per cycle")

@@ -51,6 +51,8 @@ def test_installed_wheel_runs_gen_verify_synth_read_only(tmp_path):
     assert code == 0, err
     installed = sorted(p.name for p in (site / "sqhw" / "_sim").glob("*.py"))
     assert installed == sorted(p.name for p in (source / "sim").glob("*.py"))  # every bench
+    models = sorted(p.name for p in (site / "sqhw" / "_sim").glob("*.v"))
+    assert models == sorted(p.name for p in (source / "sim").glob("*.v"))  # the DSP models
     assert "tb_mul.py" in installed and len(installed) >= 6
     boards = sorted(p.name for p in (site / "sqhw" / "_boards").glob("*.yaml"))
     assert boards == sorted(p.name for p in (source / "boards").glob("*.yaml"))

@@ -38,17 +38,18 @@ class SparseDSPArray(wiring.Component):
     @refusing
     def __init__(self, w_fmt, x_fmt, m: int, chain: int, max_k: int, out_fmt,
                  rounding: str = "rne", saturate: bool = True, stages: int = 1, lanes: int = 1,
-                 lane_module: str = LANE_MODULE):
+                 lane_module: str = LANE_MODULE, pack: int = 1, primitive: str | None = None):
         if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"lanes: expected a positive integer, got {lanes!r}")
         self.lane = SparseDSPChain(w_fmt, x_fmt, m, chain, max_k, out_fmt, rounding=rounding,
-                                   saturate=saturate, stages=stages, lanes=1)
+                                   saturate=saturate, stages=stages, lanes=1, pack=pack,
+                                   primitive=primitive)
         self.lane_module, self.lanes = lane_module, lanes
         for name in ("w_fmt", "x_fmt", "out_fmt", "m", "chain", "max_k", "index_bits",
-                     "stages", "accumulator", "runtime_patterns", "latency"):
+                     "stages", "accumulator", "runtime_patterns", "latency", "pack", "plan", "primitive"):
             setattr(self, name, getattr(self.lane, name))
         super().__init__(chain_signature(w_fmt, x_fmt, m, chain, out_fmt, self.accumulator,
-                                         lanes))
+                                         lanes, pack))
 
     def elaborate(self, platform):
         m = Module()
@@ -62,7 +63,9 @@ class SparseDSPArray(wiring.Component):
             # the lane's payloads are the array's, sliced: fields in the lane layout's order
             lane_weights = Cat(*(weights[field][lane] if field != "last" else weights.last
                                  for field, _ in weights_layout))
-            lane_result = Cat(*(result[field][lane] for field, _ in result_layout))
+            # the lane's column p is the array's entry p * lanes + lane
+            lane_result = Cat(*(result[field][p * self.lanes + lane]
+                                for field, _ in result_layout for p in range(self.pack)))
             ours = lane == 0  # the lanes step together: lane 0 speaks for all
             m.submodules[f"lane{lane}"] = Instance(
                 self.lane_module,

@@ -19,6 +19,7 @@ from .block_mac import BlockDotProduct
 from .convert import DyadicRequantizer, MinifloatToFixed, Requantizer
 from .mac import DotProduct
 from .multiplier import Multiplier
+from .packed import PackedMultiplier
 from .chain_array import SparseDSPArray
 from .sparse_chain import IndexMuxBank, SparseDSPChain
 
@@ -48,6 +49,26 @@ def design_mul(a: str, b: str, stages: int = 0, width: int | None = None):
                                 "meaning": "a or b is a NaN/Inf code; p is 0"}},
         "parameters": {"a": a_fmt.name, "b": b_fmt.name, "stages": stages,
                        "product_format": pf.name},
+    }
+
+
+def design_packed_mul(x: str, w: str, pack: int, stages: int = 0):
+    """`pack` products x[i] * w through one DSP-sized multiply (sqhw.ref.packed)."""
+    x_fmt, w_fmt = parse(x), parse(w)
+    dut = PackedMultiplier(x_fmt, w_fmt, pack, stages=stages)
+    plan = dut.plan
+    return dut, {
+        "kind": "packed_mul",
+        "latency": dut.latency,
+        "inputs": {"x": {"format": x_fmt.name, "width": x_fmt.bits * pack, "count": pack,
+                         "bits": x_fmt.bits},
+                   "w": {"format": w_fmt.name, "width": w_fmt.bits}},
+        "outputs": {"p": {"width": dut.product_bits * pack, "count": pack,
+                          "bits": dut.product_bits, "signed": True, "frac_bits": 0,
+                          "meaning": "p[i] = x[i] * w"}},
+        "parameters": {"x": x_fmt.name, "w": w_fmt.name, "pack": pack, "stages": stages,
+                       "dsp": plan.dsp.name, "spacing": plan.spacing, "bias": plan.bias,
+                       "packed_bits": plan.packed_bits},
     }
 
 
@@ -161,17 +182,22 @@ def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
 
 def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
                      rounding: str = "rne", saturate: bool = True, stages: int = 1,
-                     lanes: int = 1, array: bool = False):
+                     lanes: int = 1, array: bool = False, pack: int = 1,
+                     primitive: str | None = None):
     """The N:M chain; `array=True` builds it as SparseDSPArray (one lane module instantiated
     `lanes` times: the same ports, Verilog of the same size at any lane count), whose lane
-    module `write_design` writes beside the top (`dut.lane`, named `dut.lane_module`)."""
+    module `write_design` writes beside the top (`dut.lane`, named `dut.lane_module`).
+    `pack` > 1: each beat carries `pack` columns of X, each DSP computes `pack` products
+    (sqhw.ref.packed); results: column p, lane l at entry p * lanes + l."""
     w_fmt, x_fmt, out_fmt = parse(w), parse(x), parse(out)
     kind = SparseDSPArray if array else SparseDSPChain
     dut = kind(w_fmt, x_fmt, m=m, chain=chain, max_k=max_k, out_fmt=out_fmt,
-               rounding=rounding, saturate=saturate, stages=stages, lanes=lanes)
+               rounding=rounding, saturate=saturate, stages=stages, lanes=lanes, pack=pack,
+               primitive=primitive)
     acc = dut.accumulator
     ib = dut.index_bits
     slots = lanes * chain  # values[lane][slot] at bit (lane * chain + slot) * width
+    outputs = lanes * pack
 
     def field(offset, bits, count, **extra):
         return {"offset": offset, "width": bits * count, "count": count, "bits": bits, **extra}
@@ -179,21 +205,30 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
     weights = {"values": field(0, w_fmt.bits, slots, format=w_fmt.name),
                "indices": field(slots * w_fmt.bits, ib, slots),
                "last": field(slots * (w_fmt.bits + ib), 1, 1)}
-    result = {"code": field(0, out_fmt.bits, lanes, format=out_fmt.name),
-              "acc": field(lanes * out_fmt.bits, acc.bits, lanes, signed=acc.signed,
+    result = {"code": field(0, out_fmt.bits, outputs, format=out_fmt.name),
+              "acc": field(outputs * out_fmt.bits, acc.bits, outputs, signed=acc.signed,
                            frac_bits=acc.frac_bits),
-              "special": field(lanes * (out_fmt.bits + acc.bits), 1, lanes)}
+              "special": field(outputs * (out_fmt.bits + acc.bits), 1, outputs)}
+    packing = {}
+    if pack > 1:
+        plan = dut.plan
+        packing = {"pack": pack, "packing": {
+            "dsp": plan.dsp.name, "spacing": plan.spacing, "bias": plan.bias,
+            "packed_bits": plan.packed_bits, "total_bits": plan.total_bits,
+            "meaning": f"per stage, {pack} columns' activations packed 2**spacing apart "
+                       "times the weight in one multiply; the bias enters the first stage"}}
     return dut, {
         "kind": "dsp_chain", "latency": dut.latency,
         "inputs": {"acts": {"stream": True, "payload": {
-                       "acts": field(0, x_fmt.bits, chain * m, format=x_fmt.name)}},
+                       "acts": field(0, x_fmt.bits, pack * chain * m, format=x_fmt.name)}},
                    "weights": {"stream": True, "payload": weights},
                    "n_log2": {"width": len(dut.n_log2), "meaning": "log2 of the run-time N"}},
         "outputs": {"result": {"stream": True, "payload": result}},
         "parameters": {"w": w_fmt.name, "x": x_fmt.name, "m": m, "chain": chain,
                        "lanes": lanes, "max_k": max_k, "out": out_fmt.name,
                        "accumulator": acc.name, "rounding": rounding, "saturate": saturate,
-                       "stages": stages, "runtime_patterns": dut.runtime_patterns,
+                       "stages": stages, "runtime_patterns": dut.runtime_patterns, **packing,
+                       **({"primitive": primitive} if primitive else {}),
                        **({"lane_module": dut.lane_module} if array else {})},
     }
 
@@ -336,6 +371,12 @@ def write_design(dut, description: dict, out_dir, top: str) -> dict:
                 **reset, **description, "ports": ports, "generator": f"sqhw {__version__}"}
     if kept:  # synthesis keeps these modules whole (mapped once, counted per instance)
         manifest["keep_hierarchy"] = kept
+    primitive = getattr(dut, "primitive", None)
+    if primitive:  # instantiated DSP cells: their models, for simulators only
+        from ..verify.primitives import MODEL_FILES, model_text
+
+        files[MODEL_FILES[primitive]] = model_text(primitive)
+        manifest["simulation_models"] = [MODEL_FILES[primitive]]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".partial-") as tmp:

@@ -10,6 +10,21 @@ sum enters an exact accumulator, and `last` ends an output value, rounded once i
 
 One bitstream runs every n that divides `chain` (1:8, 2:8, 4:8 and dense 8:8 with m = 8,
 chain = 8): n only moves the group select in front of each stage.
+
+`pack` > 1 (integer formats): each beat brings `pack` columns of X, and every stage computes
+the products of its weight with its activation in each column in one DSP-sized multiply
+(sqhw.ref.packed: WP486's two int8 products per DSP48E2 for pack=2). What two products can
+share in an N:M chain is the weight: the lanes' index muxes pick different activations, but
+one weight slot and its index meet the same position of every column's group. The packed
+partial sums travel down the cascade; after the last stage the fields are read off and each
+column has its own exact accumulator and requantizer.
+
+`primitive="DSP48E2"` / `"DSP48E1"` (integer formats) builds each stage from an instantiated
+Xilinx DSP slice instead of behavioural arithmetic: A/B register, M register and P register
+inside the slice, the partial sums on PCOUT -> PCIN, the stall on the slices' clock enables,
+a packed pair through the DSP48E2's pre-adder (D = x1 << spacing, A = x0) and the packing's
+bias on its C input. Simulation uses sqhw's DSP48E2 model (sim/dsp48e2.v) or Yosys's DSP48E1
+model (sqhw.verify.primitives); synthesis sees the real cells.
 """
 
 from __future__ import annotations
@@ -17,7 +32,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from amaranth.hdl import Array, EnableInserter, Module, Signal
+from amaranth.hdl import (Array, ClockSignal, Const, EnableInserter, Instance, Module,
+                          ResetSignal, Signal, signed)
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,9 +41,14 @@ from .. import ref
 from ._refuse import refusing
 from .accumulate import accumulate
 from .convert import Requantizer, fixed_shape
+from ..ref.packed import PackPlan
 from .multiplier import Multiplier
 from .operand import layout_of
+from .packed import bias, operand, packed_operand, split_fields
 from .pipeline import check_stages, delay
+
+PRIMITIVES = {"DSP48E2": {"a": 27, "b": 18, "opmode_bits": 9},
+              "DSP48E1": {"a": 25, "b": 18, "opmode_bits": 7}}
 
 
 class IndexMuxBank(wiring.Component):
@@ -67,18 +88,21 @@ class IndexMuxBank(wiring.Component):
 
 
 def chain_signature(w_fmt, x_fmt, m: int, chain: int, out_fmt, accumulator,
-                    lanes: int) -> wiring.Signature:
-    """The ports of a chain of `lanes` lanes (SparseDSPChain's, and SparseDSPArray's)."""
+                    lanes: int, pack: int = 1) -> wiring.Signature:
+    """The ports of a chain of `lanes` lanes (SparseDSPChain's, and SparseDSPArray's);
+    with pack > 1 the acts hold `pack` windows (column p at [p*chain*m, (p+1)*chain*m)) and
+    the results lanes * pack entries (column p, lane l at p*lanes + l)."""
     index_bits = max(1, int(math.log2(m)))
     weights = data.StructLayout({
         "values": data.ArrayLayout(data.ArrayLayout(w_fmt.bits, chain), lanes),
         "indices": data.ArrayLayout(data.ArrayLayout(index_bits, chain), lanes),
         "last": 1})
-    result = data.StructLayout({"code": data.ArrayLayout(out_fmt.bits, lanes),
-                                "acc": data.ArrayLayout(fixed_shape(accumulator), lanes),
-                                "special": data.ArrayLayout(1, lanes)})
+    outputs = lanes * pack
+    result = data.StructLayout({"code": data.ArrayLayout(out_fmt.bits, outputs),
+                                "acc": data.ArrayLayout(fixed_shape(accumulator), outputs),
+                                "special": data.ArrayLayout(1, outputs)})
     return wiring.Signature({
-        "acts": In(stream.Signature(data.ArrayLayout(x_fmt.bits, chain * m))),
+        "acts": In(stream.Signature(data.ArrayLayout(x_fmt.bits, pack * chain * m))),
         "weights": In(stream.Signature(weights)),
         "result": Out(stream.Signature(result)),
         "n_log2": In(range(int(math.log2(m)) + 1))})
@@ -100,13 +124,19 @@ class SparseDSPChain(wiring.Component):
     ...                        out_fmt=parse("int8"), lanes=4)
     >>> chain.index_bits, chain.accumulator.bits, chain.latency
     (3, 28, 11)
+    >>> packed = SparseDSPChain(parse("int8"), parse("int8"), m=8, chain=8, max_k=4096,
+    ...                         out_fmt=parse("int8"), lanes=4, pack=2)
+    >>> packed.plan.spacing, packed.plan.bias, packed.latency  # WP486: 18 bits apart
+    (18, 130048, 11)
     """
 
     @refusing
     def __init__(self, w_fmt, x_fmt, m: int, chain: int, max_k: int, out_fmt,
-                 rounding: str = "rne", saturate: bool = True, stages: int = 1, lanes: int = 1):
+                 rounding: str = "rne", saturate: bool = True, stages: int = 1, lanes: int = 1,
+                 pack: int = 1, primitive: str | None = None):
         layout_of(w_fmt), layout_of(x_fmt)
-        for arg, value in (("m", m), ("chain", chain), ("max_k", max_k), ("lanes", lanes)):
+        for arg, value in (("m", m), ("chain", chain), ("max_k", max_k), ("lanes", lanes),
+                           ("pack", pack)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{arg}: expected a positive integer, got {value!r}")
         if m & (m - 1) or chain & (chain - 1):
@@ -114,18 +144,46 @@ class SparseDSPChain(wiring.Component):
         if rounding == "stochastic":
             raise ValueError("rounding: stochastic rounding is not offered by the chain")
         self.w_fmt, self.x_fmt, self.out_fmt = w_fmt, x_fmt, out_fmt
-        self.m, self.chain, self.max_k, self.lanes = m, chain, max_k, lanes
+        self.m, self.chain, self.max_k, self.lanes, self.pack = m, chain, max_k, lanes, pack
         self.index_bits = max(1, int(math.log2(m)))
         self.stages = check_stages(stages)
+        # the activations (one per column) are packed, the weight is the shared operand
+        self.plan = PackPlan(x_fmt, w_fmt, pack, chain) if pack > 1 else None
+        self.primitive = self._check_primitive(primitive)
+        behavioural = pack == 1 and self.primitive is None
         self.accumulator = ref.accumulator_format(w_fmt, x_fmt, max_k)
         self.requantizers = [Requantizer(self.accumulator, out_fmt, rounding=rounding,
                                          saturate=saturate, stages=self.stages)
-                             for _ in range(lanes)]
+                             for _ in range(lanes * pack)]
         self.multipliers = [[Multiplier(w_fmt, x_fmt, stages=self.stages)
-                             for _ in range(chain)] for _ in range(lanes)]
-        self.index_muxes = [IndexMuxBank(x_fmt, m, chain) for _ in range(lanes)]
+                             for _ in range(chain)] for _ in range(lanes)] if behavioural else []
+        self.index_muxes = [IndexMuxBank(x_fmt, m, chain) for _ in range(lanes * pack)]
         super().__init__(chain_signature(w_fmt, x_fmt, m, chain, out_fmt, self.accumulator,
-                                         lanes))
+                                         lanes, pack))
+
+    def _check_primitive(self, primitive):
+        if primitive is None:
+            return None
+        if primitive not in PRIMITIVES:
+            raise ValueError(f"primitive: expected one of {', '.join(PRIMITIVES)}, got "
+                             f"{primitive!r}")
+        ports = PRIMITIVES[primitive]
+        for arg, fmt, port in (("weight", self.w_fmt, "b"), ("act", self.x_fmt, "a")):
+            signed_bits = fmt.bits + (0 if getattr(fmt, "signed", True) else 1)
+            if getattr(fmt, "frac_bits", None) != 0 or signed_bits > ports[port]:
+                raise ValueError(f"primitive: the {primitive} path multiplies integer formats "
+                                 f"that fit its {ports[port]}-bit signed {port.upper()} port, "
+                                 f"got {arg} {fmt.name}")
+        if self.pack > 1 and primitive != "DSP48E2":
+            raise ValueError(f"primitive: packed products need the DSP48E2's 27-bit "
+                             f"pre-adder, not the {primitive}'s")
+        return primitive
+
+    @property
+    def multiply_stages(self) -> int:
+        """Registers from a stage's operands to its product: the A/B and M registers inside a
+        DSP primitive, else `stages`."""
+        return 2 if self.primitive else self.stages
 
     @property
     def runtime_patterns(self) -> list[str]:
@@ -136,7 +194,7 @@ class SparseDSPChain(wiring.Component):
     def latency(self) -> int:
         """Cycles from a beat to its lane results (when it ends a row): the multiplier
         stages, one cascade register per stage, the accumulator and the requantizer."""
-        return self.stages + self.chain + 1 + self.requantizers[0].latency
+        return self.multiply_stages + self.chain + 1 + self.requantizers[0].latency
 
     def _cascade(self, m, lane: int, selected, values, advance):
         """Stage c multiplies (value c, activation c) delayed c cycles and adds the product
@@ -154,6 +212,88 @@ class SparseDSPChain(wiring.Component):
             flag = delay(m, any_special, 1, f"pcout{lane}_{c}_special", advance)
         return partial, flag
 
+    def _packed_cascade(self, m, lane: int, selected: list, values, advance):
+        """The packed stages of one lane: stage c multiplies the packed activations of every
+        column (delayed c cycles) by its weight and adds the product to stage c-1's partial
+        sum, the first stage adding the plan's bias (a DSP48E2's C input); returns each
+        column's sum of the chain's products, read off the last registered total."""
+        plan = self.plan
+        partial = None
+        for c in range(self.chain):
+            acts = [operand(self.x_fmt, delay(m, column[c], c, f"x{lane}_{p}_{c}", advance))
+                    for p, column in enumerate(selected)]
+            weight = operand(self.w_fmt, delay(m, values[c], c, f"w{lane}_{c}", advance))
+            product = Signal(signed(plan.total_bits), name=f"packed{lane}_{c}")
+            m.d.comb += product.eq(packed_operand(plan, acts) * weight)
+            product = delay(m, product, self.stages, f"packed{lane}_{c}_m", advance)
+            total = Signal(signed(plan.total_bits), name=f"cascade{lane}_{c}")
+            m.d.comb += total.eq((bias(plan) if partial is None else partial) + product)
+            partial = delay(m, total, 1, f"pcout{lane}_{c}", advance)
+        return split_fields(m, plan, partial, f"lane{lane}")
+
+    def _primitive_cascade(self, m, lane: int, selected: list, values, advance):
+        """The lane's stages as DSP slices: stage c's operands (delayed c cycles in the
+        fabric) enter its A/B registers, the product its M register, P = PCIN + M (stage 0:
+        C + M, C the packing's bias or 0) its P register, PCOUT feeding stage c+1's PCIN.
+        Returns the column sums (with NaN/Inf flags: none for integers) of the last P."""
+        e2 = self.primitive == "DSP48E2"
+        pcin = Const(0, 48)
+        for c in range(self.chain):
+            acts = [operand(self.x_fmt, delay(m, column[c], c, f"x{lane}_{p}_{c}", advance))
+                    for p, column in enumerate(selected)]
+            a = Signal(signed(30), name=f"dsp{lane}_{c}_a")
+            b = Signal(signed(18), name=f"dsp{lane}_{c}_b")
+            d = Signal(signed(27), name=f"dsp{lane}_{c}_d")
+            weight = delay(m, values[c], c, f"w{lane}_{c}", advance)
+            m.d.comb += b.eq(operand(self.w_fmt, weight))
+            pre_add = self.pack == 2  # x1 << spacing on D, x0 on A: AD = the packed operand
+            if self.pack == 1:
+                m.d.comb += a.eq(acts[0])
+            elif pre_add:
+                m.d.comb += [a.eq(acts[0]), d.eq(acts[1] << self.plan.spacing)]
+            else:
+                m.d.comb += a.eq(packed_operand(self.plan, acts))
+            bias_in = self.plan is not None and c == 0
+            opmode = (0b11 << 7 if bias_in else 0) | (0b001 if c else 0) << 4 | 0b0101
+            pcout = Signal(48, name=f"dsp{lane}_{c}_pcout")
+            p = Signal(48, name=f"dsp{lane}_{c}_p")
+            # D is registered like A (DREG = AREG = 1), so the pre-adder sees one stage's pair
+            params = dict(p_AREG=1, p_BREG=1, p_ACASCREG=1, p_BCASCREG=1, p_CREG=0,
+                          p_DREG=1 if pre_add else 0,
+                          p_ADREG=0, p_MREG=1, p_PREG=1, p_INMODEREG=0, p_OPMODEREG=0,
+                          p_ALUMODEREG=0, p_CARRYINREG=0, p_CARRYINSELREG=0,
+                          p_A_INPUT="DIRECT", p_B_INPUT="DIRECT", p_USE_MULT="MULTIPLY")
+            if e2:
+                params.update(p_AMULTSEL="AD" if pre_add else "A", p_BMULTSEL="B",
+                              p_PREADDINSEL="A")
+            else:
+                params.update(p_USE_DPORT="FALSE")
+            off, rst = Const(0, 1), ResetSignal()
+            m.submodules[f"dsp{lane}_{c}"] = Instance(
+                self.primitive, **params,
+                i_CLK=ClockSignal(), i_A=a, i_B=b,
+                i_C=Const(self.plan.bias if bias_in else 0, 48),
+                i_D=d if e2 else Const(0, 25), i_PCIN=pcin,
+                i_OPMODE=Const(opmode if e2 else opmode & 0x7F,
+                               PRIMITIVES[self.primitive]["opmode_bits"]),
+                i_ALUMODE=Const(0, 4), i_INMODE=Const(0b00100 if pre_add else 0, 5),
+                i_CARRYIN=off, i_CARRYINSEL=Const(0, 3),
+                i_CEA1=off, i_CEA2=advance, i_CEB1=off, i_CEB2=advance, i_CEC=off,
+                i_CED=advance if pre_add else off, i_CEAD=off, i_CEM=advance, i_CEP=advance, i_CECTRL=off,
+                i_CEINMODE=off, i_CEALUMODE=off, i_CECARRYIN=off,
+                i_RSTA=rst, i_RSTB=rst, i_RSTC=off, i_RSTD=rst, i_RSTM=rst, i_RSTP=rst,
+                i_RSTCTRL=off, i_RSTINMODE=off, i_RSTALUMODE=off, i_RSTALLCARRYIN=off,
+                **({} if e2 else {"i_ACIN": Const(0, 30), "i_BCIN": Const(0, 18),
+                                  "i_CARRYCASCIN": off, "i_MULTSIGNIN": off}),
+                o_PCOUT=pcout, o_P=p)
+            pcin = pcout
+        if self.plan is None:
+            total = Signal(fixed_shape(self.accumulator), name=f"lane{lane}_chain_sum")
+            m.d.comb += total.eq(p.as_signed())
+            return [(total, Const(0, 1))]
+        return [(s, Const(0, 1)) for s in
+                split_fields(m, self.plan, p[:self.plan.total_bits].as_signed(), f"lane{lane}")]
+
     def elaborate(self, platform):
         m = Module()
         out_valid = Signal()
@@ -161,29 +301,44 @@ class SparseDSPChain(wiring.Component):
         both = self.acts.valid & self.weights.valid
         m.d.comb += [self.acts.ready.eq(advance & self.weights.valid),
                      self.weights.ready.eq(advance & self.acts.valid)]
-        depth = self.stages + self.chain
+        depth = self.multiply_stages + self.chain
         valid = delay(m, both & advance, depth, "valid_mul", advance)
         last = delay(m, self.weights.payload.last, depth, "last_mul", advance)
         acc_shape = fixed_shape(self.accumulator)
         stages = self.requantizers[0].latency
         result_valid = None
+        window = self.chain * self.m
         for lane in range(self.lanes):
-            m.submodules[f"index_muxes{lane}"] = muxes = self.index_muxes[lane]
-            m.d.comb += [muxes.acts.eq(self.acts.payload),
-                         muxes.indices.eq(self.weights.payload.indices[lane]),
-                         muxes.n_log2.eq(self.n_log2)]
-            chain_sum, flag = self._cascade(m, lane, muxes.selected,
-                                            self.weights.payload.values[lane], advance)
-            lane_acc, lane_special, result_valid, _ = accumulate(
-                m, chain_sum, flag, valid, last, advance, acc_shape)
-            m.submodules[f"requantizer{lane}"] = rq = EnableInserter(advance)(
-                self.requantizers[lane])
-            payload = self.result.payload
-            m.d.comb += [rq.i.eq(lane_acc), payload.code[lane].eq(rq.o),
-                         payload.acc[lane].eq(delay(m, lane_acc, stages, f"acc_rq{lane}",
-                                                    advance)),
-                         payload.special[lane].eq(delay(m, lane_special, stages,
-                                                        f"special_rq{lane}", advance))]
+            selected = []
+            for p in range(self.pack):  # one index mux bank per column, the lane's indices
+                name = f"index_muxes{lane}" + (f"_{p}" if self.pack > 1 else "")
+                m.submodules[name] = muxes = self.index_muxes[p * self.lanes + lane]
+                m.d.comb += [muxes.acts.eq(self.acts.payload.as_value()[
+                                 p * window * self.x_fmt.bits:(p + 1) * window * self.x_fmt.bits]),
+                             muxes.indices.eq(self.weights.payload.indices[lane]),
+                             muxes.n_log2.eq(self.n_log2)]
+                selected.append(muxes.selected)
+            values = self.weights.payload.values[lane]
+            if self.primitive:
+                sums = self._primitive_cascade(m, lane, selected, values, advance)
+            elif self.pack == 1:
+                chain_sum, flag = self._cascade(m, lane, selected[0], values, advance)
+                sums = [(chain_sum, flag)]
+            else:  # integer formats: no NaN / Inf
+                sums = [(s, Const(0, 1)) for s in
+                        self._packed_cascade(m, lane, selected, values, advance)]
+            for p, (chain_sum, flag) in enumerate(sums):
+                out = p * self.lanes + lane
+                lane_acc, lane_special, result_valid, _ = accumulate(
+                    m, chain_sum, flag, valid, last, advance, acc_shape)
+                m.submodules[f"requantizer{out}"] = rq = EnableInserter(advance)(
+                    self.requantizers[out])
+                payload = self.result.payload
+                m.d.comb += [rq.i.eq(lane_acc), payload.code[out].eq(rq.o),
+                             payload.acc[out].eq(delay(m, lane_acc, stages, f"acc_rq{out}",
+                                                       advance)),
+                             payload.special[out].eq(delay(m, lane_special, stages,
+                                                           f"special_rq{out}", advance))]
         m.d.comb += [out_valid.eq(delay(m, result_valid, stages, "valid_rq", advance)),
                      self.result.valid.eq(out_valid)]
         return m

@@ -125,6 +125,21 @@ def _dsp_cascade(netlist: dict) -> int:
                any(isinstance(bit, int) for bit in cell["connections"].get("PCIN", [])))
 
 
+def _dsp_pipelined(netlist: dict) -> int:
+    """DSP cells with their input (AREG/BREG >= 1), multiplier (MREG) and output (PREG)
+    registers inside: what a pipelined DSP48 chain looks like after synthesis."""
+    def reg(cell, name):
+        value = cell.get("parameters", {}).get(name, "0")
+        try:
+            return int(value, 2) if isinstance(value, str) else int(value)
+        except ValueError:
+            return 0
+    return sum(1 for module in netlist["modules"].values()
+               for cell in module["cells"].values()
+               if cell["type"].startswith("DSP48") and
+               all(reg(cell, r) >= 1 for r in ("AREG", "BREG", "MREG", "PREG")))
+
+
 def summarise_xilinx(cells: dict, dsp: str = "DSP48E2") -> dict:
     pick = lambda prefix: sum(n for c, n in cells.items() if c.startswith(prefix))
     return {"lut": pick("LUT"), "ff": pick("FD"), "carry": pick("CARRY"),
@@ -148,10 +163,11 @@ def synth_xilinx(design_dir, family: str = "xcup") -> dict:
               f"-top {manifest['top']}; tee -q -o stat.json stat -json; write_json net.json",
               Path(tmp))
         stat = json.loads((Path(tmp) / "stat.json").read_text())
-        cascade = _dsp_cascade(json.loads((Path(tmp) / "net.json").read_text()))
+        netlist = json.loads((Path(tmp) / "net.json").read_text())
+        cascade, pipelined = _dsp_cascade(netlist), _dsp_pipelined(netlist)
     return {"target": family, "tool": f"yosys synth_xilinx -family {family} -flatten",
             "top": manifest["top"], **summarise_xilinx(_cells(stat), XILINX_FAMILIES[family]),
-            "dsp_cascade": cascade}
+            "dsp_cascade": cascade, "dsp_pipelined": pipelined}
 
 
 def synth_xcup(design_dir) -> dict:

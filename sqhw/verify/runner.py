@@ -94,7 +94,8 @@ def build(design_dirs, lanes: int, cache: Path | None = None, trace: str | None 
     if isinstance(design_dirs, (str, Path)):
         design_dirs = [design_dirs]
     manifests = [read_manifest(d) for d in design_dirs]
-    sources = [Path(d) / s for d, m in zip(design_dirs, manifests) for s in m["sources"]]
+    sources = [Path(d) / s for d, m in zip(design_dirs, manifests)
+               for s in (*m["sources"], *m.get("simulation_models", ()))]
     harness = harness_verilog(manifests, lanes)
     if trace is not None and trace not in TRACE_ARGS:
         raise ValueError(f"trace: expected one of {', '.join(TRACE_ARGS)}, got {trace!r}")

@@ -52,13 +52,15 @@ def mac_results(manifest: dict, expected: dict[str, np.ndarray]) -> list[int]:
 def chain_beats(manifest: dict, w: np.ndarray, x: np.ndarray, nm: NM
                 ) -> tuple[list[int], list[int], int]:
     """The two input streams of SparseDSPChain for W (rows, K) @ X (K, cols): (acts words,
-    weights words, rows padded to a multiple of lanes). Per column of X, per block of
+    weights words, rows padded to a multiple of lanes). Per column of X (per group of `pack`
+    columns for a packed chain, the last group filled with zero columns), per block of
     `lanes` rows: the same activation windows, each block's packed weights. Result beat i
-    holds rows (i % blocks) * lanes .. + lanes - 1 of column i // blocks."""
+    holds rows (i % blocks) * lanes .. + lanes - 1 of column group i // blocks (see
+    `result_order`)."""
     from ..hdl.sparse_chain import beats
 
     p = manifest["parameters"]
-    lanes, chain = p["lanes"], p["chain"]
+    lanes, chain, pack = p["lanes"], p["chain"], p.get("pack", 1)
     w_fmt, x_fmt = parse(p["w"]), parse(p["x"])
     w_zero, x_zero = int(w_fmt.encode(np.zeros(1))[0]), int(x_fmt.encode(np.zeros(1))[0])
     rows, k = w.shape
@@ -66,11 +68,16 @@ def chain_beats(manifest: dict, w: np.ndarray, x: np.ndarray, nm: NM
     w = np.concatenate([w, np.full((padded - rows, k), w_zero, dtype=w.dtype)])
     packed = nm.pack(w, w_fmt)
     index_bits = manifest["inputs"]["weights"]["payload"]["indices"]["bits"]
+    cols = -(-x.shape[1] // pack) * pack
+    x = np.concatenate([x, np.full((k, cols - x.shape[1]), x_zero, dtype=x.dtype)], axis=1)
     act_words, weight_words = [], []
-    for j in range(x.shape[1]):
-        b = beats(packed.values, packed.indices, x[:, j], nm, chain, w_zero, x_zero)
+    for j in range(0, cols, pack):
+        per_column = [beats(packed.values, packed.indices, x[:, j + q], nm, chain, w_zero,
+                            x_zero) for q in range(pack)]
+        b = per_column[0]  # the weight side is the same for every column
         count = b["last"].size
-        acts = pack_fields([(b["acts"][:, None, :], x_fmt.bits)])
+        acts = pack_fields([(np.concatenate([c["acts"] for c in per_column], axis=1)[:, None, :],
+                             x_fmt.bits)])
         for r0 in range(0, padded, lanes):
             sel = slice(r0, r0 + lanes)
             act_words += acts
@@ -81,28 +88,43 @@ def chain_beats(manifest: dict, w: np.ndarray, x: np.ndarray, nm: NM
     return act_words, weight_words, padded
 
 
+def result_order(manifest: dict, fields: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """A chain's result fields (beats, lanes * pack), in the order of `chain_beats`, as the
+    (rows, cols) outputs they hold: beat i, entry q * lanes + l is row (i % blocks) * lanes + l
+    of column (i // blocks) * pack + q."""
+    p = manifest["parameters"]
+    lanes, pack = p["lanes"], p.get("pack", 1)
+    padded = -(-rows // lanes) * lanes
+    groups = -(-cols // pack)
+    by_beat = np.asarray(fields).reshape(groups, padded // lanes, pack, lanes)
+    return by_beat.transpose(1, 3, 0, 2).reshape(padded, groups * pack)[:rows, :cols]
+
+
 def chain_results(manifest: dict, acc: np.ndarray, code: np.ndarray) -> list[int]:
     """Expected `result` words of a chain for outputs (rows, cols), in the order of
     `chain_beats` (zero rows padding the last block expect 0 and code(0))."""
     p = manifest["parameters"]
-    lanes = p["lanes"]
+    lanes, pack = p["lanes"], p.get("pack", 1)
     out = manifest["outputs"]["result"]["payload"]
     rows, cols = acc.shape
     padded = -(-rows // lanes) * lanes
+    padded_cols = -(-cols // pack) * pack
     out_fmt = parse(p["out"])
     zero_code = int(out_fmt.encode(np.zeros(1))[0])
-    acc_p = np.zeros((padded, cols), dtype=acc.dtype)
-    code_p = np.full((padded, cols), zero_code, dtype=np.int64)
-    acc_p[:rows], code_p[:rows] = acc, code
+    acc_p = np.zeros((padded, padded_cols), dtype=acc.dtype)
+    code_p = np.full((padded, padded_cols), zero_code, dtype=np.int64)
+    acc_p[:rows, :cols], code_p[:rows, :cols] = acc, code
     words = []
-    for j in range(cols):
+    for j in range(0, padded_cols, pack):
         for r0 in range(0, padded, lanes):
             word = 0
-            for lane in range(lanes):
-                for name, value in (("code", code_p[r0 + lane, j]), ("acc", acc_p[r0 + lane, j]),
-                                    ("special", 0)):
-                    f = out[name]
-                    word |= (int(value) & ((1 << f["bits"]) - 1)) << (f["offset"] +
-                                                                      lane * f["bits"])
+            for q in range(pack):
+                for lane in range(lanes):
+                    entry = q * lanes + lane
+                    for name, value in (("code", code_p[r0 + lane, j + q]),
+                                        ("acc", acc_p[r0 + lane, j + q]), ("special", 0)):
+                        f = out[name]
+                        word |= (int(value) & ((1 << f["bits"]) - 1)) << (f["offset"] +
+                                                                          entry * f["bits"])
             words.append(word)
     return words

@@ -14,6 +14,7 @@
     sqhw boards [--json]      every board file: part, family, resources, clock, memory
     sqhw ptq --model NAME     PTQ study: accuracy per format beside ONNX Runtime (cli_ptq.py)
     sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
+    sqhw report --ptq R -o D  PTQ rows joined with builds, cost per MAC, baselines (cli_report.py)
 
 Exit status: 0 ok; 1 a check found a mismatch (verify, sim); 2 bad input or usage (one
 line naming the argument); 3 an internal error (one line and the path of a log file with
@@ -786,6 +787,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_ptq import add_parser as add_ptq
 
     add_ptq(sub)
+    from .cli_report import add_parser as add_report
+
+    add_report(sub)
     p = sub.add_parser("bench", help="Numba vs ml_dtypes / torch / memcpy, in one run")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")

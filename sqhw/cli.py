@@ -473,6 +473,11 @@ def _build_text(report: dict, out) -> str:
                      f"at {report['clock_mhz']:g} MHz")
     elif isinstance(report["place_and_route"], str):
         lines.append(f"place and route: {report['place_and_route']}")
+    kernel = report.get("deliverables")
+    if kernel:
+        lines.append(f"{kernel['folder']}/: {kernel['kind']} ({kernel['top']}: "
+                     f"{', '.join(sorted(Path(f).name for f in kernel['files'].values()))}); "
+                     f"{len(kernel['vendor_steps'])} steps need Vivado / Vitis and were not run")
     memory = roof["memory"]
     lines.append(f"roofline ({roof['layer']['rows']} x {roof['layer']['k']} @ "
                  f"{roof['layer']['k']} x {roof['layer']['cols']}): peak "

@@ -51,7 +51,8 @@ def _check_report(report: dict, out: Path, board_name: str) -> None:
     design = report["design"]
     assert REPORT_KEYS <= set(report) and report["board"] == board_name
     assert json.loads((out / "report.json").read_text()) == report
-    assert sorted(p.name for p in out.iterdir()) == sorted(report["files"])
+    kernel = [build_module.KERNEL_DIR] if report.get("deliverables") else []
+    assert sorted(p.name for p in out.iterdir()) == sorted(report["files"] + kernel)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["top"] == design["top"] and manifest["keep_hierarchy"] == ["sqhw_dsp_lane"]
     # one DSP block per int8 multiply on every family
@@ -95,7 +96,9 @@ def test_every_board_builds_a_tiny_design(name, tmp_path, capsys, cache, design_
             report["estimated_from"].endswith("nothing is optimised across lanes")
         assert report["units"]["dsp"] == board.resources.dsp.kind
         assert not any(f.endswith((".bit", ".bin")) for f in report["files"])
+        _check_deliverables(report, out, board)
     else:
+        assert "deliverables" not in report and not (out / build_module.KERNEL_DIR).exists()
         pnr = report["place_and_route"]
         bitstream = out / f"sqhw_dsp_chain{'.bit' if board.family == 'ecp5' else '.bin'}"
         assert pnr["bitstream"] == bitstream.name and bitstream.stat().st_size > 10_000
@@ -108,6 +111,41 @@ def test_every_board_builds_a_tiny_design(name, tmp_path, capsys, cache, design_
             assert pnr["pins"]["clk"]["site"] in constraints.read_text()
         else:
             assert "bare device" in pnr["pins"]
+
+
+def _check_deliverables(report: dict, out: Path, board) -> None:
+    """The Vitis kernel (and on Zynq / Kria the IP integrator Tcl) around the built array:
+    every listed file exists, kernel.xml parses and names the kernel and its streams, the
+    packaging Tcl adds both Verilog files, and no vendor step claims to have run."""
+    import xml.etree.ElementTree as ET
+
+    from sqhw.hw.vitis import board_platform
+
+    kernel = report["deliverables"]
+    platform = board_platform(board)
+    assert kernel["folder"] == build_module.KERNEL_DIR and kernel["platform"] == platform
+    files = kernel["files"]
+    want = {"verilog", "verilog:sqhw_dsp_lane.v", "manifest", "kernel_xml", "package_xo",
+            "data_movers", "link_cfg", "xdc"} | ({"ip_package"} if platform == "embedded"
+                                                  else set())
+    assert set(files) == want
+    assert sorted(p.name for p in (out / kernel["folder"]).iterdir()) == \
+        sorted(Path(f).name for f in files.values())
+    assert all((out / f).stat().st_size > 0 for f in files.values())
+    root = ET.parse(out / files["kernel_xml"]).getroot()
+    assert root.find("kernel").get("name") == kernel["top"]
+    assert {p.get("name") for p in root.iter("port")} >= {"s_axi_control", "acts", "weights",
+                                                          "result"}
+    manifest = json.loads((out / files["manifest"]).read_text())
+    assert manifest["parameters"]["lanes"] == report["design"]["lanes"]
+    assert manifest["sources"] == ["sqhw_dsp_lane.v", f"{kernel['top']}.v"]
+    for tcl in ("package_xo", "ip_package"):
+        if tcl in files:
+            text = (out / files[tcl]).read_text()
+            assert "[file join $here sqhw_dsp_lane.v]" in text and board.part in text
+    assert kernel["vendor_steps"] and all(step["ran"] is False and "not run here" in
+                                          step["status"] for step in kernel["vendor_steps"])
+    assert len(kernel["vendor_steps"]) == (4 if platform == "embedded" else 3)
 
 
 def test_default_design_takes_half_the_dsps():

@@ -42,7 +42,7 @@ from .. import __version__
 from ..paths import cache_dir, write_text
 from .boards import Board, load_board
 from .design import DSPChainDesign, load_design
-from .roofline import roofline
+from .roofline import ideal_cycles, roofline
 
 __all__ = ["REPORT", "TOP", "BuildError", "BuildPlan", "plan", "run"]
 
@@ -187,13 +187,41 @@ def run(plan: BuildPlan, seed: int = 1, progress: bool = False) -> dict:
         "fits": budget["fits"],
         "overflow": [f"{key}: {row['used']:g} of {row['available']}"
                      for key, row in budget["resources"].items() if not row["fits"]],
-        "roofline": roofline(design, board),
+        "roofline": _roofline(design, board, manifest["latency"]),
+        **({"layers": _layer_rooflines(design, board, manifest["latency"])}
+           if design.layers else {}),
         "files": [*files, REPORT],
         "seconds": {**seconds, "total": round(time.perf_counter() - started, 2)},
         "generator": f"sqhw {__version__}",
     }
     write_text(out / REPORT, json.dumps(report, indent=1) + "\n")
     return report
+
+
+def _roofline(design: DSPChainDesign, board: Board, latency: int) -> dict:
+    """The roofline of the design's layer (from_ptq: the model's layer with the most MACs),
+    with the layer's ideal cycles on this chain."""
+    if design.layers:
+        biggest = max(design.layers, key=lambda l: l["rows"] * l["k"] * l["cols"])
+        design = dict(design.layer_shapes())[biggest["name"]]
+    row = roofline(design, board)
+    row["cycles"] = ideal_cycles(design.multipliers, design.n, design.m, design.rows,
+                                 design.k, design.cols, latency)
+    return row
+
+
+def _layer_rooflines(design: DSPChainDesign, board: Board, latency: int) -> list[dict]:
+    """from_ptq: every quantized layer of the model, its roofline and ideal cycles."""
+    rows = []
+    for name, shape in design.layer_shapes():
+        row = roofline(shape, board)
+        cycles = ideal_cycles(shape.multipliers, shape.n, shape.m, shape.rows, shape.k,
+                              shape.cols, latency)
+        rows.append({"name": name, **row["layer"], "cycles": cycles,
+                     "seconds_at_clock": cycles / (board.clock_mhz * 1e6),
+                     "bytes_per_mac": row["bytes_per_mac"], "bound": row["bound"],
+                     "attainable_macs_per_s": row["attainable_macs_per_s"]})
+    return rows
 
 
 def _remove_previous(out: Path) -> None:

@@ -18,9 +18,9 @@ multiplier count in the row's format, which was not built).
 
 from __future__ import annotations
 
-import math
 from types import SimpleNamespace
 
+from ..hw.roofline import ideal_cycles
 from .cost import COUNTS, CostTable, cost_key, mux_key
 
 __all__ = ["cost_keys", "join", "pareto_front"]
@@ -108,8 +108,8 @@ def _board(build: dict) -> dict:
     n, m = _pattern(design["nm"]) or (1, 1)
     cycles = None
     if layer:  # the ideal schedule: every multiplier busy on a kept weight, plus the fill
-        kept = layer["rows"] * layer["cols"] * math.ceil(layer["k"] / m) * n
-        cycles = math.ceil(kept / roof["multipliers"]) + design["latency"]
+        cycles = ideal_cycles(roof["multipliers"], n, m, layer["rows"], layer["k"],
+                              layer["cols"], design["latency"])
     clock = build["clock_mhz"]
     return {"board": build["board"], "part": build.get("part"), "family": build.get("family"),
             "toolchain": build.get("toolchain"), "clock_mhz": clock,
@@ -123,6 +123,10 @@ def _board(build: dict) -> dict:
             "memory_bound_macs_per_s": roof.get("memory_bound_macs_per_s"),
             "bound": roof.get("bound"), "memory": roof.get("memory"), "layer": layer,
             "layer_cycles": cycles,
+            # from_ptq builds: every layer of the model, one after the other
+            "model": (build["design"].get("ptq") or {}).get("model"),
+            "model_cycles": (sum(l["cycles"] for l in build["layers"])
+                             if build.get("layers") else None),
             "layer_seconds": None if cycles is None else cycles / (clock * 1e6),
             "source": build.get("source")}
 

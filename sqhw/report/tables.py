@@ -35,7 +35,7 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append(("Board builds (chain resources, the layer's ideal cycles, roofline; GMAC/s "
                     "dense-equivalent)",
                     ["board", "design", "LUT", "FF", "DSP", "fits", "clock MHz",
-                     "Fmax MHz", "layer", "cycles", "latency us", "peak GMAC/s",
+                     "Fmax MHz", "layer", "cycles", "latency us", "model cycles", "peak GMAC/s",
                      "memory GMAC/s", "bound"],
                     [[b["board"], f"{b['design']['lanes']}x{b['design']['chain']} "
                       f"{b['design']['weight']}x{b['design']['act']} {b['design']['nm']}",
@@ -45,6 +45,7 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                       (f"{b['layer']['rows']}x{b['layer']['k']}x{b['layer']['cols']}"
                        if b["layer"] else "-"), _n(b["layer_cycles"]),
                       _n(None if b["layer_seconds"] is None else b["layer_seconds"] * 1e6),
+                      (f"{b['model_cycles']} ({b['model']})" if b["model_cycles"] else "-"),
                       _rate(b["peak_macs_per_s"]), _rate(b["memory_bound_macs_per_s"]),
                       _n(b["bound"])] for b in report["boards"]]))
     if report["throughput"]:

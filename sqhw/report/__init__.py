@@ -20,10 +20,11 @@ from pathlib import Path
 from .. import __version__
 from .cost import CostTable
 from .inputs import ReportInputError, load_bench, load_build, load_ptq, ptq_rows
-from .join import cost_keys, join
+from .join import cost_keys, join, pareto_front
 
 __all__ = ["REPORT_FILES", "CostTable", "ReportInputError", "check_output", "cost_keys",
-           "join", "load_bench", "load_build", "load_ptq", "ptq_rows", "write_report"]
+           "join", "load_bench", "load_build", "load_ptq", "pareto_front", "ptq_rows",
+           "write_report"]
 
 REPORT_JSON, REPORT_HTML = "report.json", "report.html"
 FIGURES = {"accuracy_vs_lut.png": "Accuracy vs LUTs per dense-equivalent MAC, per model",

@@ -211,7 +211,7 @@ def _never(*_, **__):
     ([], "weight: mxfp4\n", "design.yaml:1: weight: the chain multiplies element formats "
      "(integer, fixed, minifloat); mxfp4 is block-scaled"),
     ([], "lanes: 2\nlane: 4\n", "design.yaml:2: lane: unknown key (allowed: kind, weight, "
-     "act, out, nm, lanes, chain, k, rows, cols, rounding, stages)"),
+     "act, out, nm, lanes, chain, k, rows, cols, rounding, stages, from_ptq)"),
     ([], "rounding: stochastic\n", "design.yaml:1: rounding: expected 'rne', 'rtz', 'rna', "
      "'floor' or 'ceil', got 'stochastic'"),
     ([], "- lanes: 2\n", "design.yaml:1: expected a mapping of design keys at the top, got "
@@ -232,6 +232,88 @@ def test_refused_before_any_tool_runs(tmp_path, capsys, monkeypatch, args, desig
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == f"sqhw build: error: {message}"
     assert not (tmp_path / "out").exists()
+
+
+PTQ_RESULTS = Path(__file__).parent / "data" / "report" / "results.json"
+
+
+def _ptq_design(tmp_path, body: str) -> Path:
+    (tmp_path / "study").mkdir(exist_ok=True)
+    (tmp_path / "study" / "results.json").write_text(PTQ_RESULTS.read_text())
+    path = tmp_path / "design.yaml"
+    path.write_text(body)
+    return path
+
+
+FROM_PTQ = "lanes: 1\nchain: 2\nfrom_ptq:\n  results: study/results.json\n  format: int8\n" \
+    "  sparsity: \"2:4\"\n"
+
+
+def test_from_ptq_takes_the_rows_formats_pattern_and_layers(tmp_path):
+    design = load_design(_ptq_design(tmp_path, FROM_PTQ))
+    layers = json.loads(PTQ_RESULTS.read_text())["layers"]
+    assert (design.weight, design.act, design.nm) == ("int8", "int8", "2:4")
+    assert design.k == max(l["k"] for l in layers) == 512
+    assert [l["name"] for l in design.layers] == [l["name"] for l in layers]
+    biggest = max(layers, key=lambda l: l["rows"] * l["k"] * l["cols"])
+    assert (design.rows, design.cols) == (biggest["rows"], biggest["cols"])
+    assert design.ptq["score"] == next(r["score"] for r in json.loads(PTQ_RESULTS.read_text())[
+        "rows"] if r["engine"] == "sqhw" and r["format"] == "int8" and r["sparsity"] == "2:4")
+    dense = load_design(_ptq_design(tmp_path, FROM_PTQ.replace('"2:4"', "dense")))
+    assert dense.nm == "4:4"
+
+
+@pytest.mark.parametrize("body,message", [
+    (FROM_PTQ.replace("format: int8", "format: float6_e2m3fn"),
+     "design.yaml:5: from_ptq: {results} has no sqhw row float6_e2m3fn 2:4 (it has: "
+     "float8_e4m3fn 2:4, float8_e4m3fn dense, int4 2:4, int4 dense, int8 2:4, int8 dense)"),
+    (FROM_PTQ.replace("format: int8", "format: int9x"), "design.yaml:5: from_ptq.format: "),
+    (FROM_PTQ.replace("study/results.json", "nope/results.json"),
+     "design.yaml:4: from_ptq.results: {nope}: no such PTQ results file"),
+    ("weight: int4\n" + FROM_PTQ, "design.yaml:1: weight: from_ptq decides it"),
+    (FROM_PTQ + "  model: mnist1d\n", "design.yaml:7: from_ptq.model: {results} is a study "
+     "of 'digits', not 'mnist1d'"),
+    (FROM_PTQ + "  layer: fc1\n", "design.yaml:7: from_ptq.layer: unknown key (expected "
+     "results, format, sparsity, model)"),
+    (FROM_PTQ.replace("  sparsity: \"2:4\"\n", ""), "design.yaml:3: from_ptq.sparsity: "
+     "expected a string, got None (missing)"),
+    ("k: 64\n" + FROM_PTQ, "design.yaml:1: k: 64 is shorter than the longest layer of "
+     "{results} (K = 512)"),
+    ("from_ptq: 3\n", "design.yaml:1: from_ptq: expected a mapping"),
+])
+def test_from_ptq_errors_name_file_line_and_key(tmp_path, body, message):
+    path = _ptq_design(tmp_path, body)
+    with pytest.raises(ValueError) as err:
+        load_design(path)
+    text = str(err.value).replace(str(tmp_path) + "/", "")
+    assert text.startswith(message.format(results="study/results.json",
+                                          nope="nope/results.json")), text
+    assert "\n" not in text
+
+
+def test_from_ptq_results_without_layers_is_refused(tmp_path):
+    path = _ptq_design(tmp_path, FROM_PTQ)
+    data = json.loads((tmp_path / "study" / "results.json").read_text())
+    del data["layers"]
+    (tmp_path / "study" / "results.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"design.yaml:4: from_ptq.results: .* has no `layers`"):
+        load_design(path)
+
+
+def test_from_ptq_build_reports_every_layer(tmp_path, capsys, cache):
+    path = _ptq_design(tmp_path, FROM_PTQ)
+    status, report = _build(["--board", "pynq_z2", "--design", str(path), "-o",
+                             str(tmp_path / "out")], capsys)
+    assert status == 0
+    layers = json.loads(PTQ_RESULTS.read_text())["layers"]
+    assert [l["name"] for l in report["layers"]] == [l["name"] for l in layers]
+    for got, want in zip(report["layers"], layers):
+        assert (got["rows"], got["k"], got["cols"]) == (want["rows"], want["k"], want["cols"])
+        kept = want["rows"] * want["cols"] * -(-want["k"] // 4) * 2  # 2 of every 4 along k
+        assert got["cycles"] == -(-kept // 2) + report["design"]["latency"]
+    biggest = max(layers, key=lambda l: l["rows"] * l["k"] * l["cols"])
+    assert report["roofline"]["layer"]["k"] == biggest["k"]
+    assert report["design"]["ptq"]["format"] == "int8"
 
 
 def test_output_directory_refusals(tmp_path, capsys, monkeypatch):

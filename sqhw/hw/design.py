@@ -191,5 +191,5 @@ def load_design(path) -> DSPChainDesign:
     try:
         return DSPChainDesign.model_validate(data)
     except ValidationError as err:
-        raise DesignError(describe(err, lines, shown, DSPChainDesign,
-                                   hidden=FILLED_IN)) from None
+        raise DesignError(describe(err, lines, shown, DSPChainDesign, hidden=FILLED_IN,
+                                   extra=("from_ptq",))) from None

@@ -1,7 +1,7 @@
 """`sqhw demo` (what `make demo` runs): the whole flow on a small default, into one folder.
 
     formats and tour   every preset format, and its quantization error on real data
-    ptq                the digits and mnist1d models: int8, int4, float8_e4m3fn, mxfp8_e4m3,
+    ptq                the digits and mnist1d models: int8, int4, float8_e4m3fn, float4_e2m1fn,
                        dense and 2:4, sqhw's exact engine beside ONNX Runtime
     build              alveo_u280 (Yosys counts, the Vitis kernel deliverables) and ulx3s_85f
                        (Yosys + nextpnr-ecp5 + ecppack: a bitstream), each from the digits
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 MODELS = ("digits", "mnist1d")
-FORMATS = ("int8", "int4", "float8_e4m3fn", "mxfp8_e4m3")
+FORMATS = ("int8", "int4", "float8_e4m3fn", "float4_e2m1fn")
 SPARSITY = "2:4"
 PEERS = ("onnxruntime",)
 DESIGN_ROW = {"model": "digits", "format": "int8", "sparsity": "2:4"}

@@ -214,3 +214,31 @@ def test_real_cost_path_synthesises_once_then_reads_the_cache(tmp_path, monkeypa
     second = CostTable()
     assert second.get("mac:int8") == mac and second.get("mux:int8:4") == mux
     assert second.measured == [] and second.missing(["mac:int8", "mux:int8:4"]) == []
+
+
+def test_demo_refuses_a_folder_it_did_not_write(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("keep me")
+    assert main(["demo", "-o", str(folder), "--no-tour"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sqhw demo: error: -o {folder}: not empty and not a sqhw demo "
+                          "folder (thesis.tex)") and err.count("\n") == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["thesis.tex"]
+
+
+def test_demo_designs_load_from_a_study(tmp_path):
+    """The design files the demo writes take the digits int8 2:4 row of the study beside them."""
+    from sqhw.cli_demo import DEMO_BOARDS, DESIGN_ROW, _design_text
+    from sqhw.hw.design import load_design
+
+    (tmp_path / "ptq" / "digits").mkdir(parents=True)
+    shutil.copy(RESULTS, tmp_path / "ptq" / "digits" / "results.json")
+    (tmp_path / "designs").mkdir()
+    for board, size in DEMO_BOARDS.items():
+        path = tmp_path / "designs" / f"{board}.yaml"
+        path.write_text(_design_text(board, size))
+        design = load_design(path)
+        assert (design.lanes, design.chain) == (size["lanes"], size["chain"])
+        assert (design.weight, design.nm) == (DESIGN_ROW["format"], DESIGN_ROW["sparsity"])
+        assert design.ptq["model"] == DESIGN_ROW["model"] and len(design.layers) == 4

@@ -44,11 +44,33 @@ def _label(ax, labelled: dict) -> None:
                     textcoords="offset points")
 
 
+def _short(value: float) -> str:
+    """1500 -> '1.5k', 2e9 -> '2G': tick labels that stay short on a log axis."""
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
 def _log_x(ax, label: str) -> None:
-    from matplotlib.ticker import NullFormatter
+    """A log x axis labelled at 1, 2 and 5 of every decade (every tick when the range is
+    inside one decade), so neither a narrow nor a wide range is left unlabelled or crowded."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter
+
+    def label_at(value, _position):
+        if value <= 0:
+            return ""
+        lead = round(value / 10 ** math.floor(math.log10(value) + 1e-9), 6)
+        low, high = ax.get_xlim()
+        narrow = low > 0 and high / low < 10  # inside one decade: label every tick
+        return _short(value) if narrow or lead in (1, 2, 5) else ""
 
     ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(FuncFormatter(label_at))
+    ax.xaxis.set_minor_formatter(FuncFormatter(label_at))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(label)
 
 

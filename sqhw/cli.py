@@ -13,12 +13,14 @@
                               roofline; ECP5 / iCE40: Fmax and a bitstream)
     sqhw boards [--json]      every board file: part, family, resources, clock, memory
     sqhw ptq --model NAME     PTQ study: accuracy per format beside ONNX Runtime (cli_ptq.py)
+    sqhw sweep SPEC.yaml      PTQ + build per point on a local pool or Ray, into SQLite
+    sqhw results --db PATH    the stored points of a sweep (cli_sweep.py)
     sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
     sqhw report --ptq R -o D  PTQ rows joined with builds, cost per MAC, baselines (cli_report.py)
 
-Exit status: 0 ok; 1 a check found a mismatch (verify, sim); 2 bad input or usage (one
-line naming the argument); 3 an internal error (one line and the path of a log file with
-the traceback).
+Exit status: 0 ok; 1 a check found a mismatch (verify, sim) or a sweep point failed (stored);
+2 bad input or usage (one line naming the argument); 3 an internal error (one line and the
+path of a log file with the traceback); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -777,8 +779,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sim)
     from .cli_ptq import add_parser as add_ptq
+    from .cli_sweep import add_parser as add_sweep
 
     add_ptq(sub)
+    add_sweep(sub)
     from .cli_report import add_parser as add_report
 
     add_report(sub)

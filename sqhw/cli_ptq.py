@@ -29,6 +29,10 @@ def add_parser(sub) -> None:
                    help="activation ranges of element formats: min-max, the 99.999th "
                    "percentile of |x|, or the MSE-optimal clipping (block formats scale "
                    "per block)")
+    p.add_argument("--act-granularity", choices=["tensor", "token"], default="tensor",
+                   help="activation scales of element formats: one per tensor, calibrated "
+                   "(default), or one per token (input row of a Linear layer), taken from the "
+                   "row at run time")
     p.add_argument("--no-cache", action="store_true", help="recompute every row")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-o", "--output", help="a folder for results.json and results.md")
@@ -143,7 +147,8 @@ def cmd_ptq(args) -> int:
         with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
                 result = study.run(args.model, formats, nm, args.weights_only, algorithms, peers,
                                args.engine, None if args.no_cache else cache_dir("ptq"),
-                               progress=progress, calibration=args.calibration)
+                               progress=progress, calibration=args.calibration,
+                               act_granularity=args.act_granularity)
     except (ValueError, RuntimeError) as err:
         raise CommandError(str(err)) from None
     text = table(result)

@@ -246,10 +246,10 @@ i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]
 def test_alias_bombs_fail_fast(tmp_path, text, message):
     path = tmp_path / "bomb.yaml"
     path.write_text(text)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: a hang burns them, a loaded machine does not
     with pytest.raises(BoardError) as err:
         load_board(path)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert str(err.value) == f"{path}: {message}"
 
 
@@ -257,14 +257,14 @@ def test_deep_nesting_and_huge_files_fail_fast(tmp_path):
     deep, huge = tmp_path / "deep.yaml", tmp_path / "huge.yaml"
     deep.write_text("a: " + "[" * 20000 + "]" * 20000 + "\n")
     huge.write_text("# padding\n" * 10000)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: a hang burns them, a loaded machine does not
     with pytest.raises(BoardError, match=r"deep\.yaml:1: not valid YAML: nested deeper than "
                        r"16 levels$"):
         load_board(deep)
     with pytest.raises(BoardError, match=r"huge\.yaml: 100000 bytes, more than a board "
                        r"file's limit of 65536$"):
         load_board(huge)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 def test_unknown_board_lists_the_known_ones():

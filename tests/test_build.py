@@ -211,7 +211,7 @@ def _never(*_, **__):
     ([], "weight: mxfp4\n", "design.yaml:1: weight: the chain multiplies element formats "
      "(integer, fixed, minifloat); mxfp4 is block-scaled"),
     ([], "lanes: 2\nlane: 4\n", "design.yaml:2: lane: unknown key (allowed: kind, weight, "
-     "act, out, nm, lanes, chain, k, rows, cols, rounding, stages, from_ptq)"),
+     "act, out, nm, lanes, chain, k, rows, cols, rounding, stages, target_mhz, from_ptq)"),
     ([], "rounding: stochastic\n", "design.yaml:1: rounding: expected 'rne', 'rtz', 'rna', "
      "'floor' or 'ceil', got 'stochastic'"),
     ([], "- lanes: 2\n", "design.yaml:1: expected a mapping of design keys at the top, got "

@@ -165,6 +165,39 @@ def test_smoothquant_keeps_the_function():
     assert err_smooth < err_plain
 
 
+@pytest.mark.parametrize("name", ["int8", "float8_e4m3fn"])
+def test_token_activations_scale_each_row_and_stay_exact(name):
+    """granularity 'token': each input row gets the scale it would get as a tensor of its
+    own; the exact engine is the ref matmul times those per-row scales."""
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(48, 12))
+    x = torch.randn(6, 48, dtype=torch.float64) * torch.logspace(-2, 2, 6)[:, None]
+    cfg = QuantConfig(QuantSpec(name, "channel"), QuantSpec(name, "token"))
+    quantize_(model, cfg, [(x.float(),)])
+    fc = quantized_layers(model)["0"]
+    assert "A:" + name in cfg.label() and cfg.label().endswith("/token")
+    qx = fc.quantize_input(x.numpy())
+    for i, row in enumerate(x.numpy()):  # row i alone, per tensor, with its own max
+        alone = quantize_act(row[None], QuantSpec(name), float(np.abs(row).max()))
+        np.testing.assert_array_equal(qx.codes[i], alone.codes[0], strict=True)
+        assert qx.scale[i, 0] == alone.scale[0, 0]
+    acc = ref.matmul(fc.qweight.codes, fc.qweight.fmt, qx.codes.T, qx.fmt)  # (12, 6)
+    unit = 2.0 ** -ref.product_format(fc.qweight.fmt, qx.fmt).frac_bits
+    want = (acc.T.astype(np.float64) * unit * qx.scale[:, :1] * fc.qweight.scale[:, 0]
+            + fc.bias.numpy())
+    set_engine(model, "exact")
+    got = fc(x).numpy()
+    np.testing.assert_array_equal(got, want, strict=True)
+    assert got.size == 72
+    set_engine(model, "emulate")  # fake quantization per row too: close to the exact result
+    np.testing.assert_allclose(fc(x.float()).double().numpy(), want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="'token'.*Linear layers; layer '0' is a Conv2d"):
+        quantize_(_model(), QuantConfig(QuantSpec("int8", "channel"), QuantSpec("int8", "token")),
+                  _data())
+    with pytest.raises(ValueError, match="weight: granularity 'token' is for activations"):
+        QuantConfig(QuantSpec("int8", "token"))
+
+
 def test_refusals():
     model = _model()
     with pytest.raises(ValueError, match="calibration"):

@@ -165,7 +165,8 @@ def run(plan: BuildPlan, seed: int = 1, progress: bool = False) -> dict:
         manifest = write_design(plan.component, plan.description, out, TOP)
         files = [*manifest["sources"], "manifest.json"]
         if is_open:
-            hardware = _open_board(out, manifest, board, seed, steps)
+            hardware = _open_board(out, manifest, board, seed, steps,
+                                   design.clock_mhz(board))
         else:
             steps.begin(names[1])
             hardware = _vivado_board(out, manifest, board)
@@ -179,7 +180,8 @@ def run(plan: BuildPlan, seed: int = 1, progress: bool = False) -> dict:
     budget = hardware["budget"]
     report = {
         "board": board.name, "part": board.part, "family": board.family,
-        "toolchain": board.toolchain, "clock_mhz": board.clock_mhz,
+        "toolchain": board.toolchain, "clock_mhz": design.clock_mhz(board),  # target_mhz or
+        "board_clock_mhz": board.clock_mhz,                                # the board's
         "design": {**design.row(), "top": TOP, "latency": manifest["latency"],
                    "runtime_patterns": manifest["parameters"]["runtime_patterns"],
                    "file": plan.design_file},
@@ -218,7 +220,7 @@ def _layer_rooflines(design: DSPChainDesign, board: Board, latency: int) -> list
         cycles = ideal_cycles(shape.multipliers, shape.n, shape.m, shape.rows, shape.k,
                               shape.cols, latency)
         rows.append({"name": name, **row["layer"], "cycles": cycles,
-                     "seconds_at_clock": cycles / (board.clock_mhz * 1e6),
+                     "seconds_at_clock": cycles / (design.clock_mhz(board) * 1e6),
                      "bytes_per_mac": row["bytes_per_mac"], "bound": row["bound"],
                      "attainable_macs_per_s": row["attainable_macs_per_s"]})
     return rows
@@ -333,7 +335,8 @@ def _synth_xilinx_cached(out: Path, manifest: dict, family: str) -> tuple[dict, 
     return report, False
 
 
-def _open_board(out: Path, manifest: dict, board: Board, seed: int, steps: _Steps) -> dict:
+def _open_board(out: Path, manifest: dict, board: Board, seed: int, steps: _Steps,
+                clock_mhz: float) -> dict:
     from .open_flow import OPEN_FAMILIES, board_pins
     from .open_flow import run as open_flow
     from .synth import serial_wrapper
@@ -347,7 +350,8 @@ def _open_board(out: Path, manifest: dict, board: Board, seed: int, steps: _Step
         result = open_flow(out, manifest["sources"], wrapper, BOARD_TOP, board, work, seed,
                            pins=pins, bitstream=bitstream, stop_on_overflow=True,
                            progress=steps.begin, keep=tuple(manifest.get("keep_hierarchy",
-                                                                         ())))
+                                                                         ())),
+                           freq_mhz=clock_mhz)
         files = [f"{BOARD_TOP}.v"]
         shutil.copyfile(work / "wrapper.v", work / f"{BOARD_TOP}.v")
         if result["placed"] is not None:
@@ -386,7 +390,7 @@ def _open_board(out: Path, manifest: dict, board: Board, seed: int, steps: _Step
                             if placed is not None else
                             "not run: the netlist overflows the board (see overflow)"),
         "fmax_mhz": fmax,
-        "timing_met": None if fmax is None else fmax >= board.clock_mhz,
+        "timing_met": None if fmax is None else fmax >= clock_mhz,
         "utilization": result["utilization"],
         "files": files,
     }

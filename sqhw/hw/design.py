@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ._yaml_config import ConfigFileError, FieldProblem, describe, kind_of, read_yaml, show
 from .boards import Board
@@ -108,6 +108,9 @@ class DSPChainDesign(BaseModel):
     cols: PositiveInt = 1
     rounding: Literal["rne", "rtz", "rna", "floor", "ceil"] = "rne"
     stages: Annotated[int, AfterValidator(_non_negative)] = 1  # register stages per multiply
+    # the clock the build is constrained to (nextpnr --freq, the .lpf FREQUENCY) and the
+    # roofline uses; None: the board's clock_mhz
+    target_mhz: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     sizing: str = "given"  # how lanes and chain were chosen (filled in, not a file key)
     # filled in from `from_ptq` (sqhw.hw.from_ptq), not file keys: the model's layer shapes
     # ({name, rows, k, cols}) and the PTQ row the formats and pattern came from
@@ -132,6 +135,10 @@ class DSPChainDesign(BaseModel):
     def multipliers(self) -> int:
         """Multiply stages: each maps onto one DSP block for formats of up to 16 bits."""
         return self.lanes * self.chain
+
+    def clock_mhz(self, board: Board) -> float:
+        """The clock this design is built for on `board`: target_mhz, else the board's."""
+        return self.target_mhz if self.target_mhz is not None else board.clock_mhz
 
     def sized_for(self, board: Board) -> "DSPChainDesign":
         """lanes and chain the file left out, from the board: DSP_SHARE of its DSPs, a chain

@@ -150,8 +150,9 @@ def board_pins(board: Board) -> dict[str, dict] | None:
             "dout": pin([("uart", "tx"), ("led", None), ("rgb_led", "r")])}
 
 
-def constraints(board: Board, pins: dict[str, dict]) -> str:
-    """The .lpf (ECP5) or .pcf (iCE40) text placing clk, din and dout on the board's pins."""
+def constraints(board: Board, pins: dict[str, dict], freq_mhz: float | None = None) -> str:
+    """The .lpf (ECP5) or .pcf (iCE40) text placing clk, din and dout on the board's pins;
+    the ECP5 clock constraint is `freq_mhz` (default: the board's clock)."""
     if board.family == "ecp5":
         lines = []
         for port, pin in pins.items():
@@ -159,20 +160,23 @@ def constraints(board: Board, pins: dict[str, dict]) -> str:
             io_type = pin["attrs"].get("IO_TYPE")
             if io_type:
                 lines.append(f'IOBUF PORT "{port}" IO_TYPE={io_type};')
-        lines.append(f'FREQUENCY PORT "clk" {board.clock_mhz:g} MHZ;')
+        freq = board.clock_mhz if freq_mhz is None else freq_mhz
+        lines.append(f'FREQUENCY PORT "clk" {freq:g} MHZ;')
         return "\n".join(lines) + "\n"
     return "".join(f"set_io {port} {pin['site']}\n" for port, pin in pins.items())
 
 
 def run(design_dir: Path, sources: list[str], wrapper: str, top: str, board: Board,
         work: Path, seed: int = 1, pins: dict | None = None, bitstream: str | None = None,
-        stop_on_overflow: bool = False, progress=None, keep: tuple[str, ...] = ()) -> dict:
+        stop_on_overflow: bool = False, progress=None, keep: tuple[str, ...] = (),
+        freq_mhz: float | None = None) -> dict:
     """Synthesise (and unless it overflows the board, place and route) the design whose
     Verilog `sources` lie in design_dir, inside `wrapper` (Verilog of module `top`), in the
     empty directory `work`. `keep`: modules synthesised whole, once, then flattened for
     nextpnr (SparseDSPArray's lane: ABC then maps one lane, not the array; the YoWASP ABC
     exits without a netlist on a flat 9-lane array). `bitstream`: the file name (in work)
-    to pack the routed design into. `progress(step)` is called before each tool. Returns
+    to pack the routed design into. `progress(step)` is called before each tool. `freq_mhz`:
+    the clock nextpnr is constrained to (default: the board's clock_mhz). Returns
     {cells, netlist (usage), budget, placed (usage), utilization, fmax_mhz, bitstream,
     files}."""
     family = OPEN_FAMILIES[board.family]
@@ -197,14 +201,15 @@ def run(design_dir: Path, sources: list[str], wrapper: str, top: str, board: Boa
     if stop_on_overflow and not budget["fits"]:
         return result
     pnr = board.nextpnr
+    freq = board.clock_mhz if freq_mhz is None else freq_mhz
     args = [f"--{pnr.device}", "--package", pnr.package, "--json", "net.json",
-            "--freq", f"{board.clock_mhz:g}", "--seed", str(seed), "--report", "report.json",
+            "--freq", f"{freq:g}", "--seed", str(seed), "--report", "report.json",
             "--timing-allow-fail", "--quiet"]
     if pnr.speed is not None:
         args += ["--speed", str(pnr.speed)]
     if pins is not None:
         name = f"board.{family.constraints}"
-        (work / name).write_text(constraints(board, pins))
+        (work / name).write_text(constraints(board, pins, freq_mhz))
         args += [f"--{family.constraints}", name]
         result["files"].append(name)
     elif board.family == "ice40":

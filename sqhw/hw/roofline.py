@@ -41,7 +41,8 @@ def roofline(design, board: Board) -> dict:
     from ..formats import parse
 
     n, m = design.n, design.m
-    clock_hz = board.clock_mhz * 1e6
+    clock_mhz = design.clock_mhz(board)  # target_mhz, else the board's clock
+    clock_hz = clock_mhz * 1e6
     peak = design.multipliers * clock_hz * m / n
     w_bits, x_bits, o_bits = (parse(name).bits for name in (design.weight, design.act,
                                                               design.out))
@@ -52,7 +53,7 @@ def roofline(design, board: Board) -> dict:
                "outputs": rows * cols * o_bits / 8}
     macs = rows * k * cols
     bytes_per_mac = sum(traffic.values()) / macs
-    row = {"multipliers": design.multipliers, "clock_mhz": board.clock_mhz, "nm": design.nm,
+    row = {"multipliers": design.multipliers, "clock_mhz": clock_mhz, "nm": design.nm,
            "dense_equivalent_per_multiply": m / n, "peak_macs_per_s": peak,
            "layer": {"rows": rows, "k": k, "cols": cols, "dense_macs": macs},
            "bytes": traffic, "bytes_per_mac": bytes_per_mac,

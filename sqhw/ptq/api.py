@@ -162,6 +162,10 @@ def _quantize_layer(name, module, config: QuantConfig, stats, smooth) -> QuantLa
         if act_amax == 0:
             act_amax = 1.0
     cls = next(c for base, c in LAYER_CLASS.items() if isinstance(module, base))
+    if config.act is not None and config.act.granularity == "token" and cls is not QuantLinear:
+        raise ValueError(f"act: granularity 'token' (a scale per input row) applies to Linear "
+                         f"layers; layer {name!r} is a {type(module).__name__} (exclude it with "
+                         "an override, or use granularity 'tensor')")
     return cls(name, module, config, qw, act_amax, smooth)
 
 

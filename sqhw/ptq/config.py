@@ -29,7 +29,9 @@ class QuantSpec:
 
     format: a format name (`parse`) or object; block formats (mxfp4, nvfp4, ...) carry their
     own block scales along the reduction axis, so granularity and scale must stay default.
-    granularity: "tensor", "channel" (per output channel; weights only) or ("group", k) (k
+    granularity: "tensor", "channel" (per output channel; weights only), "token"
+    (activations of Linear layers only: one scale per row, i.e. per token or sample, taken at
+    run time from that row under `calibration`: dynamic quantization) or ("group", k) (k
     consecutive weights of a row share a scale). scale: "float" (amax / format max),
     "pow2" (the next power of two up: a shift in hardware) or "dyadic" (m / 2**s with a
     16-bit m). calibration: "minmax", "percentile" (of |x|, `percentile`) or "mse" (the
@@ -66,9 +68,9 @@ class QuantSpec:
             if not ok:
                 raise ValueError(f"granularity: expected ('group', k) with k >= 1, got "
                                  f"{self.granularity!r}")
-        elif granularity not in ("tensor", "channel"):
-            raise ValueError(f"granularity: expected 'tensor', 'channel' or ('group', k), got "
-                             f"{granularity!r}")
+        elif granularity not in ("tensor", "channel", "token"):
+            raise ValueError(f"granularity: expected 'tensor', 'channel', 'token' or "
+                             f"('group', k), got {granularity!r}")
         object.__setattr__(self, "granularity", granularity)
         _choice("scale", self.scale, SCALES)
         _choice("rounding", self.rounding, ROUNDING_MODES)
@@ -131,9 +133,13 @@ class QuantConfig:
             raise TypeError(f"weight: expected a QuantSpec, got {self.weight!r}")
         if self.act is not None and not isinstance(self.act, QuantSpec):
             raise TypeError(f"act: expected a QuantSpec or None, got {self.act!r}")
-        if self.act is not None and self.act.granularity != "tensor":
-            raise ValueError("act: activations are quantized per tensor (or per block for "
-                             f"block formats), got granularity {self.act.granularity!r}")
+        if self.act is not None and self.act.granularity not in ("tensor", "token"):
+            raise ValueError("act: activations are quantized per tensor or per token (or per "
+                             f"block for block formats), got granularity "
+                             f"{self.act.granularity!r}")
+        if self.weight.granularity == "token":
+            raise ValueError("weight: granularity 'token' is for activations (a scale per "
+                             "input row); weights take 'tensor', 'channel' or ('group', k)")
         sparsity = self.sparsity
         if isinstance(sparsity, str):
             sparsity = NM.parse(sparsity)

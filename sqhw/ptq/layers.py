@@ -56,7 +56,8 @@ class QuantLayer(torch.nn.Module):
         """Activations through the act quantizer, as float32 values (emulate engine)."""
         if self.act_spec is None:
             return x
-        if self.act_spec.block:  # blocks run along the last axis (K for Linear inputs)
+        if self.act_spec.block or self.act_spec.granularity == "token":
+            # blocks and tokens run along the last axis (K of a Linear layer's input)
             rows = _np(x).reshape(-1, x.shape[-1])
             return torch.from_numpy(self.quantize_input(rows).dequantize()).to(x.dtype) \
                 .reshape(x.shape)

@@ -91,7 +91,7 @@ def grouped(t: np.ndarray, group: int) -> np.ndarray:
 def group_of(spec: QuantSpec, k: int) -> int:
     if spec.block:
         return spec.fmt.block_size
-    if spec.granularity in ("tensor", "channel"):
+    if spec.granularity in ("tensor", "channel", "token"):
         return k
     return spec.group_size
 
@@ -159,9 +159,13 @@ def quantize_blocks(t: np.ndarray, spec: QuantSpec) -> QTensor:
 
 
 def quantize_act(x: np.ndarray, spec: QuantSpec, amax: float | None) -> QTensor:
-    """Activations (rows, K): per tensor with the calibrated amax, or per block of K."""
+    """Activations (rows, K): per tensor with the calibrated amax, per row (token) from the
+    row itself, or per block of K."""
     if spec.block:
         return quantize_blocks(x, spec)
+    if spec.granularity == "token":
+        x = np.asarray(x, dtype=np.float64)
+        return quantize_with_amax(x, spec, amax_for(x, spec, rows_axis=True))
     if amax is None or not math.isfinite(amax):
         raise ValueError(f"act: no calibrated range for {spec.fmt.name} activations")
     return quantize_with_amax(x, spec, np.array([[amax]]))

@@ -24,15 +24,21 @@ from .peers import PEERS, installed, missing_row, peer_formats, row_count
 
 
 def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
-               algorithms: tuple[str, ...], calibration: str = "minmax") -> QuantConfig:
+               algorithms: tuple[str, ...], calibration: str = "minmax",
+               act_granularity: str = "tensor", act_name: str | None = None) -> QuantConfig:
+    """`act_name`: the activations' format when it differs from the weights' (a sweep's
+    separate axes); None: both in `fmt_name`."""
     try:
         fmt = parse(fmt_name)
+        act_fmt = fmt if act_name is None else parse(act_name)
     except ValueError as err:
         raise ValueError(f"--formats: {err}") from None
     block = isinstance(fmt, BlockScaled)
     weight = QuantSpec(fmt, granularity="tensor" if block else "channel")
     act = None if weights_only else QuantSpec(
-        fmt, calibration="minmax" if block else calibration, percentile=99.999)
+        act_fmt, calibration="minmax" if isinstance(act_fmt, BlockScaled) else calibration,
+        percentile=99.999,
+        granularity="tensor" if isinstance(act_fmt, BlockScaled) else act_granularity)
     if weights_only:
         algorithms = tuple(a for a in algorithms if a != "smoothquant")
     if sparsity is None:  # the N:M fine-tune only applies to the sparse rows
@@ -87,14 +93,20 @@ def load_task(model: str):
 
 
 def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
-         algorithms: tuple[str, ...], engine: str,
-         calibration: str = "minmax") -> list[tuple[dict, QuantConfig]]:
-    """(row description, config) of every sqhw row; bad names refused before any work."""
+         algorithms: tuple[str, ...], engine: str, calibration: str = "minmax",
+         act_granularity: str = "tensor",
+         act_name: str | None = None) -> list[tuple[dict, QuantConfig]]:
+    """(row description, config) of every sqhw row; bad names refused before any work.
+    `act_name`: see config_for; a row whose activation format differs from its weight
+    format says so in `act_format` (the study's own rows never have that key)."""
     rows = []
     for name in formats:
         for nm in sparsities:
-            cfg = config_for(name, nm, weights_only, algorithms, calibration)
-            rows.append(({"engine": "sqhw", "format": cfg.weight.fmt.name,
+            cfg = config_for(name, nm, weights_only, algorithms, calibration, act_granularity,
+                             act_name)
+            act = {} if cfg.act is None or cfg.act.fmt == cfg.weight.fmt else \
+                {"act_format": cfg.act.fmt.name}
+            rows.append(({"engine": "sqhw", "format": cfg.weight.fmt.name, **act,
                           "sparsity": "dense" if nm is None else str(nm),
                           "algo": "+".join(cfg.algorithms) or "none",
                           "weights_only": weights_only, "sqhw_engine": engine,
@@ -106,47 +118,24 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
 
 def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only=False,
         algorithms: tuple[str, ...] = (), peers: tuple[str, ...] = (), engine="exact",
-        cache_dir: Path | None = None, progress=None, calibration: str = "minmax") -> dict:
+        cache_dir: Path | None = None, progress=None, calibration: str = "minmax",
+        act_granularity: str = "tensor") -> dict:
     """The study's result: {"model", "metric", "fp32", "rows": [...]} (see sqhw ptq)."""
-    from .api import quantize_, set_engine
-
     for peer in peers:
         if peer not in PEERS:
             raise ValueError(f"--peers: unknown peer {peer!r}; known: {', '.join(PEERS)}")
     sparsities = [None] if sparsity is None else [None, sparsity]
-    rows_plan = plan(formats, sparsities, weights_only, algorithms, engine, calibration)
+    rows_plan = plan(formats, sparsities, weights_only, algorithms, engine, calibration,
+                     act_granularity)
     cache = Cache(cache_dir)
     task = load_task(model)
-    fp32_key = row_key(model, {"fp32": True})
-    fp32 = cache.get(fp32_key)
-    if fp32 is None:
-        fp32 = task.fp32()
-        cache.put(fp32_key, fp32)
+    fp32 = _fp32(model, task, cache)
     total = len(rows_plan) + sum(row_count(p, formats) for p in peers)
     bar = progress(total) if progress else None
     rows = []
     tuned = {}  # the SR-STE fine-tune depends only on the N:M pattern: once per study
     for desc, cfg in rows_plan:
-        key = row_key(model, desc)
-        row = cache.get(key)
-        if row is None:
-            start = time.perf_counter()
-            try:
-                base = task.model
-                if "srste" in cfg.algorithms:
-                    base = tuned.get(cfg.sparsity) or _finetuned(task, cfg)
-                    tuned[cfg.sparsity] = base
-                    cfg = dataclasses.replace(
-                        cfg, algorithms=tuple(a for a in cfg.algorithms if a != "srste"))
-                quantized = quantize_(copy.deepcopy(base), cfg, task.calibration)
-                set_engine(quantized, engine)
-                result = task.evaluate(quantized)
-                row = {**desc, "status": "ok", **result,
-                       "seconds": round(time.perf_counter() - start, 2)}
-            except ValueError as err:  # e.g. a layer K that N:M cannot fit
-                row = {**desc, "status": "error", "score": None, "error": str(err)}
-            cache.put(key, row)
-        rows.append(row)
+        rows.append(_sqhw_row(model, task, desc, cfg, engine, cache, tuned))
         if bar:
             bar.update(1)
     for peer in peers:
@@ -185,6 +174,60 @@ def _layers(task) -> list[dict]:
         return []
     batch = task.calibration[0]
     return layer_shapes(task.model, batch if isinstance(batch, (tuple, list)) else (batch,))
+
+
+def run_point(model: str, weight: str, act: str | None = None, sparsity: NM | None = None,
+              weights_only=False, algorithms: tuple[str, ...] = (), engine="exact",
+              cache_dir: Path | None = None, calibration: str = "minmax",
+              act_granularity: str = "tensor") -> dict:
+    """The study's result with the one sqhw row of weights in `weight`, activations in `act`
+    (default: `weight`) and the N:M pattern `sparsity` (None: dense): what a sweep point
+    evaluates. The row is the one `run` gives for the same choice (and shares its cache)."""
+    [(desc, cfg)] = plan([weight], [sparsity], weights_only, algorithms, engine, calibration,
+                         act_granularity, act_name=act)
+    cache = Cache(cache_dir)
+    task = load_task(model)
+    fp32 = _fp32(model, task, cache)
+    row = _sqhw_row(model, task, desc, cfg, engine, cache, {})
+    return {"model": task.name, "metric": task.metric.name, "fp32": fp32["score"],
+            "sqhw_version": __version__, "rows": [row]}
+
+
+def _fp32(model: str, task, cache: Cache) -> dict:
+    key = row_key(model, {"fp32": True})
+    fp32 = cache.get(key)
+    if fp32 is None:
+        fp32 = task.fp32()
+        cache.put(key, fp32)
+    return fp32
+
+
+def _sqhw_row(model: str, task, desc: dict, cfg: QuantConfig, engine: str, cache: Cache,
+              tuned: dict) -> dict:
+    """One sqhw row (cached); `tuned` holds the SR-STE fine-tuned models by N:M pattern."""
+    from .api import quantize_, set_engine
+
+    key = row_key(model, desc)
+    row = cache.get(key)
+    if row is not None:
+        return row
+    start = time.perf_counter()
+    try:
+        base = task.model
+        if "srste" in cfg.algorithms:
+            base = tuned.get(cfg.sparsity) or _finetuned(task, cfg)
+            tuned[cfg.sparsity] = base
+            cfg = dataclasses.replace(
+                cfg, algorithms=tuple(a for a in cfg.algorithms if a != "srste"))
+        quantized = quantize_(copy.deepcopy(base), cfg, task.calibration)
+        set_engine(quantized, engine)
+        result = task.evaluate(quantized)
+        row = {**desc, "status": "ok", **result,
+               "seconds": round(time.perf_counter() - start, 2)}
+    except ValueError as err:  # e.g. a layer K that N:M cannot fit
+        row = {**desc, "status": "error", "score": None, "error": str(err)}
+    cache.put(key, row)
+    return row
 
 
 def _finetuned(task, cfg: QuantConfig):

@@ -148,7 +148,8 @@ def _throughput(row: dict, build: dict, board_obj) -> dict:
     if board_obj is not None and layer and fmt is not None:
         shape = SimpleNamespace(n=n, m=m, nm=pattern, multipliers=build["roofline"]["multipliers"],
                                 weight=fmt.name, act=fmt.name, out=design.get("out") or "int8",
-                                rows=layer["rows"], k=layer["k"], cols=layer["cols"])
+                                rows=layer["rows"], k=layer["k"], cols=layer["cols"],
+                                clock_mhz=lambda _board: build["clock_mhz"])
         memory_bound = roofline(shape, board_obj)["memory_bound_macs_per_s"]
     attainable = peak if memory_bound is None else min(peak, memory_bound)
     return {"model": row["model"], "engine": row["engine"], "format": row["format"],

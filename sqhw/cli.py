@@ -2,7 +2,7 @@
 
     sqhw formats [--json]     every preset with its derived limits
     sqhw tour [--json]        quantization error (SQNR) of every preset on real data
-    sqhw demo                 the main job on its built-in default (formats, tour, PTQ study)
+    sqhw demo [-o DIR]        the whole flow on a small default: PTQ, builds, report (cli_demo.py)
     sqhw gen mul|cvt|mac|chain ...  Verilog + manifest.json for an operator or the N:M chain
     sqhw verify DIR           a generated design against sqhw.ref under Verilator (cocotb)
     sqhw vectors DIR -o FILE  its golden vectors (npz + $readmemh hex) for a vendor simulator
@@ -16,6 +16,7 @@
     sqhw sweep SPEC.yaml      PTQ + build per point on a local pool or Ray, into SQLite
     sqhw results --db PATH    the stored points of a sweep (cli_sweep.py)
     sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
+    sqhw report --ptq R -o D  PTQ rows joined with builds, cost per MAC, baselines (cli_report.py)
 
 Exit status: 0 ok; 1 a check found a mismatch (verify, sim) or a sweep point failed (stored);
 2 bad input or usage (one line naming the argument); 3 an internal error (one line and the
@@ -151,20 +152,6 @@ def cmd_tour(args) -> int:
                  [[r["format"], r["bits_per_element"], *("-" if r[k] is None else r[k]
                                                          for k in datasets)] for r in rows]))
     return 0
-
-
-def cmd_demo(args) -> int:
-    print("== sqhw formats ==")
-    cmd_formats(argparse.Namespace(json=False))
-    print("\n== quantization error on real data (sqhw tour) ==")
-    cmd_tour(argparse.Namespace(json=False, formats=None))
-    print("\n== PTQ study: the digits CNN, dense and 2:4, exact engine, beside ONNX Runtime "
-          "(sqhw ptq) ==")
-    from .cli_ptq import DEFAULT_FORMATS, cmd_ptq
-
-    return cmd_ptq(argparse.Namespace(
-        model="digits", formats=DEFAULT_FORMATS, sparsity="2:4", weights_only=False, algo="",
-        peers="onnxruntime", engine="exact", no_cache=False, json=False, output=None))
 
 
 def _output_dir(text: str, force: bool, arg: str = "-o") -> tuple[Path, list[str]]:
@@ -479,6 +466,11 @@ def _build_text(report: dict, out) -> str:
                      f"at {report['clock_mhz']:g} MHz")
     elif isinstance(report["place_and_route"], str):
         lines.append(f"place and route: {report['place_and_route']}")
+    kernel = report.get("deliverables")
+    if kernel:
+        lines.append(f"{kernel['folder']}/: {kernel['kind']} ({kernel['top']}: "
+                     f"{', '.join(sorted(Path(f).name for f in kernel['files'].values()))}); "
+                     f"{len(kernel['vendor_steps'])} steps need Vivado / Vitis and were not run")
     memory = roof["memory"]
     lines.append(f"roofline ({roof['layer']['rows']} x {roof['layer']['k']} @ "
                  f"{roof['layer']['k']} x {roof['layer']['cols']}): peak "
@@ -739,8 +731,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--formats", help="comma-separated format names (default: every preset)")
     p.set_defaults(func=cmd_tour)
-    p = sub.add_parser("demo", help="run the main job on the built-in default")
-    p.set_defaults(func=cmd_demo)
+    from .cli_demo import add_parser as add_demo
+
+    add_demo(sub)
     _add_gen(sub)
     _add_verify(sub)
     p = sub.add_parser("synth", help="resources (and Fmax on ECP5) of a generated design")
@@ -800,6 +793,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ptq(sub)
     add_sweep(sub)
+    from .cli_report import add_parser as add_report
+
+    add_report(sub)
     p = sub.add_parser("bench", help="Numba vs ml_dtypes / torch / memcpy, in one run")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")

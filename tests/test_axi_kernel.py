@@ -112,13 +112,15 @@ def test_ports_are_named_for_vitis(tmp_path):
 
 
 @pytest.mark.rtl
-def test_kernel_over_axi(tmp_path, seed):
+@pytest.mark.parametrize("array", [False, True], ids=["chain", "array"])
+def test_kernel_over_axi(tmp_path, seed, array):
     """Two runs on one Verilator build (2:4, then 1:4 set through n_log2), 10 rows (a last
     row block of 2 lanes is full, K = 62 is ragged), 2 columns, sources pausing 30% and the
-    sink 40% of the cycles: 2 x 20 outputs checked bit for bit, plus the register checks."""
+    sink 40% of the cycles: 2 x 20 outputs checked bit for bit, plus the register checks.
+    `array`: the kernel around SparseDSPArray, as `sqhw build` writes it for AMD boards."""
     from sqhw.verify.runner import run
 
-    dut, description = design_axi_kernel(**SMALL)
+    dut, description = design_axi_kernel(**SMALL, array=array)
     write_design(dut, description, tmp_path / "kernel", "sqhw_chain_kernel")
     results = run("tb_axi_kernel", [tmp_path / "kernel"], 1, env={
         "SQHW_RUNS": "2:4,1:4", "SQHW_ROWS": "10", "SQHW_K": "62", "SQHW_COLS": "2",

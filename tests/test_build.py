@@ -51,7 +51,8 @@ def _check_report(report: dict, out: Path, board_name: str) -> None:
     design = report["design"]
     assert REPORT_KEYS <= set(report) and report["board"] == board_name
     assert json.loads((out / "report.json").read_text()) == report
-    assert sorted(p.name for p in out.iterdir()) == sorted(report["files"])
+    kernel = [build_module.KERNEL_DIR] if report.get("deliverables") else []
+    assert sorted(p.name for p in out.iterdir()) == sorted(report["files"] + kernel)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["top"] == design["top"] and manifest["keep_hierarchy"] == ["sqhw_dsp_lane"]
     # one DSP block per int8 multiply on every family
@@ -95,7 +96,9 @@ def test_every_board_builds_a_tiny_design(name, tmp_path, capsys, cache, design_
             report["estimated_from"].endswith("nothing is optimised across lanes")
         assert report["units"]["dsp"] == board.resources.dsp.kind
         assert not any(f.endswith((".bit", ".bin")) for f in report["files"])
+        _check_deliverables(report, out, board)
     else:
+        assert "deliverables" not in report and not (out / build_module.KERNEL_DIR).exists()
         pnr = report["place_and_route"]
         bitstream = out / f"sqhw_dsp_chain{'.bit' if board.family == 'ecp5' else '.bin'}"
         assert pnr["bitstream"] == bitstream.name and bitstream.stat().st_size > 10_000
@@ -108,6 +111,41 @@ def test_every_board_builds_a_tiny_design(name, tmp_path, capsys, cache, design_
             assert pnr["pins"]["clk"]["site"] in constraints.read_text()
         else:
             assert "bare device" in pnr["pins"]
+
+
+def _check_deliverables(report: dict, out: Path, board) -> None:
+    """The Vitis kernel (and on Zynq / Kria the IP integrator Tcl) around the built array:
+    every listed file exists, kernel.xml parses and names the kernel and its streams, the
+    packaging Tcl adds both Verilog files, and no vendor step claims to have run."""
+    import xml.etree.ElementTree as ET
+
+    from sqhw.hw.vitis import board_platform
+
+    kernel = report["deliverables"]
+    platform = board_platform(board)
+    assert kernel["folder"] == build_module.KERNEL_DIR and kernel["platform"] == platform
+    files = kernel["files"]
+    want = {"verilog", "verilog:sqhw_dsp_lane.v", "manifest", "kernel_xml", "package_xo",
+            "data_movers", "link_cfg", "xdc"} | ({"ip_package"} if platform == "embedded"
+                                                  else set())
+    assert set(files) == want
+    assert sorted(p.name for p in (out / kernel["folder"]).iterdir()) == \
+        sorted(Path(f).name for f in files.values())
+    assert all((out / f).stat().st_size > 0 for f in files.values())
+    root = ET.parse(out / files["kernel_xml"]).getroot()
+    assert root.find("kernel").get("name") == kernel["top"]
+    assert {p.get("name") for p in root.iter("port")} >= {"s_axi_control", "acts", "weights",
+                                                          "result"}
+    manifest = json.loads((out / files["manifest"]).read_text())
+    assert manifest["parameters"]["lanes"] == report["design"]["lanes"]
+    assert manifest["sources"] == ["sqhw_dsp_lane.v", f"{kernel['top']}.v"]
+    for tcl in ("package_xo", "ip_package"):
+        if tcl in files:
+            text = (out / files[tcl]).read_text()
+            assert "[file join $here sqhw_dsp_lane.v]" in text and board.part in text
+    assert kernel["vendor_steps"] and all(step["ran"] is False and "not run here" in
+                                          step["status"] for step in kernel["vendor_steps"])
+    assert len(kernel["vendor_steps"]) == (4 if platform == "embedded" else 3)
 
 
 def test_default_design_takes_half_the_dsps():
@@ -173,7 +211,7 @@ def _never(*_, **__):
     ([], "weight: mxfp4\n", "design.yaml:1: weight: the chain multiplies element formats "
      "(integer, fixed, minifloat); mxfp4 is block-scaled"),
     ([], "lanes: 2\nlane: 4\n", "design.yaml:2: lane: unknown key (allowed: kind, weight, "
-     "act, out, nm, lanes, chain, k, rows, cols, rounding, stages, target_mhz)"),
+     "act, out, nm, lanes, chain, k, rows, cols, rounding, stages, target_mhz, from_ptq)"),
     ([], "rounding: stochastic\n", "design.yaml:1: rounding: expected 'rne', 'rtz', 'rna', "
      "'floor' or 'ceil', got 'stochastic'"),
     ([], "- lanes: 2\n", "design.yaml:1: expected a mapping of design keys at the top, got "
@@ -194,6 +232,88 @@ def test_refused_before_any_tool_runs(tmp_path, capsys, monkeypatch, args, desig
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == f"sqhw build: error: {message}"
     assert not (tmp_path / "out").exists()
+
+
+PTQ_RESULTS = Path(__file__).parent / "data" / "report" / "results.json"
+
+
+def _ptq_design(tmp_path, body: str) -> Path:
+    (tmp_path / "study").mkdir(exist_ok=True)
+    (tmp_path / "study" / "results.json").write_text(PTQ_RESULTS.read_text())
+    path = tmp_path / "design.yaml"
+    path.write_text(body)
+    return path
+
+
+FROM_PTQ = "lanes: 1\nchain: 2\nfrom_ptq:\n  results: study/results.json\n  format: int8\n" \
+    "  sparsity: \"2:4\"\n"
+
+
+def test_from_ptq_takes_the_rows_formats_pattern_and_layers(tmp_path):
+    design = load_design(_ptq_design(tmp_path, FROM_PTQ))
+    layers = json.loads(PTQ_RESULTS.read_text())["layers"]
+    assert (design.weight, design.act, design.nm) == ("int8", "int8", "2:4")
+    assert design.k == max(l["k"] for l in layers) == 512
+    assert [l["name"] for l in design.layers] == [l["name"] for l in layers]
+    biggest = max(layers, key=lambda l: l["rows"] * l["k"] * l["cols"])
+    assert (design.rows, design.cols) == (biggest["rows"], biggest["cols"])
+    assert design.ptq["score"] == next(r["score"] for r in json.loads(PTQ_RESULTS.read_text())[
+        "rows"] if r["engine"] == "sqhw" and r["format"] == "int8" and r["sparsity"] == "2:4")
+    dense = load_design(_ptq_design(tmp_path, FROM_PTQ.replace('"2:4"', "dense")))
+    assert dense.nm == "4:4"
+
+
+@pytest.mark.parametrize("body,message", [
+    (FROM_PTQ.replace("format: int8", "format: float6_e2m3fn"),
+     "design.yaml:5: from_ptq: {results} has no sqhw row float6_e2m3fn 2:4 (it has: "
+     "float8_e4m3fn 2:4, float8_e4m3fn dense, int4 2:4, int4 dense, int8 2:4, int8 dense)"),
+    (FROM_PTQ.replace("format: int8", "format: int9x"), "design.yaml:5: from_ptq.format: "),
+    (FROM_PTQ.replace("study/results.json", "nope/results.json"),
+     "design.yaml:4: from_ptq.results: {nope}: no such PTQ results file"),
+    ("weight: int4\n" + FROM_PTQ, "design.yaml:1: weight: from_ptq decides it"),
+    (FROM_PTQ + "  model: mnist1d\n", "design.yaml:7: from_ptq.model: {results} is a study "
+     "of 'digits', not 'mnist1d'"),
+    (FROM_PTQ + "  layer: fc1\n", "design.yaml:7: from_ptq.layer: unknown key (expected "
+     "results, format, sparsity, model)"),
+    (FROM_PTQ.replace("  sparsity: \"2:4\"\n", ""), "design.yaml:3: from_ptq.sparsity: "
+     "expected a string, got None (missing)"),
+    ("k: 64\n" + FROM_PTQ, "design.yaml:1: k: 64 is shorter than the longest layer of "
+     "{results} (K = 512)"),
+    ("from_ptq: 3\n", "design.yaml:1: from_ptq: expected a mapping"),
+])
+def test_from_ptq_errors_name_file_line_and_key(tmp_path, body, message):
+    path = _ptq_design(tmp_path, body)
+    with pytest.raises(ValueError) as err:
+        load_design(path)
+    text = str(err.value).replace(str(tmp_path) + "/", "")
+    assert text.startswith(message.format(results="study/results.json",
+                                          nope="nope/results.json")), text
+    assert "\n" not in text
+
+
+def test_from_ptq_results_without_layers_is_refused(tmp_path):
+    path = _ptq_design(tmp_path, FROM_PTQ)
+    data = json.loads((tmp_path / "study" / "results.json").read_text())
+    del data["layers"]
+    (tmp_path / "study" / "results.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"design.yaml:4: from_ptq.results: .* has no `layers`"):
+        load_design(path)
+
+
+def test_from_ptq_build_reports_every_layer(tmp_path, capsys, cache):
+    path = _ptq_design(tmp_path, FROM_PTQ)
+    status, report = _build(["--board", "pynq_z2", "--design", str(path), "-o",
+                             str(tmp_path / "out")], capsys)
+    assert status == 0
+    layers = json.loads(PTQ_RESULTS.read_text())["layers"]
+    assert [l["name"] for l in report["layers"]] == [l["name"] for l in layers]
+    for got, want in zip(report["layers"], layers):
+        assert (got["rows"], got["k"], got["cols"]) == (want["rows"], want["k"], want["cols"])
+        kept = want["rows"] * want["cols"] * -(-want["k"] // 4) * 2  # 2 of every 4 along k
+        assert got["cycles"] == -(-kept // 2) + report["design"]["latency"]
+    biggest = max(layers, key=lambda l: l["rows"] * l["k"] * l["cols"])
+    assert report["roofline"]["layer"]["k"] == biggest["k"]
+    assert report["design"]["ptq"]["format"] == "int8"
 
 
 def test_output_directory_refusals(tmp_path, capsys, monkeypatch):

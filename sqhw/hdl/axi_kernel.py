@@ -37,6 +37,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .axi import AXI_OKAY, AXI4LiteSignature, AXI4StreamSignature
+from .chain_array import SparseDSPArray
 from .sparse_chain import SparseDSPChain
 
 __all__ = ["Register", "SparseChainKernel", "register_map"]
@@ -113,7 +114,8 @@ def _whole_bytes(bits: int) -> int:
 
 
 class SparseChainKernel(wiring.Component):
-    """A Vitis RTL kernel (ap_ctrl_hs) around one SparseDSPChain; see the module docstring.
+    """A Vitis RTL kernel (ap_ctrl_hs) around one SparseDSPChain (or SparseDSPArray, its
+    board-sized twin with the same ports); see the module docstring.
 
     `registers` is the register map, `stream_widths` the TDATA width of each AXI4-Stream
     port, `addr_width` the s_axi_control address width; `verilog_ports()` names the ports as
@@ -123,9 +125,10 @@ class SparseChainKernel(wiring.Component):
              "weights": "ends a row: the chain's last",
              "result": "marks the run's last result beat"}
 
-    def __init__(self, chain: SparseDSPChain):
-        if not isinstance(chain, SparseDSPChain):
-            raise TypeError(f"chain: expected a SparseDSPChain, got {type(chain).__name__}")
+    def __init__(self, chain: SparseDSPChain | SparseDSPArray):
+        if not isinstance(chain, (SparseDSPChain, SparseDSPArray)):
+            raise TypeError(f"chain: expected a SparseDSPChain or SparseDSPArray, got "
+                            f"{type(chain).__name__}")
         self.chain = chain
         self.registers = register_map(chain)
         end = max(r.offset for r in self.registers) + DATA_WIDTH // 8

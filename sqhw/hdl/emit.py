@@ -235,12 +235,14 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
 
 def design_axi_kernel(w: str, x: str, m: int, chain: int, max_k: int, out: str,
                       rounding: str = "rne", saturate: bool = True, stages: int = 1,
-                      lanes: int = 1):
-    """SparseDSPChain inside its Vitis RTL kernel top (SparseChainKernel). The manifest's
-    `kernel` key holds the control interface (register map) and, per AXI4-Stream port, its
-    TDATA width and the chain payload fields TDATA carries (the weights' `last` is TLAST)."""
+                      lanes: int = 1, array: bool = False):
+    """SparseDSPChain inside its Vitis RTL kernel top (SparseChainKernel); `array=True`
+    wraps SparseDSPArray instead (a board-sized chain: the lane module is written beside the
+    top). The manifest's `kernel` key holds the control interface (register map) and, per
+    AXI4-Stream port, its TDATA width and the chain payload fields TDATA carries (the
+    weights' `last` is TLAST)."""
     chain_dut, chain_description = design_dsp_chain(w, x, m, chain, max_k, out, rounding,
-                                                     saturate, stages, lanes)
+                                                     saturate, stages, lanes, array)
     dut = SparseChainKernel(chain_dut)
     kernel = dut.interface()
     weights = chain_description["inputs"]["weights"]["payload"]
@@ -355,9 +357,10 @@ def write_design(dut, description: dict, out_dir, top: str) -> dict:
     check_top(top)
     text = to_verilog(dut, top)
     files, kept = {}, []
-    if isinstance(dut, SparseDSPArray):  # one lane module, instantiated dut.lanes times
-        files[f"{dut.lane_module}.v"] = to_verilog(dut.lane, dut.lane_module)
-        kept.append(dut.lane_module)
+    array = dut.chain if isinstance(dut, SparseChainKernel) else dut
+    if isinstance(array, SparseDSPArray):  # one lane module, instantiated array.lanes times
+        files[f"{array.lane_module}.v"] = to_verilog(array.lane, array.lane_module)
+        kept.append(array.lane_module)
     files[f"{top}.v"] = text
     # only the top's own port list decides (a submodule's `input clk;` does not)
     top_ports = re.search(rf"^module {re.escape(top)}\((.*?)\);", text, re.S | re.M)

@@ -174,8 +174,10 @@ def _model_in(annotation) -> type[BaseModel] | None:
     return None
 
 
-def _keys_of(model: type[BaseModel] | None, hidden: tuple[str, ...]) -> str:
-    return ", ".join(k for k in (model.model_fields if model else {}) if k not in hidden)
+def _keys_of(model: type[BaseModel] | None, hidden: tuple[str, ...],
+             extra: tuple[str, ...] = ()) -> str:
+    return ", ".join([*(k for k in (model.model_fields if model else {}) if k not in hidden),
+                      *extra])
 
 
 _EXPECTED = {
@@ -187,13 +189,15 @@ _EXPECTED = {
 }
 
 
-def _message(err: dict, root: type[BaseModel], hidden: tuple[str, ...]) -> tuple[tuple, str]:
+def _message(err: dict, root: type[BaseModel], hidden: tuple[str, ...],
+             extra: tuple[str, ...] = ()) -> tuple[tuple, str]:
     """(key path, message) for one pydantic error."""
     loc, kind, ctx, value = tuple(err["loc"]), err["type"], err.get("ctx", {}), err["input"]
     if kind == "missing":
         return loc[:-1], f"missing key {loc[-1]!r}"
     if kind == "extra_forbidden":
-        return loc, f"unknown key (allowed: {_keys_of(_model_at(root, loc[:-1]), hidden)})"
+        top = extra if len(loc) == 1 else ()
+        return loc, f"unknown key (allowed: {_keys_of(_model_at(root, loc[:-1]), hidden, top)})"
     if kind == "value_error" and isinstance(ctx.get("error"), FieldProblem):
         problem = ctx["error"]
         return loc + problem.loc, str(problem)
@@ -215,10 +219,12 @@ def _message(err: dict, root: type[BaseModel], hidden: tuple[str, ...]) -> tuple
 
 
 def describe(error: ValidationError, lines: dict[tuple, int], shown: str,
-             root: type[BaseModel], hidden: tuple[str, ...] = ()) -> str:
+             root: type[BaseModel], hidden: tuple[str, ...] = (),
+             extra: tuple[str, ...] = ()) -> str:
     """One `file:line: key: message` line per problem, in file order; `hidden` keys of the
-    models are not offered as allowed keys (they are filled in by the loader)."""
-    problems = [_message(e, root, hidden) for e in error.errors()]
+    models are not offered as allowed keys (they are filled in by the loader), `extra` top
+    keys are (the loader reads them itself)."""
+    problems = [_message(e, root, hidden, extra) for e in error.errors()]
     located = [(loc, message) for loc, message in problems
                # a list whose entries failed also reports "too short": keep the entries
                if not (message.startswith("expected at least") and

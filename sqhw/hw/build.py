@@ -17,6 +17,11 @@ What runs depends on the board's toolchain:
   the board's own clock, UART/button and UART/LED pins; so the bitstream loads and runs on
   the board but computes nothing a host can use: it is the resource and Fmax check of the
   design, not an accelerator with a memory interface.
+On AMD boards DIR/kernel/ also gets the deliverables around the Verilog (sqhw.hw.vitis): the
+same array inside the Vitis RTL kernel top (AXI4-Stream data, AXI4-Lite control), kernel.xml,
+package_xo.tcl, link.cfg, data_movers.cpp and the XDC on Alveo / VCU cards, and in addition
+ip_package.tcl for Vivado IP integrator on Zynq / Kria boards. report.json lists them under
+`deliverables` with the Vivado / Vitis steps that use them, none of which ran here.
 A design that overflows the board is reported (`fits: false`, `overflow`), never shrunk, and
 is not placed.
 """
@@ -37,13 +42,14 @@ from .. import __version__
 from ..paths import cache_dir, write_text
 from .boards import Board, load_board
 from .design import DSPChainDesign, load_design
-from .roofline import roofline
+from .roofline import ideal_cycles, roofline
 
 __all__ = ["REPORT", "TOP", "BuildError", "BuildPlan", "plan", "run"]
 
 TOP = "sqhw_dsp_chain"
 BOARD_TOP = "sqhw_board"    # the three-pin wrapper placed on open-toolchain boards
 REPORT = "report.json"
+KERNEL_DIR = "kernel"       # the Vitis / Vivado deliverables of AMD boards
 VIVADO_NEEDED = ("not run here: placement, timing and the bitstream of AMD parts need Vivado, "
                  "which is not available on these machines")
 
@@ -66,6 +72,13 @@ def plan(board: str, design_file: str | None, out, force: bool = False) -> Build
     """Load and check everything a build needs; raises BoardError, DesignError or BuildError
     (one line each) before any file is written or tool runs."""
     spec = load_board(board)
+    if spec.toolchain == "vivado":
+        from .vitis import board_platform
+
+        try:  # the kernel deliverables need an Alveo / VCU or Zynq / Kria part
+            board_platform(spec)
+        except ValueError as err:
+            raise BuildError(str(err)) from None
     design = load_design(design_file) if design_file else DSPChainDesign()
     if design_file and design.lanes is not None and design.chain is not None:
         design = design.model_copy(update={"sizing": f"given in {design_file}"})
@@ -140,7 +153,7 @@ def run(plan: BuildPlan, seed: int = 1, progress: bool = False) -> dict:
         family = OPEN_FAMILIES[board.family]
         names += [f"yosys {family.synth}", family.nextpnr, family.packer]
     else:
-        names.append(f"yosys synth_xilinx -family {board.family}")
+        names += [f"yosys synth_xilinx -family {board.family}", "Vitis / Vivado deliverables"]
     steps = _Steps(names, f"sqhw build {board.name}", progress)
     started = time.perf_counter()
     try:
@@ -157,9 +170,13 @@ def run(plan: BuildPlan, seed: int = 1, progress: bool = False) -> dict:
         else:
             steps.begin(names[1])
             hardware = _vivado_board(out, manifest, board)
+            steps.begin(names[2])
+            deliverables = _vendor_deliverables(out, design, board)
     finally:
         seconds = steps.end()
     files += hardware.pop("files")
+    if not is_open:
+        hardware["deliverables"] = deliverables
     budget = hardware["budget"]
     report = {
         "board": board.name, "part": board.part, "family": board.family,
@@ -172,7 +189,9 @@ def run(plan: BuildPlan, seed: int = 1, progress: bool = False) -> dict:
         "fits": budget["fits"],
         "overflow": [f"{key}: {row['used']:g} of {row['available']}"
                      for key, row in budget["resources"].items() if not row["fits"]],
-        "roofline": roofline(design, board),
+        "roofline": _roofline(design, board, manifest["latency"]),
+        **({"layers": _layer_rooflines(design, board, manifest["latency"])}
+           if design.layers else {}),
         "files": [*files, REPORT],
         "seconds": {**seconds, "total": round(time.perf_counter() - started, 2)},
         "generator": f"sqhw {__version__}",
@@ -181,13 +200,44 @@ def run(plan: BuildPlan, seed: int = 1, progress: bool = False) -> dict:
     return report
 
 
+def _roofline(design: DSPChainDesign, board: Board, latency: int) -> dict:
+    """The roofline of the design's layer (from_ptq: the model's layer with the most MACs),
+    with the layer's ideal cycles on this chain."""
+    if design.layers:
+        biggest = max(design.layers, key=lambda l: l["rows"] * l["k"] * l["cols"])
+        design = dict(design.layer_shapes())[biggest["name"]]
+    row = roofline(design, board)
+    row["cycles"] = ideal_cycles(design.multipliers, design.n, design.m, design.rows,
+                                 design.k, design.cols, latency)
+    return row
+
+
+def _layer_rooflines(design: DSPChainDesign, board: Board, latency: int) -> list[dict]:
+    """from_ptq: every quantized layer of the model, its roofline and ideal cycles."""
+    rows = []
+    for name, shape in design.layer_shapes():
+        row = roofline(shape, board)
+        cycles = ideal_cycles(shape.multipliers, shape.n, shape.m, shape.rows, shape.k,
+                              shape.cols, latency)
+        rows.append({"name": name, **row["layer"], "cycles": cycles,
+                     "seconds_at_clock": cycles / (design.clock_mhz(board) * 1e6),
+                     "bytes_per_mac": row["bytes_per_mac"], "bound": row["bound"],
+                     "attainable_macs_per_s": row["attainable_macs_per_s"]})
+    return rows
+
+
 def _remove_previous(out: Path) -> None:
     """With --force: the files a previous build listed in its report.json (plain names in
-    out, nothing else), so a stale bitstream never sits beside a new report."""
+    out, and its kernel/ folder; nothing else), so a stale bitstream never sits beside a new
+    report."""
     try:
-        previous = json.loads((out / REPORT).read_text()).get("files", [])
+        report = json.loads((out / REPORT).read_text())
+        previous = report.get("files", [])
+        kernel = (report.get("deliverables") or {}).get("folder")
     except (OSError, ValueError, AttributeError):
         return
+    if kernel == KERNEL_DIR and (out / KERNEL_DIR).is_dir():
+        shutil.rmtree(out / KERNEL_DIR)
     for name in previous:
         if isinstance(name, str) and name == Path(name).name and name not in ("", ".", ".."):
             (out / name).unlink(missing_ok=True)
@@ -222,6 +272,44 @@ def _vivado_board(out: Path, manifest: dict, board: Board) -> dict:
         "fmax_mhz": None, "timing_met": None, "utilization": None,
         "files": [],
     }
+
+
+def _vendor_deliverables(out: Path, design: DSPChainDesign, board: Board) -> dict:
+    """The design inside its Vitis RTL kernel, and the Vivado / Vitis text files around it,
+    in out/kernel/ (sqhw.hw.vitis); which tool steps use them, none of them run here."""
+    from .vitis import DEFAULT_TOP, board_platform, write_vitis_deliverables
+
+    platform = board_platform(board)
+    params = {"w": design.weight, "x": design.act, "m": design.m, "chain": design.chain,
+              "max_k": design.k, "out": design.out, "rounding": design.rounding,
+              "stages": design.stages, "lanes": design.lanes, "array": True}
+    written = write_vitis_deliverables(out / KERNEL_DIR, params, board)
+    top = DEFAULT_TOP
+    files = {kind: f"{KERNEL_DIR}/{path.name}" for kind, path in written.items()}
+    vivado = "not run here: needs AMD Vivado / Vitis, which is not available on these machines"
+    steps = [{"step": "package the RTL kernel as <top>.xo",
+              "command": f"cd {KERNEL_DIR} && vivado -mode batch -source package_xo.tcl",
+              "needs": "Vivado (package_xo)", "ran": False, "status": vivado},
+             {"step": "compile the data movers",
+              "command": f"v++ -c -t hw --platform <xpfm> -k <mover> {KERNEL_DIR}/data_movers.cpp",
+              "needs": "Vitis HLS (v++ -c)", "ran": False, "status": vivado},
+             {"step": "link kernel, data movers and platform into an xclbin",
+              "command": f"v++ -l -t hw --platform <xpfm> --config {KERNEL_DIR}/link.cfg "
+                         f"{KERNEL_DIR}/{top}.xo <movers>.xo",
+              "needs": "Vitis (v++ --link: placement, routing, timing, bitstream)",
+              "ran": False, "status": vivado}]
+    if platform == "embedded":
+        steps.insert(0, {"step": "package the kernel as an IP for Vivado IP integrator",
+                         "command": f"cd {KERNEL_DIR} && vivado -mode batch -source "
+                                    "ip_package.tcl",
+                         "needs": "Vivado", "ran": False, "status": vivado})
+    return {"folder": KERNEL_DIR, "top": top, "platform": platform,
+            "kind": ("Vitis RTL kernel and Vivado IP integrator package" if platform ==
+                     "embedded" else "Vitis RTL kernel"),
+            "files": files, "vendor_steps": steps,
+            "checked_here": "the kernel RTL: cocotb + cocotbext-axi under Verilator "
+                            "(tests/test_axi_kernel.py, sim/tb_axi_kernel.py) on a small "
+                            "chain; the text files against the component (same tests)"}
 
 
 def _synth_xilinx_cached(out: Path, manifest: dict, family: str) -> tuple[dict, bool]:

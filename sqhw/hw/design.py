@@ -2,7 +2,8 @@
 
 One design kind today, the N:M sparse DSP chain array (`SparseDSPArray`: `lanes` chains of
 `chain` multiply stages, run-time N for a fixed M, requantizer, valid/ready streams). Every
-key is optional; what a file leaves out takes the default below, and `lanes` / `chain` left
+key is optional (`from_ptq` takes formats, N:M and layer shapes from a PTQ study's row:
+sqhw.hw.from_ptq); what a file leaves out takes the default below, and `lanes` / `chain` left
 out are sized from the board (`sized_for`). Errors name the file, line and key:
 `design.yaml:3: lanes: expected a positive integer, got 0`.
 
@@ -111,6 +112,16 @@ class DSPChainDesign(BaseModel):
     # roofline uses; None: the board's clock_mhz
     target_mhz: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     sizing: str = "given"  # how lanes and chain were chosen (filled in, not a file key)
+    # filled in from `from_ptq` (sqhw.hw.from_ptq), not file keys: the model's layer shapes
+    # ({name, rows, k, cols}) and the PTQ row the formats and pattern came from
+    layers: tuple[dict, ...] = ()
+    ptq: dict | None = None
+
+    def layer_shapes(self) -> list[tuple[str, "DSPChainDesign"]]:
+        """(name, this design with rows / k / cols of that layer) for each PTQ layer."""
+        return [(layer["name"], self.model_copy(update={k: layer[k] for k in
+                                                        ("rows", "k", "cols")}))
+                for layer in self.layers]
 
     @property
     def n(self) -> int:
@@ -158,6 +169,9 @@ class DSPChainDesign(BaseModel):
         return row
 
 
+FILLED_IN = ("sizing", "layers", "ptq")  # DSPChainDesign fields sqhw fills in
+
+
 def load_design(path) -> DSPChainDesign:
     """A design file (YAML), validated; errors name the file, line and key."""
     path = Path(path)
@@ -173,11 +187,16 @@ def load_design(path) -> DSPChainDesign:
     if not isinstance(data, dict):
         raise DesignError(f"{shown}:1: expected a mapping of design keys at the top, got a "
                           f"{kind_of(data)}")
-    if "sizing" in data:
-        raise DesignError(f"{shown}:{lines.get(('sizing',), 1)}: sizing: not a design-file "
-                          "key (sqhw fills it in)")
+    for key in FILLED_IN:
+        if key in data:
+            raise DesignError(f"{shown}:{lines.get((key,), 1)}: {key}: not a design-file "
+                              "key (sqhw fills it in)")
+    if "from_ptq" in data:
+        from .from_ptq import resolve
+
+        data = resolve(dict(data), lines, shown, path, DesignError)
     try:
         return DSPChainDesign.model_validate(data)
     except ValidationError as err:
-        raise DesignError(describe(err, lines, shown, DSPChainDesign,
-                                   hidden=("sizing",))) from None
+        raise DesignError(describe(err, lines, shown, DSPChainDesign, hidden=FILLED_IN,
+                                   extra=("from_ptq",))) from None

@@ -21,7 +21,20 @@ import math
 
 from .boards import Board
 
-__all__ = ["roofline"]
+__all__ = ["ideal_cycles", "roofline"]
+
+
+def ideal_cycles(multipliers: int, n: int, m: int, rows: int, k: int, cols: int,
+                 latency: int) -> int:
+    """Cycles of W (rows x k) @ X (k x cols) on the chain when every multiplier takes a kept
+    weight each cycle (n of every m along k), plus the pipeline fill; the chain reaches it
+    within 2% in simulation (README, N:M chain figures).
+
+    >>> ideal_cycles(32, 2, 4, rows=64, k=512, cols=1, latency=11)
+    523
+    """
+    kept = rows * cols * -(-k // m) * n
+    return -(-kept // multipliers) + latency
 
 
 def roofline(design, board: Board) -> dict:

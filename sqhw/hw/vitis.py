@@ -122,14 +122,18 @@ def kernel_xml(kernel: dict, top: str, board: Board) -> str:
             f"<!--{header.rstrip()} -->\n" + ET.tostring(root, encoding="unicode") + "\n")
 
 
-def package_tcl(kernel: dict, top: str, board: Board, vitis: bool) -> str:
-    """Vivado Tcl that packages <top>.v as an IP; with vitis=True, as a Vitis RTL kernel
-    and then <top>.xo (package_xo with kernel.xml)."""
+def package_tcl(kernel: dict, top: str, board: Board, vitis: bool,
+                sources: tuple[str, ...] = ()) -> str:
+    """Vivado Tcl that packages <top>.v (and `sources`, other Verilog files beside it: the
+    lane module of a SparseDSPArray) as an IP; with vitis=True, as a Vitis RTL kernel and
+    then <top>.xo (package_xo with kernel.xml)."""
     control, clock = kernel["control"], kernel["clock"]
     reset, interrupt = kernel["reset"]["name"], kernel.get("interrupt")
     name = "package_xo" if vitis else "ip_package"
     tools = "AMD Vivado with Vitis (package_xo)" if vitis else "AMD Vivado"
     out = [_header("#", top, board, tools)]
+    extra_sources = "".join(f"add_files -norecurse [file join $here {name}]\n"
+                            for name in sources if name != f"{top}.v")
     if vitis:
         out.append(f"# Run in this folder: vivado -mode batch -source {name}.tcl -> {top}.xo "
                    "for v++ --link (see link.cfg).\n")
@@ -148,7 +152,7 @@ set here [file dirname [file normalize [info script]]]
 set top {top}
 create_project -force ${{top}}_{name} [file join $here build ${{top}}_{name}] -part {board.part}
 add_files -norecurse [file join $here ${{top}}.v]
-add_files -fileset constrs_1 -norecurse [file join $here ${{top}}.xdc]
+{extra_sources}add_files -fileset constrs_1 -norecurse [file join $here ${{top}}.xdc]
 set_property USED_IN {{out_of_context synthesis implementation}} [get_files ${{top}}.xdc]
 set_property top $top [current_fileset]
 update_compile_order -fileset sources_1
@@ -349,7 +353,7 @@ def write_vitis_deliverables(out_dir, chain_params: Mapping, board, top: str = D
 
     out_dir: a folder (created if missing). chain_params: the keyword arguments of
     `sqhw.hdl.emit.design_axi_kernel` (w, x, m, chain, max_k, out; optional rounding,
-    saturate, stages, lanes), e.g. {"w": "int8", "x": "int8", "m": 4, "chain": 2,
+    saturate, stages, lanes, array: a SparseDSPArray whose lane module is written beside), e.g. {"w": "int8", "x": "int8", "m": 4, "chain": 2,
     "max_k": 64, "out": "int8", "lanes": 2}. board: a `Board`, a board name
     ("alveo_u280") or a board file path; it must be an AMD (toolchain 'vivado') Alveo, VCU
     or Zynq / Kria board. top: the Verilog module and Vitis kernel name.
@@ -377,17 +381,21 @@ def write_vitis_deliverables(out_dir, chain_params: Mapping, board, top: str = D
     out_dir = Path(out_dir)
     manifest = write_design(dut, description, out_dir, top)
     kernel = manifest["kernel"]
+    sources = tuple(manifest["sources"])
     texts = {"kernel_xml": ("kernel.xml", kernel_xml(kernel, top, board)),
-             "package_xo": ("package_xo.tcl", package_tcl(kernel, top, board, vitis=True)),
+             "package_xo": ("package_xo.tcl", package_tcl(kernel, top, board, vitis=True,
+                                                          sources=sources)),
              "data_movers": ("data_movers.cpp", data_movers_cpp(kernel, top, board)),
              "link_cfg": ("link.cfg", link_cfg(kernel, top, board)),
              "xdc": (f"{top}.xdc", xdc(kernel, top, board))}
     if platform == "embedded":
-        texts["ip_package"] = ("ip_package.tcl", package_tcl(kernel, top, board, vitis=False))
+        texts["ip_package"] = ("ip_package.tcl", package_tcl(kernel, top, board, vitis=False,
+                                                             sources=sources))
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".partial-") as tmp:
         for name, text in texts.values():
             (Path(tmp) / name).write_text(text)
         for name, _ in texts.values():
             os.replace(Path(tmp) / name, out_dir / name)
-    return {"verilog": out_dir / f"{top}.v", "manifest": out_dir / "manifest.json",
+    return {**{f"verilog:{name}": out_dir / name for name in sources if name != f"{top}.v"},
+            "verilog": out_dir / f"{top}.v", "manifest": out_dir / "manifest.json",
             **{kind: out_dir / name for kind, (name, _) in texts.items()}}

@@ -231,3 +231,38 @@ def set_engine(model: torch.nn.Module, engine: str) -> torch.nn.Module:
 
 def quantized_layers(model) -> dict:
     return {m.name: m for m in model.modules() if isinstance(m, QuantLayer)}
+
+
+def layer_shapes(model, batch) -> list[dict]:
+    """The matmul of every layer quantize_ would replace, per input sample: W (rows x k) @
+    X (k x cols), with cols the output positions per sample (1 for a Linear on a vector, the
+    output pixels of a Conv2d), measured with forward hooks on one batch.
+
+    >>> model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(),
+    ...                             torch.nn.Linear(4 * 6 * 6, 10))
+    >>> [(s["name"], s["rows"], s["k"], s["cols"]) for s in
+    ...  layer_shapes(model, (torch.zeros(2, 1, 8, 8),))]
+    [('0', 4, 9, 36), ('2', 10, 144, 1)]
+    """
+    shapes, hooks = {}, []
+
+    def hook(name):
+        def record(module, _inputs, output):
+            rows = module.weight.shape[0]
+            per_sample = output.numel() // output.shape[0]
+            shapes[name] = {"name": name, "kind": type(module).__name__, "rows": rows,
+                            "k": int(np.prod(module.weight.shape[1:])),
+                            "cols": per_sample // rows,
+                            "groups": getattr(module, "groups", 1)}
+        return record
+
+    for name, module in model.named_modules():
+        if isinstance(module, SUPPORTED):
+            hooks.append(module.register_forward_hook(hook(name)))
+    try:
+        with torch.no_grad():
+            model(*batch)
+    finally:
+        for handle in hooks:
+            handle.remove()
+    return [shapes[name] for name, module in model.named_modules() if name in shapes]

@@ -163,7 +163,17 @@ def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only
     if bar:
         bar.close()
     return {"model": task.name, "metric": task.metric.name, "fp32": fp32["score"],
-            "sqhw_version": __version__, "rows": rows}
+            "sqhw_version": __version__, "layers": _layers(task), "rows": rows}
+
+
+def _layers(task) -> list[dict]:
+    """The quantized layers' matmul shapes per sample (sqhw build's `from_ptq` reads them)."""
+    from .api import layer_shapes
+
+    if not task.calibration:
+        return []
+    batch = task.calibration[0]
+    return layer_shapes(task.model, batch if isinstance(batch, (tuple, list)) else (batch,))
 
 
 def run_point(model: str, weight: str, act: str | None = None, sparsity: NM | None = None,

@@ -10,8 +10,10 @@ from pathlib import Path
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="accuracy beside hardware cost: table, report.html, PNGs, "
                        "report.json")
-    p.add_argument("--ptq", nargs="+", required=True, metavar="RESULTS",
+    p.add_argument("--ptq", nargs="+", default=[], metavar="RESULTS",
                    help="results.json files of `sqhw ptq -o DIR` (or the DIRs)")
+    p.add_argument("--db", metavar="PATH", help="a `sqhw sweep` store: its PTQ rows and builds "
+                   "(with or instead of --ptq / --builds)")
     p.add_argument("--builds", nargs="+", default=[], metavar="DIR",
                    help="`sqhw build -o DIR` folders (their report.json)")
     p.add_argument("--bench", metavar="BENCH.json", help="`sqhw bench --json` output: the CPU "
@@ -65,14 +67,22 @@ def cmd_report(args) -> int:
     from .cli import CommandError
     from .report import (ReportInputError, check_output, cost_keys, load_bench, load_build,
                          load_ptq, write_report)
+    from .report.inputs import load_sweep
     from .report import ReportOutputError
     from .report.tables import text
 
+    if not args.ptq and not args.db:
+        raise CommandError("report: give --ptq RESULTS (sqhw ptq -o DIR) or --db PATH (a sqhw "
+                           "sweep store)")
     try:  # every input read and checked before anything runs or is written
         rows = [row for path in args.ptq for row in load_ptq(path)]
         builds = [load_build(path) for path in args.builds]
         bench = load_bench(args.bench) if args.bench else None
-        names = [b["board"] for b in builds]
+        names = [b["board"] for b in builds]  # --builds: one per board; a sweep has several
+        if args.db:
+            swept_rows, swept_builds = load_sweep(args.db)
+            rows += swept_rows
+            builds += swept_builds
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ReportInputError(f"--builds: board {', '.join(twice)} appears twice (one "
@@ -82,7 +92,8 @@ def cmd_report(args) -> int:
         raise CommandError(str(err)) from None
     costs = load_costs(args.costs, not args.no_synth)
     measure_costs(costs, cost_keys(rows), sys.stderr.isatty() and not args.json)
-    inputs = [*args.ptq, *args.builds, *([args.bench] if args.bench else [])]
+    inputs = [*args.ptq, *args.builds, *([args.bench] if args.bench else []),
+              *([args.db] if args.db else [])]
     report = write_report(rows, builds, bench, out, costs, inputs)
     if args.json:
         print(json.dumps(report, indent=1))

@@ -26,13 +26,18 @@ def _run(args, capsys) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
-@pytest.fixture
-def rendered(tmp_path, capsys):
-    out = tmp_path / "report"
+def rendered_report(tmp_path, capsys):
+    """(folder, terminal output, report.json) of the report of the checked-in fixtures."""
+    out = tmp_path / "from_files"
     status, stdout, err = _run(["--ptq", RESULTS, "--builds", *BUILDS, "--costs", COSTS,
                                 "--no-synth", "-o", out], capsys)
     assert status == 0, err
     return out, stdout, json.loads((out / "report.json").read_text())
+
+
+@pytest.fixture
+def rendered(tmp_path, capsys):
+    return rendered_report(tmp_path, capsys)
 
 
 def test_every_row_figure_and_table_is_written(rendered):
@@ -242,3 +247,34 @@ def test_demo_designs_load_from_a_study(tmp_path):
         assert (design.lanes, design.chain) == (size["lanes"], size["chain"])
         assert (design.weight, design.nm) == (DESIGN_ROW["format"], DESIGN_ROW["sparsity"])
         assert design.ptq["model"] == DESIGN_ROW["model"] and len(design.layers) == 4
+
+
+def test_report_from_a_sweep_store(tmp_path, capsys):
+    """`sqhw report --db`: the PTQ rows and builds stored by a sweep give the same report
+    rows as the files they came from; a missing or foreign store is refused by name."""
+    from sqhw.sweep.store import Store
+
+    fixture = json.loads(RESULTS.read_text())
+    builds = [json.loads((b / "report.json").read_text()) for b in BUILDS]
+    db = tmp_path / "sweep.sqlite"
+    store = Store(db)
+    for i, build in enumerate(builds):  # two points: the same PTQ result, one build each
+        store.record({"key": f"k{i}", "sqhw_version": "test", "config": {"board": build["board"]},
+                      "status": "ok", "ptq": fixture, "build": build, "finished": i})
+    store.close()
+    out = tmp_path / "from_db"
+    status, _, err = _run(["--db", db, "--costs", COSTS, "--no-synth", "-o", out], capsys)
+    assert status == 0, err
+    report = json.loads((out / "report.json").read_text())
+    _, _, files = rendered_report(tmp_path, capsys)
+    assert len(report["accuracy"]) == len(fixture["rows"]) == 8  # each stored row once
+    for key in ("accuracy", "throughput"):
+        got = [{k: v for k, v in r.items() if k != "source"} for r in report[key]]
+        want = [{k: v for k, v in r.items() if k != "source"} for r in files[key]]
+        assert got == want and len(got) > 0
+    assert [b["board"] for b in report["boards"]] == ["alveo_u280", "ecp5_25k"]
+    status, _, err = _run(["--db", tmp_path / "none.sqlite", "-o", tmp_path / "x"], capsys)
+    assert status == 2 and "none.sqlite: no such file" in err
+    assert not (tmp_path / "x").exists()
+    status, _, err = _run(["-o", tmp_path / "y"], capsys)
+    assert status == 2 and "give --ptq RESULTS" in err

@@ -4,6 +4,7 @@
                        the study's model, metric and FP32 score
     load_build(path)   a `sqhw build -o DIR` folder (or its report.json) -> report.json
     load_bench(path)   a `sqhw bench --json` file -> its content
+    load_sweep(path)   a `sqhw sweep` SQLite store -> (its PTQ rows, its build reports)
 
 Every problem is a `ReportInputError` naming the path and the key: one line, nothing written.
 """
@@ -13,7 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["ReportInputError", "load_bench", "load_build", "load_ptq", "ptq_rows"]
+__all__ = ["ReportInputError", "check_build", "load_bench", "load_build", "load_ptq",
+           "load_sweep", "ptq_rows"]
 
 PTQ_KEYS = ("model", "metric", "fp32", "rows")
 ROW_KEYS = ("engine", "format", "sparsity", "score")
@@ -81,10 +83,35 @@ def load_build(path) -> dict:
         raise ReportInputError(f"{path}: no report.json in this folder (is it a `sqhw build "
                                "-o` folder?)")
     report = _json(file, "build report (sqhw build -o DIR writes DIR/report.json)")
-    _need(report, BUILD_KEYS, file)
-    _need(report["design"], DESIGN_KEYS, file, "design")
-    _need(report["roofline"], ("peak_macs_per_s", "multipliers"), file, "roofline")
-    return {**report, "source": str(file)}
+    return check_build(report, str(file))
+
+
+def check_build(report, source: str) -> dict:
+    """A build report (report.json's content) with the keys the report reads, tagged with
+    where it came from."""
+    _need(report, BUILD_KEYS, source)
+    _need(report["design"], DESIGN_KEYS, source, "design")
+    _need(report["roofline"], ("peak_macs_per_s", "multipliers"), source, "roofline")
+    return {**report, "source": source}
+
+
+def load_sweep(path) -> tuple[list[dict], list[dict]]:
+    """(PTQ rows, build reports) of a `sqhw sweep` store: each PTQ row once, every build of
+    a point that built (a board may appear with several designs)."""
+    from ..sweep.store import Store, StoreError
+
+    try:
+        store = Store(path, create=False)
+    except StoreError as err:
+        raise ReportInputError(str(err)) from None
+    try:
+        rows = [row for i, result in enumerate(store.ptq_results())
+                for row in ptq_rows(result, f"{path} (PTQ result {i})")]
+        builds = [check_build(build, f"{path} (build {i})")
+                  for i, build in enumerate(store.build_reports())]
+    finally:
+        store.close()
+    return rows, builds
 
 
 def load_bench(path) -> dict:

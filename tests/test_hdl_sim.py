@@ -299,3 +299,111 @@ def test_sparse_dsp_chain_runs_every_pattern_of_one_build(rng):
     sim.add_process(monitor)
     sim.run_until(1e-8 * 400)
     assert got == [v for _, _, want in cases for v in want] and len(got) == 8
+
+
+def _run_stream(dut, beats: list[dict], results: int, fields: tuple[str, ...]) -> list[tuple]:
+    """Drive `beats` (payload field -> value) into dut.terms, take `results` results."""
+    got = []
+
+    async def driver(ctx):
+        ctx.set(dut.result.ready, 1)
+        for beat in beats:
+            for port, value in beat.items():
+                ctx.set(getattr(dut.terms.payload, port), int(value))
+            ctx.set(dut.terms.valid, 1)
+            await ctx.tick().until(dut.terms.ready)
+        ctx.set(dut.terms.valid, 0)
+
+    async def monitor(ctx):
+        signals = [getattr(dut.result.payload, f) for f in fields]
+        async for _, _, valid, *values in ctx.tick().sample(dut.result.valid, *signals):
+            if valid:
+                got.append(tuple(values))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_process(monitor)
+    sim.run_until(1e-8 * (len(beats) + 50))
+    return got[:results]
+
+
+@pytest.mark.parametrize("out_name", ["float8_e5m2", "float8_e4m3fn", "int8"])
+def test_nan_inf_terms_give_the_special_code(out_name, rng):
+    """Every NaN/Inf code of a and of b against every code of the other operand (one-term
+    dots), each special code of b inside three-term dots, and finite dots between them:
+    special is 1 exactly where a term is NaN/Inf and code is then sqhw.ref.special_code(out)
+    (NaN, else Inf, else 0), as sqhw verify's model says."""
+    from sqhw.hdl.emit import design_mac
+    from sqhw.verify.vectors import Vectors, expected
+
+    dut, description = design_mac("float8_e4m3fn", "float8_e5m2", 4, out_name, stages=1)
+    a_fmt, b_fmt = parse("float8_e4m3fn"), parse("float8_e5m2")
+    special_a = np.flatnonzero(~np.isfinite(a_fmt.table))
+    special_b = np.flatnonzero(~np.isfinite(b_fmt.table))
+    finite_a, finite_b = (np.flatnonzero(np.isfinite(f.table)) for f in (a_fmt, b_fmt))
+    dots = [[(s, b)] for s in special_a for b in range(256)]
+    dots += [[(a, s)] for s in special_b for a in range(256)]
+    dots += [[(rng.choice(finite_a), rng.choice(finite_b)), (a, s),
+              (rng.choice(finite_a), rng.choice(finite_b))]
+             for s in special_b for a in rng.choice(256, 16)]
+    dots += [list(zip(rng.choice(finite_a, n), rng.choice(finite_b, n)))
+             for n in rng.integers(1, 5, 64)]
+    beats = [{"a": a, "b": b, "last": i == len(dot) - 1}
+             for dot in dots for i, (a, b) in enumerate(dot)]
+    vs = Vectors("mac", {n: np.array([beat[n] for beat in beats], dtype=np.int64)
+                         for n in ("a", "b", "last")}, {})
+    want = expected(description, vs)
+    got = np.array(_run_stream(dut, beats, len(dots), ("code", "acc", "special")),
+                   dtype=np.int64).reshape(-1, 3)
+    np.testing.assert_array_equal(got[:, 2], want["special"], strict=True)
+    np.testing.assert_array_equal(got[:, 0], want["code"], strict=True)
+    np.testing.assert_array_equal(got[:, 1], want["acc"], strict=True)
+    assert int(want["special"].sum()) == len(dots) - 64
+    assert set(want["code"][want["special"] == 1]) == {ref.special_code(parse(out_name))}
+
+
+@pytest.mark.parametrize("name,out_name", [("mxfp8_e4m3", "float8_e5m2"),
+                                           ("nvfp4", "float8_e4m3fn"), ("mxint8", "int8")])
+def test_nan_scales_and_elements_give_the_special_code(name, out_name, rng):
+    """Every NaN/Inf scale code on either side, a NaN/Inf element at a random place, and
+    finite blocks between them: special and code as sqhw verify's model says."""
+    from sqhw.hdl.emit import design_mac
+    from sqhw.verify.vectors import Vectors, expected
+
+    dut, description = design_mac(name, name, 32, out_name, stages=1)
+    fmt = parse(name)
+    size, element, scale = fmt.block_size, fmt.element, fmt.scale_format
+    finite_e = np.flatnonzero(np.isfinite(element.table))
+    finite_s = np.flatnonzero(np.isfinite(scale.table))
+    special_s = np.flatnonzero(~np.isfinite(scale.table))
+    special_e = np.flatnonzero(~np.isfinite(element.table))
+    blocks = []  # (a codes, b codes, sa, sb)
+
+    def finite_block():
+        return [rng.choice(finite_e, size), rng.choice(finite_e, size),
+                rng.choice(finite_s), rng.choice(finite_s)]
+    for s in special_s:
+        for side in (2, 3):
+            block = finite_block()
+            block[side] = s
+            blocks.append(block)
+    for s in special_e:
+        for side in (0, 1):
+            block = finite_block()
+            block[side][rng.integers(size)] = s
+            blocks.append(block)
+    blocks += [finite_block() for _ in range(6)]
+    beats = [{"a": a[j], "b": b[j], "sa": sa, "sb": sb, "last": j == size - 1}
+             for a, b, sa, sb in blocks for j in range(size)]
+    vs = Vectors("block", {"a": np.concatenate([blk[0] for blk in blocks]),
+                           "b": np.concatenate([blk[1] for blk in blocks]),
+                           "sa": np.array([blk[2] for blk in blocks]),
+                           "sb": np.array([blk[3] for blk in blocks]),
+                           "last": np.array([bt["last"] for bt in beats], dtype=np.int64)}, {})
+    want = expected(description, vs)
+    got = np.array(_run_stream(dut, beats, len(blocks), ("code", "special")),
+                   dtype=np.int64).reshape(-1, 2)
+    np.testing.assert_array_equal(got[:, 1], want["special"], strict=True)
+    np.testing.assert_array_equal(got[:, 0], want["code"], strict=True)
+    assert int(want["special"].sum()) == len(blocks) - 6 > 0

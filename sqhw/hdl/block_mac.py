@@ -14,7 +14,7 @@ from .. import ref
 from ..formats import BlockScaled, Fixed
 from ._refuse import refusing
 from .accumulate import accumulate
-from .convert import Requantizer, fixed_shape
+from .convert import Requantizer, fixed_shape, flagged_code
 from .multiplier import Multiplier
 from .operand import decode, layout_of
 from .pipeline import check_stages, delay
@@ -137,9 +137,9 @@ class BlockDotProduct(wiring.Component):
         m.d.comb += rq.i.eq(delay(m, scaled, self.scale_stages, "scaled", advance))
 
         stages = self.scale_stages + self.requantizer.latency
+        special = delay(m, flagged, stages, "special_rq", advance)
         m.d.comb += [out_valid.eq(delay(m, block_valid, stages, "valid_rq", advance)),
                      self.result.valid.eq(out_valid),
-                     self.result.payload.code.eq(rq.o),
-                     self.result.payload.special.eq(delay(m, flagged, stages, "special_rq",
-                                                          advance))]
+                     self.result.payload.code.eq(flagged_code(rq.o, special, self.out_fmt)),
+                     self.result.payload.special.eq(special)]
         return m

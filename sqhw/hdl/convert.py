@@ -12,6 +12,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..formats import Fixed, Minifloat
+from ..ref import special_code
 from ..formats.rounding import DETERMINISTIC_MODES, Rounding, check_mode
 from ._refuse import refusing
 from .operand import decode, layout_of, signed_value
@@ -293,3 +294,9 @@ class DyadicRequantizer(wiring.Component):
         code = saturate_or_wrap(m, total, self.out_fmt, self.saturate)
         m.d.comb += self.o.eq(delay(m, code, cut_out, "o"))
         return m
+
+
+def flagged_code(code: Value, special: Value, out_fmt) -> Value:
+    """The requantized code, or sqhw.ref.special_code(out_fmt) (NaN, else Inf, else 0)
+    while `special` says a term or a scale was NaN/Inf."""
+    return Mux(special, special_code(out_fmt), code)

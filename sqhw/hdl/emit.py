@@ -34,6 +34,11 @@ def _port(width: int, is_signed: bool, frac_bits: int | None = None, fmt=None) -
     return port
 
 
+# what a result's `special` bit means (sqhw.ref.special_code gives the code)
+_SPECIAL = ("a term (or a block scale) is NaN/Inf; code is then the output format's NaN code, "
+            "else its Inf code, else 0")
+
+
 def design_mul(a: str, b: str, stages: int = 0, width: int | None = None):
     a_fmt, b_fmt = parse(a), parse(b)
     dut = Multiplier(a_fmt, b_fmt, stages=stages, width=width)
@@ -126,7 +131,7 @@ def _design_block_mac(a_fmt, b_fmt, out_fmt, rounding, saturate, stages):
                                         "the block's last term"}},
         "outputs": {"result": {"stream": True, "payload": {
             "code": {"format": out_fmt.name, "offset": 0, "width": out_fmt.bits},
-            "special": {"offset": out_fmt.bits, "width": 1}},
+            "special": {"offset": out_fmt.bits, "width": 1, "meaning": _SPECIAL}},
             "meaning": "round(element dot * scale_a * scale_b), one per block"}},
         "parameters": {"a": a_fmt.name, "b": b_fmt.name, "block_size": dut.block_size,
                        "max_length": dut.block_size, "out": out_fmt.name,
@@ -152,7 +157,7 @@ def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
         "outputs": {"result": {"stream": True, "payload": {
             "code": {"format": out_fmt.name, "offset": 0, "width": out_fmt.bits},
             "acc": {"offset": out_fmt.bits, **_port(acc.bits, acc.signed, acc.frac_bits)},
-            "special": {"offset": out_fmt.bits + acc.bits, "width": 1}}}},
+            "special": {"offset": out_fmt.bits + acc.bits, "width": 1, "meaning": _SPECIAL}}}},
         "parameters": {"a": a_fmt.name, "b": b_fmt.name, "max_length": length,
                        "out": out_fmt.name, "accumulator": acc.name, "rounding": rounding,
                        "saturate": saturate, "stages": stages},
@@ -182,7 +187,7 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
     result = {"code": field(0, out_fmt.bits, lanes, format=out_fmt.name),
               "acc": field(lanes * out_fmt.bits, acc.bits, lanes, signed=acc.signed,
                            frac_bits=acc.frac_bits),
-              "special": field(lanes * (out_fmt.bits + acc.bits), 1, lanes)}
+              "special": field(lanes * (out_fmt.bits + acc.bits), 1, lanes, meaning=_SPECIAL)}
     return dut, {
         "kind": "dsp_chain", "latency": dut.latency,
         "inputs": {"acts": {"stream": True, "payload": {

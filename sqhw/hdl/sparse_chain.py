@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 from .. import ref
 from ._refuse import refusing
 from .accumulate import accumulate
-from .convert import Requantizer, fixed_shape
+from .convert import Requantizer, fixed_shape, flagged_code
 from .multiplier import Multiplier
 from .operand import layout_of
 from .pipeline import check_stages, delay
@@ -179,11 +179,12 @@ class SparseDSPChain(wiring.Component):
             m.submodules[f"requantizer{lane}"] = rq = EnableInserter(advance)(
                 self.requantizers[lane])
             payload = self.result.payload
-            m.d.comb += [rq.i.eq(lane_acc), payload.code[lane].eq(rq.o),
+            special = delay(m, lane_special, stages, f"special_rq{lane}", advance)
+            m.d.comb += [rq.i.eq(lane_acc),
+                         payload.code[lane].eq(flagged_code(rq.o, special, self.out_fmt)),
                          payload.acc[lane].eq(delay(m, lane_acc, stages, f"acc_rq{lane}",
                                                     advance)),
-                         payload.special[lane].eq(delay(m, lane_special, stages,
-                                                        f"special_rq{lane}", advance))]
+                         payload.special[lane].eq(special)]
         m.d.comb += [out_valid.eq(delay(m, result_valid, stages, "valid_rq", advance)),
                      self.result.valid.eq(out_valid)]
         return m

@@ -25,31 +25,48 @@ def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def mac_expected(manifest, p, vs):
+    """The exact sum of each dot's finite products (a NaN/Inf term adds 0, as in the
+    hardware), rounded once; special where a term is NaN/Inf, and then the code is
+    sqhw.ref.special_code(out)."""
     a_fmt, b_fmt = parse(p["a"]), parse(p["b"])
-    prods = ref.mul(vs.inputs["a"], a_fmt, vs.inputs["b"], b_fmt)
+    a, b = vs.inputs["a"], vs.inputs["b"]
+    finite = np.isfinite(a_fmt.table[a]) & np.isfinite(b_fmt.table[b])
+    prods = ref.mul(np.where(finite, a, 0), a_fmt, np.where(finite, b, 0), b_fmt)
     csum = np.concatenate([np.zeros(1, dtype=prods.dtype), np.cumsum(prods)])
     ends = np.flatnonzero(vs.inputs["last"]) + 1
     starts = np.concatenate([[0], ends[:-1]])
     acc = csum[ends] - csum[starts]
+    bad = np.concatenate([[0], np.cumsum(~finite)])
+    special = (bad[ends] - bad[starts]) > 0
     acc_frac = manifest["outputs"]["result"]["payload"]["acc"]["frac_bits"]
-    code = ref.requantize(acc, acc_frac, parse(p["out"]), rounding=p["rounding"],
-                          saturate=p["saturate"])
-    return {"code": np.asarray(code, dtype=np.int64), "acc": acc,
-            "special": np.zeros(ends.size, dtype=np.int64)}
+    out = parse(p["out"])
+    code = ref.requantize(acc, acc_frac, out, rounding=p["rounding"], saturate=p["saturate"])
+    code = np.where(special, ref.special_code(out), np.asarray(code, dtype=np.int64))
+    return {"code": code.astype(np.int64), "acc": acc, "special": special.astype(np.int64)}
 
 
 def block_expected(p, vs):
-    """Exact element dot * both scales per block (sqhw.ref.block_dot), rounded once."""
+    """Exact element dot * both scales per block (sqhw.ref.block_dot), rounded once; special
+    where an element or a scale is NaN/Inf, and then the code is sqhw.ref.special_code(out)."""
     a_fmt, b_fmt = parse(p["a"]), parse(p["b"])
     size = p["block_size"]
     rows = vs.inputs["a"].reshape(-1, size), vs.inputs["b"].reshape(-1, size)
-    sa, sb = (vs.inputs[n].reshape(-1, 1) for n in ("sa", "sb"))
-    exact = ref.block_dot(BlockEncoded(rows[0], sa, 1.0), a_fmt,
-                          BlockEncoded(rows[1], sb, 1.0), b_fmt)
-    code = ref.requantize(exact.ints, exact.frac_bits, parse(p["out"]),
-                          rounding=p["rounding"], saturate=p["saturate"])
-    return {"code": np.asarray(code, dtype=np.int64).ravel(),
-            "special": np.zeros(rows[0].shape[0], dtype=np.int64)}
+    scales = [vs.inputs[n].reshape(-1, 1) for n in ("sa", "sb")]
+    special = np.zeros(rows[0].shape[0], dtype=bool)
+    for codes, fmt in ((rows[0], a_fmt.element), (rows[1], b_fmt.element),
+                       (scales[0], a_fmt.scale_format), (scales[1], b_fmt.scale_format)):
+        special |= ~np.isfinite(fmt.table[codes]).all(axis=1)
+    # a special block's value is not used; give it finite codes so the model can run
+    ones = [int(f.scale_format.encode(np.array([1.0]))[0]) for f in (a_fmt, b_fmt)]
+    rows = [np.where(special[:, None], 0, r) for r in rows]
+    scales = [np.where(special[:, None], one, s) for one, s in zip(ones, scales)]
+    exact = ref.block_dot(BlockEncoded(rows[0], scales[0], 1.0), a_fmt,
+                          BlockEncoded(rows[1], scales[1], 1.0), b_fmt)
+    out = parse(p["out"])
+    code = ref.requantize(exact.ints, exact.frac_bits, out, rounding=p["rounding"],
+                          saturate=p["saturate"])
+    code = np.where(special, ref.special_code(out), np.asarray(code, dtype=np.int64).ravel())
+    return {"code": code.astype(np.int64), "special": special.astype(np.int64)}
 
 
 def generate_mac(manifest, rng, total, group, all_pairs) -> Vectors:

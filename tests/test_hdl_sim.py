@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from sqhw import ref
@@ -20,9 +21,9 @@ def _comb(dut, drive: dict, read: list):
     async def bench(ctx):
         for i in range(n):
             for name, values in drive.items():
-                ctx.set(getattr(dut, name), int(values[i]))
+                ctx.set(Value.cast(getattr(dut, name)), int(values[i]))
             for name in read:
-                out[name].append(ctx.get(getattr(dut, name)))
+                out[name].append(ctx.get(Value.cast(getattr(dut, name))))
 
     sim = Simulator(dut)
     sim.add_testbench(bench)
@@ -101,8 +102,8 @@ def test_dot_product_with_backpressure(rng):
     async def driver(ctx):
         for a, b in vectors:
             for i, (x, y) in enumerate(zip(a, b)):
-                ctx.set(dut.terms.payload.a, int(x))
-                ctx.set(dut.terms.payload.b, int(y))
+                ctx.set(Value.cast(dut.terms.payload.a), int(x))
+                ctx.set(Value.cast(dut.terms.payload.b), int(y))
                 ctx.set(dut.terms.payload.last, int(i == len(a) - 1))
                 ctx.set(dut.terms.valid, 1)
                 await ctx.tick().until(dut.terms.ready)
@@ -118,7 +119,7 @@ def test_dot_product_with_backpressure(rng):
     async def monitor(ctx):
         async for _, _, valid, ready, acc, code in ctx.tick().sample(
                 dut.result.valid, dut.result.ready, dut.result.payload.acc,
-                dut.result.payload.code):
+                Value.cast(dut.result.payload.code)):
             if valid and ready:
                 got.append((acc, code))
 
@@ -213,7 +214,7 @@ def test_block_dot_product_matches_ref(name, out_name, mode, rng):
             for j in range(size):
                 for port, value in (("a", a[i, j]), ("b", b[i, j]), ("sa", sa[i]),
                                     ("sb", sb[i]), ("last", j == size - 1)):
-                    ctx.set(getattr(dut.terms.payload, port), int(value))
+                    ctx.set(Value.cast(getattr(dut.terms.payload, port)), int(value))
                 ctx.set(dut.terms.valid, 1)
                 await ctx.tick().until(dut.terms.ready)
         ctx.set(dut.terms.valid, 0)
@@ -225,7 +226,7 @@ def test_block_dot_product_matches_ref(name, out_name, mode, rng):
 
     async def monitor(ctx):
         async for _, _, valid, ready, code in ctx.tick().sample(
-                dut.result.valid, dut.result.ready, dut.result.payload.code):
+                dut.result.valid, dut.result.ready, Value.cast(dut.result.payload.code)):
             if valid and ready:
                 got.append(code)
 
@@ -309,13 +310,13 @@ def _run_stream(dut, beats: list[dict], results: int, fields: tuple[str, ...]) -
         ctx.set(dut.result.ready, 1)
         for beat in beats:
             for port, value in beat.items():
-                ctx.set(getattr(dut.terms.payload, port), int(value))
+                ctx.set(Value.cast(getattr(dut.terms.payload, port)), int(value))
             ctx.set(dut.terms.valid, 1)
             await ctx.tick().until(dut.terms.ready)
         ctx.set(dut.terms.valid, 0)
 
     async def monitor(ctx):
-        signals = [getattr(dut.result.payload, f) for f in fields]
+        signals = [Value.cast(getattr(dut.result.payload, f)) for f in fields]
         async for _, _, valid, *values in ctx.tick().sample(dut.result.valid, *signals):
             if valid:
                 got.append(tuple(values))
@@ -407,3 +408,30 @@ def test_nan_scales_and_elements_give_the_special_code(name, out_name, rng):
     np.testing.assert_array_equal(got[:, 1], want["special"], strict=True)
     np.testing.assert_array_equal(got[:, 0], want["code"], strict=True)
     assert int(want["special"].sum()) == len(blocks) - 6 > 0
+
+
+def test_ports_are_format_layouts_and_the_manifest_reads_them():
+    """Ports carry layout_of(fmt); the manifest's payload offsets and port fields are read
+    from the component's own layouts (so they agree with the Verilog by construction)."""
+    from amaranth.lib import data
+
+    from sqhw.hdl.emit import design_mac, design_mul, layout_fields, payload_layout, ports_of
+
+    e4m3, int8, e5m2 = parse("float8_e4m3fn"), parse("int8"), parse("float8_e5m2")
+    mul, _ = design_mul("float8_e4m3fn", "int8")
+    assert mul.signature.members["a"].shape == layout_of(e4m3)
+    assert mul.signature.members["b"].shape == layout_of(int8)
+    fields = {p["name"]: p.get("fields") for p in ports_of(mul)}
+    assert fields["a"] == {"man": {"offset": 0, "width": 3}, "exp": {"offset": 3, "width": 4},
+                           "sign": {"offset": 7, "width": 1}}
+    assert fields["b"] == {"value": {"offset": 0, "width": 8}} and fields["p"] is None
+    mac, description = design_mac("float8_e4m3fn", "int8", 16, "float8_e5m2")
+    terms = payload_layout(mac, "terms")
+    assert isinstance(terms, data.StructLayout) and terms["a"].shape == layout_of(e4m3)
+    payload = description["inputs"]["terms"]["payload"]
+    assert [(n, payload[n]["offset"], payload[n]["width"]) for n in payload] == \
+        [("a", 0, 8), ("b", 8, 8), ("last", 16, 1)]
+    assert payload["a"]["fields"] == fields["a"] and payload["a"]["format"] == e4m3.name
+    result = description["outputs"]["result"]["payload"]
+    assert result["code"]["fields"] == layout_fields(layout_of(e5m2))
+    assert result["special"]["offset"] == 8 + result["acc"]["width"]

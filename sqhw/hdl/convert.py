@@ -73,7 +73,7 @@ class MinifloatToFixed(wiring.Component):
             raise TypeError(f"MinifloatToFixed: expected a Minifloat, got {fmt!r}")
         self.fmt, self.stages = fmt, check_stages(stages)
         self.out_format = fmt.exact_fixed
-        super().__init__({"i": In(fmt.bits), "o": Out(fixed_shape(self.out_format)),
+        super().__init__({"i": In(layout_of(fmt)), "o": Out(fixed_shape(self.out_format)),
                           "special": Out(1)})
 
     @property
@@ -98,7 +98,7 @@ class Requantizer(wiring.Component):
 
     >>> from sqhw.formats import Fixed, parse
     >>> rq = Requantizer(Fixed(20, 18), parse("float8_e4m3fn"), rounding="rne", saturate=True)
-    >>> rq.latency, len(rq.o)
+    >>> rq.latency, rq.o.shape().size   # o is a float8_e4m3fn code: layout_of(out_fmt)
     (0, 8)
     """
 
@@ -117,7 +117,7 @@ class Requantizer(wiring.Component):
         self.in_fmt, self.out_fmt = in_fmt, out_fmt
         self.rounding, self.saturate = rounding, bool(saturate)
         self.stages, self.random_bits = check_stages(stages), random_bits
-        members = {"i": In(fixed_shape(in_fmt)), "o": Out(out_fmt.bits)}
+        members = {"i": In(fixed_shape(in_fmt)), "o": Out(layout_of(out_fmt))}
         if rounding == "stochastic":
             members["random"] = In(random_bits)
         super().__init__(members)
@@ -270,7 +270,8 @@ class DyadicRequantizer(wiring.Component):
         self.rounding, self.saturate = rounding, bool(saturate)
         self.stages = check_stages(stages)
         super().__init__({"i": In(fixed_shape(in_fmt)), "m": In(multiplier_bits),
-                          "zero_point": In(signed(out_fmt.bits + 1)), "o": Out(out_fmt.bits)})
+                          "zero_point": In(signed(out_fmt.bits + 1)),
+                          "o": Out(layout_of(out_fmt))})
 
     @property
     def latency(self) -> int:

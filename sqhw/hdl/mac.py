@@ -48,8 +48,9 @@ class DotProduct(wiring.Component):
         self.multiplier = Multiplier(a_fmt, b_fmt, stages=self.stages)
         self.a_fmt, self.b_fmt, self.out_fmt = a_fmt, b_fmt, out_fmt
         self.max_length, self.rounding = max_length, rounding
-        terms = data.StructLayout({"a": a_fmt.bits, "b": b_fmt.bits, "last": 1})
-        result = data.StructLayout({"code": out_fmt.bits, "acc": fixed_shape(self.accumulator),
+        terms = data.StructLayout({"a": layout_of(a_fmt), "b": layout_of(b_fmt), "last": 1})
+        result = data.StructLayout({"code": layout_of(out_fmt),
+                                    "acc": fixed_shape(self.accumulator),
                                     "special": 1})
         members = {"terms": In(stream.Signature(terms)), "result": Out(stream.Signature(result))}
         if rounding == "stochastic":

@@ -48,7 +48,9 @@ def max_shift(fmt) -> int:
 
 
 def decode(m: Module, fmt, code: Value, name: str) -> Decoded:
-    """Combinational logic turning a code into its exact integer parts."""
+    """Combinational logic turning a code (bits, or a View of layout_of(fmt)) into its exact
+    integer parts."""
+    code = Value.cast(code)
     if isinstance(fmt, Fixed):
         value = Signal(signed(fmt.bits) if fmt.signed else unsigned(fmt.bits), name=f"{name}_int")
         m.d.comb += value.eq(code)

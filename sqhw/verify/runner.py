@@ -19,7 +19,6 @@ from pathlib import Path
 from ..hdl.emit import read_manifest
 from ..paths import cache_dir, data_dir
 from .harness import HARNESS_TOP, harness_verilog
-from .sweep import SWEEP_TOP, sweep_verilog
 from .toolchain import use_verilator
 
 BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-fno-inline"]
@@ -27,10 +26,6 @@ BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-fno-inline"
 # little more, so only `sqhw verify` builds with it. cocotb's waves option adds --trace (VCD);
 # --trace-fst after it makes the trace FST.
 TRACE_ARGS = {"fst": ["--trace-fst", "--trace-structs"], "vcd": ["--trace-structs"]}
-# the harnesses around the designs: lanes driven by cocotb (sqhw.verify.harness), or the
-# self-driving sweep of every input code (sqhw.verify.sweep): (top, file, generator)
-HARNESSES = {"lanes": (HARNESS_TOP, "harness.v", harness_verilog),
-             "sweep": (SWEEP_TOP, "sweep.sv", sweep_verilog)}
 
 
 class BuildError(RuntimeError):
@@ -87,10 +82,10 @@ def _locked(build_dir: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def build(design_dirs, lanes: int, cache: Path | None = None, trace: str | None = None,
-          harness: str = "lanes") -> tuple[Path, list[dict]]:
+def build(design_dirs, lanes: int, cache: Path | None = None, trace: str | None = None
+          ) -> tuple[Path, list[dict]]:
     """Verilate the designs' Verilog inside one harness of `lanes` copies each; `trace`
-    ('fst' or 'vcd') compiles waveform tracing in; `harness`: 'lanes' or 'sweep' (HARNESSES).
+    ('fst' or 'vcd') compiles waveform tracing in.
 
     Returns (build_dir, manifests). A build whose inputs are unchanged is reused; the first
     build of a design says so on stderr (it takes minutes)."""
@@ -100,10 +95,7 @@ def build(design_dirs, lanes: int, cache: Path | None = None, trace: str | None 
         design_dirs = [design_dirs]
     manifests = [read_manifest(d) for d in design_dirs]
     sources = [Path(d) / s for d, m in zip(design_dirs, manifests) for s in m["sources"]]
-    if harness not in HARNESSES:
-        raise ValueError(f"harness: expected one of {', '.join(HARNESSES)}, got {harness!r}")
-    harness_top, harness_name, generator = HARNESSES[harness]
-    harness = generator(manifests, lanes)
+    harness = harness_verilog(manifests, lanes)
     if trace is not None and trace not in TRACE_ARGS:
         raise ValueError(f"trace: expected one of {', '.join(TRACE_ARGS)}, got {trace!r}")
     args = BUILD_ARGS + (TRACE_ARGS[trace] if trace else [])
@@ -112,7 +104,7 @@ def build(design_dirs, lanes: int, cache: Path | None = None, trace: str | None 
     build_dir = (cache or default_cache()) / f"{top}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
     with _locked(build_dir):
-        harness_file = build_dir / harness_name
+        harness_file = build_dir / "harness.v"
         if not harness_file.exists() or harness_file.read_text() != harness:
             harness_file.write_text(harness)
         local_sources = []
@@ -123,14 +115,14 @@ def build(design_dirs, lanes: int, cache: Path | None = None, trace: str | None 
             local_sources.append(target)
         (build_dir / "manifests.json").write_text(json.dumps(manifests, indent=1))
         use_verilator()
-        if not (build_dir / harness_top).exists():
+        if not (build_dir / HARNESS_TOP).exists():
             names = top if len(manifests) == 1 else f"{top} and {len(manifests) - 1} more"
             print(f"sqhw: building Verilator model for {names} (first time ~3-5 min; cached "
                   f"in {build_dir})", file=sys.stderr, flush=True)
         runner = get_runner("verilator")
         log = build_dir / "build.log"
         try:
-            runner.build(sources=[*local_sources, harness_file], hdl_toplevel=harness_top,
+            runner.build(sources=[*local_sources, harness_file], hdl_toplevel=HARNESS_TOP,
                          build_dir=build_dir, build_args=args, timescale=("1ns", "1ps"),
                          waves=trace is not None, log_file=log)
         except (RuntimeError, SystemExit) as err:
@@ -140,18 +132,16 @@ def build(design_dirs, lanes: int, cache: Path | None = None, trace: str | None 
 
 def run(test_module: str, design_dirs, lanes: int, env: dict[str, str] | None = None,
         cache: Path | None = None, test_filter: str | None = None,
-        trace: str | None = None, wave: Path | None = None, harness: str = "lanes") -> dict:
+        trace: str | None = None, wave: Path | None = None) -> dict:
     """Run sim/<test_module>.py against the designs; returns {test name: result} as the
     testbench wrote it (vectors, mismatches, ...). `trace`: run on a build that can trace
     ('fst' / 'vcd'); with `wave`, the run is traced into that file (its suffix picks the
-    format). `harness='sweep'`: the self-driving sweep harness (sqhw.verify.sweep), whose
-    output files (SQHW_SWEEP_OUT prefix) are removed after the run."""
+    format)."""
     from cocotb_tools.runner import get_runner
 
     if wave is not None:
         trace = wave_format(wave)
-    build_dir, _ = build(design_dirs, lanes, cache, trace=trace, harness=harness)
-    harness_top = HARNESSES[harness][0]
+    build_dir, _ = build(design_dirs, lanes, cache, trace=trace)
     tag = f"{test_module}-{os.getpid()}"
     result_file = build_dir / f"result-{tag}.json"
     result_file.unlink(missing_ok=True)
@@ -163,13 +153,8 @@ def run(test_module: str, design_dirs, lanes: int, env: dict[str, str] | None = 
                  "SQHW_RESULT": str(result_file), **(env or {})}
     log = build_dir / f"sim-{tag}.log"
     test_args = ["--trace-file", str(Path(wave).resolve())] if wave is not None else []
-    plusargs = []
-    if harness == "sweep":
-        prefix = build_dir / f"sweep-{tag}-"
-        extra_env["SQHW_SWEEP_OUT"] = str(prefix)
-        plusargs = [f"+sqhw_out={prefix}", f"+sqhw_seed={extra_env.get('SQHW_SEED', '1234')}"]
     try:
-        runner.test(test_module=test_module, hdl_toplevel=harness_top, plusargs=plusargs,
+        runner.test(test_module=test_module, hdl_toplevel=HARNESS_TOP,
                     hdl_toplevel_lang="verilog", build_dir=build_dir, log_file=log,
                     test_dir=build_dir, extra_env=extra_env, test_filter=test_filter,
                     waves=wave is not None, test_args=test_args,
@@ -177,9 +162,6 @@ def run(test_module: str, design_dirs, lanes: int, env: dict[str, str] | None = 
     except SystemExit as err:  # the runner exits when a cocotb test fails under pytest
         raise RuntimeError(f"{test_module}: a cocotb test failed (exit {err.code}; see {log})"
                            ) from None
-    finally:
-        for output in build_dir.glob(f"sweep-{tag}-*.bin"):  # up to ~1 GB each
-            output.unlink()
     if not result_file.exists():
         raise RuntimeError(f"{test_module}: the testbench wrote no result (see {log})")
     return json.loads(result_file.read_text())

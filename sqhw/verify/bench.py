@@ -158,9 +158,6 @@ class Tally:
         self.start = time.perf_counter()
         self.extra: dict = {}
 
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
     def check(self, got: np.ndarray, want: np.ndarray, context: np.ndarray | None = None,
               count: bool = True):
         """Compare element by element; count=False for a second output of the same vectors."""

@@ -290,3 +290,13 @@ def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "sqhw.cli", "formats"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.count("\n") == 60
+
+
+def test_bfloat16_decodes_every_code_as_ml_dtypes():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    codes = np.arange(1 << 16, dtype=np.uint16)
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns casting its NaNs
+        want = codes.view(ml_dtypes.bfloat16).astype(np.float64)
+    got = parse("bfloat16").decode(codes)
+    np.testing.assert_array_equal(got, want, strict=True)  # NaNs compare equal here
+    assert got.size == 65536 and int(np.isnan(got).sum()) == 2 * 127

@@ -7,9 +7,8 @@ a = v >> b_bits, b = v & (2**b_bits - 1); a converter takes i = v. Run-time word
 converter has besides its code (m, zero_point, random) are a hash of v and the seed
 (`stimulus_word`), computed the same way here. Each design's outputs go to a binary file
 through DPI calls that write raw words (no text formatting per cycle); every lane's value
-is sign- or zero-extended into a slot of 8,
-16, 32, 64 or a multiple of 32 bits, so numpy reads the file as plain integer arrays.
-Python touches the simulator a handful of times per run, not once per vector.
+is sign- or zero-extended into a slot of 8, 16, 32, 64 or a multiple of 32 bits, so numpy
+reads the file as plain integer arrays.
 
 The RTL under test is the generated deliverable, untouched; the harness only wires copies
 of it to counters and to the writers. A small C++ main (`main_cpp`) clocks it, so Verilator
@@ -96,8 +95,8 @@ def stimulus_word(v: np.ndarray, seed: int, salt: int, width: int) -> np.ndarray
 
 
 def sweep_verilog(manifests: list[dict], lanes: int) -> str:
-    """The harness module (SystemVerilog): see the module docstring. Plusargs: sqhw_out=PREFIX
-    (design k writes PREFIX{k}.bin), sqhw_seed=S (the run-time words' seed)."""
+    """The harness module (SystemVerilog): see the module docstring. Plusarg sqhw_seed=S: the
+    run-time words' seed; the outputs go through DPI writers (`writers`, `main_cpp`)."""
     if not isinstance(lanes, int) or lanes < 4 or lanes & (lanes - 1):
         raise ValueError(f"lanes: expected a power of two >= 4, got {lanes!r}")
     tops = [m["top"] for m in manifests]

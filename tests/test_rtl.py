@@ -48,7 +48,8 @@ def sweep(tmp_path_factory, seed):
         if groups not in results:
             designs = [d for g in groups for d in SWEEP[g]]
             results[groups] = sweep_run.run(_generate(tmp_path_factory.mktemp("sweep"),
-                                                      designs), suite.LANES, seed=seed)
+                                                      designs), suite.SWEEP_HARNESSES[groups],
+                                            seed=seed)
             r = results[groups]
             print(f"sweep {'+'.join(groups)}: {r['vectors']} vectors, "
                   f"{r['vectors_per_second']} vectors/s ({r['simulated_seconds']} s "

@@ -10,7 +10,8 @@ bfloat16 x float8_e4m3fn (as tests/test_rtl.py runs it).
 Builds come first (cached in the user cache folder; minutes the first time) and are not
 timed. `check s`: the lanes testbench's own clock (simulation + comparison), or the sweep
 program's run + the comparison; `wall s` adds the simulator's start-up (cocotb) for the
-lanes harness."""
+lanes harness; `CPU s` is the CPU time of the whole run (this process and the simulator),
+which other load on a shared machine does not inflate."""
 
 from __future__ import annotations
 
@@ -34,27 +35,27 @@ PAIRS = [("float8_e4m3fn", "float8_e4m3fn"), ("float8_e5m2", "int8"), ("int8", "
 
 
 def _lanes(dirs, seed):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), sweep_run.cpu_seconds()
     result = run("tb_mul", dirs, LANES, env={"SQHW_SEED": str(seed)})["every_pair"]
-    return _checked(result, result["seconds"], time.perf_counter() - start)
+    return _checked(result, result["seconds"], time.perf_counter() - start,
+                    sweep_run.cpu_seconds() - cpu)
 
 
 def _sweep(dirs, seed, lanes=LANES):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), sweep_run.cpu_seconds()
     result = sweep_run.run(dirs, lanes, seed=seed)
-    return _checked(result, result["seconds"], time.perf_counter() - start)
+    return _checked(result, result["seconds"], time.perf_counter() - start,
+                    sweep_run.cpu_seconds() - cpu)
 
 
-def _checked(result, seconds, wall):
+def _checked(result, seconds, wall, cpu):
     if result["mismatches"]:
         raise SystemExit(f"{result['mismatches']} mismatches: {result['examples'][:2]}")
-    return _rates({"vectors": result["vectors"], "check_seconds": round(seconds, 3),
-                   "wall_seconds": round(wall, 3)})
-
-
-def _rates(row: dict) -> dict:
-    return {**row, "vectors_per_second": round(row["vectors"] / row["check_seconds"]),
-            "vectors_per_second_wall": round(row["vectors"] / row["wall_seconds"])}
+    n = result["vectors"]
+    return {"vectors": n, "check_seconds": round(seconds, 3), "wall_seconds": round(wall, 3),
+            "cpu_seconds": round(cpu, 3), "vectors_per_second": round(n / seconds),
+            "vectors_per_second_wall": round(n / wall),
+            "vectors_per_cpu_second": round(n / cpu)}
 
 
 def main(argv=None) -> int:
@@ -76,21 +77,25 @@ def main(argv=None) -> int:
                 "sweep program, bfloat16 x float8_e4m3fn": _sweep(
                     bf16, args.seed, suite.SWEEP_HARNESSES[("bf16",)])}
     lanes, sweep = list(rows.values())[:2]
-    report = {"rows": rows, "sweep_over_lanes": round(sweep["vectors_per_second"]
-                                                      / lanes["vectors_per_second"], 2),
-              "sweep_over_lanes_wall": round(sweep["vectors_per_second_wall"]
-                                             / lanes["vectors_per_second_wall"], 2),
+    report = {"rows": rows, "sweep_over_lanes": {
+                  key: round(sweep[key] / lanes[key], 2) for key in (
+                      "vectors_per_second", "vectors_per_second_wall",
+                      "vectors_per_cpu_second")},
               "load_average_before": [round(x, 2) for x in load], "cpus": os.cpu_count()}
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    print(table(["what", "vectors", "check s", "vectors/s", "wall s", "vectors/s (wall)"],
+    print(table(["what", "vectors", "check s", "vectors/s", "wall s", "vectors/s (wall)",
+                 "CPU s", "vectors per CPU s"],
                 [[name, f"{r['vectors']:,}", r["check_seconds"],
                   f"{r['vectors_per_second'] / 1e6:.2f} M", r["wall_seconds"],
-                  f"{r['vectors_per_second_wall'] / 1e6:.2f} M"] for name, r in rows.items()]))
-    print(f"\nsweep / lanes on the same designs: {report['sweep_over_lanes']}x "
-          f"({report['sweep_over_lanes_wall']}x wall) "
-          f"(load average before: {report['load_average_before']}, {report['cpus']} CPUs)")
+                  f"{r['vectors_per_second_wall'] / 1e6:.2f} M", r["cpu_seconds"],
+                  f"{r['vectors_per_cpu_second'] / 1e6:.2f} M"] for name, r in rows.items()]))
+    ratios = report["sweep_over_lanes"]
+    print(f"\nsweep / lanes on the same designs: {ratios['vectors_per_second']}x "
+          f"({ratios['vectors_per_second_wall']}x wall, {ratios['vectors_per_cpu_second']}x "
+          f"per CPU second); load average before: {report['load_average_before']}, "
+          f"{report['cpus']} CPUs")
     return 0
 
 

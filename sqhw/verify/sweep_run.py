@@ -8,6 +8,7 @@ user's cache folder."""
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -70,11 +71,13 @@ def build(design_dirs, lanes: int, cache: Path | None = None) -> tuple[Path, lis
 
 def run(design_dirs, lanes: int, seed: int = 1234, cache: Path | None = None) -> dict:
     """Sweep every input of every design; returns {vectors, mismatches, examples, designs:
-    {top: {vectors, mismatches}}, seconds, simulated_seconds, vectors_per_second}
-    (seconds: the program's run plus the comparison; the build is not counted)."""
+    {top: {vectors, mismatches}}, seconds, simulated_seconds, vectors_per_second,
+    cpu_seconds} (seconds: the program's run plus the comparison; cpu_seconds: the CPU time
+    both took, which other load on the machine does not inflate; the build is not
+    counted)."""
     program, manifests = build(design_dirs, lanes, cache)
     prefix = program.parent.parent / f"sweep-{os.getpid()}-"
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     try:
         done = subprocess.run([str(program), f"+sqhw_out={prefix}", f"+sqhw_seed={seed}"],
                               capture_output=True, text=True,
@@ -89,5 +92,13 @@ def run(design_dirs, lanes: int, seed: int = 1234, cache: Path | None = None) ->
             left.unlink()
     elapsed = time.perf_counter() - start
     result.update(seconds=round(elapsed, 3), simulated_seconds=round(simulated, 3),
-                  vectors_per_second=round(result["vectors"] / elapsed))
+                  vectors_per_second=round(result["vectors"] / elapsed),
+                  cpu_seconds=round(cpu_seconds() - cpu, 3))
     return result
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children so far."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime

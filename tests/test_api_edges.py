@@ -67,7 +67,7 @@ def test_parse_round_trips_every_preset():
     assert all(parse(n).name == n for n in names)
     assert parse("fixed<u,4,2>") == Fixed(4, 2, signed=False)
     assert parse("E4M3") == Minifloat(4, 3)
-    assert len(names) == len(set(names)) == 58
+    assert len(names) == len(set(names)) == 59  # 18 named (bfloat16 among them), 27 eXmY, 14 ints
 
 
 def _round_trip(fmt) -> None:
@@ -117,9 +117,10 @@ def test_every_generated_name_parses_back():
     assert Minifloat(4, 3, nan="outer").name == "minifloat<e4,m3,bias=7,nan=outer>"
     assert dataclasses.replace(NAMED["nvfp4"], name=None).name == \
         "block<float4_e2m1fn,16,float8_e4m3fn,tensor_scale>"
-    # 58 presets, 105 eXmY splits of 2..16 bits (120 less 15 past float64), int2..64 and
-    # uint2..64, 7 blocks x 2 parts, 10 + 7 rebuilt, 10 exact fixed views, 10 x 10 accumulators
-    assert len(formats) == 58 + 105 + 2 * 63 + 14 + 17 + 10 + 100
+    # 59 presets, 105 eXmY splits of 2..16 bits (120 less 15 past float64), int2..64 and
+    # uint2..64, 7 blocks x 2 parts, 11 + 7 rebuilt, 11 exact fixed views (bfloat16 among the
+    # 11 named minifloats), 11 x 11 accumulators
+    assert len(formats) == 59 + 105 + 2 * 63 + 14 + 18 + 11 + 121
 
 
 @st.composite
@@ -262,11 +263,11 @@ def test_cli_formats_table_and_json(capsys):
         fmt = parse(r["name"])
         assert (r["max"], r["min_normal"], r["min_subnormal"]) == (
             fmt.max, fmt.min_normal, fmt.min_subnormal)
-    assert len(rows) == 58
+    assert len(rows) == 59
     assert main(["formats"]) == 0
     table = capsys.readouterr().out
     assert "float8_e4m3fn" in table and "no Inf, NaN: outer" in table
-    assert len(table.strip().splitlines()) == 58 + 2
+    assert len(table.strip().splitlines()) == 59 + 2
 
 
 def test_cli_tour_on_real_data(capsys):
@@ -289,4 +290,14 @@ def test_cli_errors_are_one_line(capsys):
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "sqhw.cli", "formats"], capture_output=True,
                          text=True, check=True)
-    assert out.stdout.count("\n") == 60
+    assert out.stdout.count("\n") == 61
+
+
+def test_bfloat16_decodes_every_code_as_ml_dtypes():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    codes = np.arange(1 << 16, dtype=np.uint16)
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns casting its NaNs
+        want = codes.view(ml_dtypes.bfloat16).astype(np.float64)
+    got = parse("bfloat16").decode(codes)
+    np.testing.assert_array_equal(got, want, strict=True)  # NaNs compare equal here
+    assert got.size == 65536 and int(np.isnan(got).sum()) == 2 * 127

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from sqhw import ref
@@ -20,9 +21,9 @@ def _comb(dut, drive: dict, read: list):
     async def bench(ctx):
         for i in range(n):
             for name, values in drive.items():
-                ctx.set(getattr(dut, name), int(values[i]))
+                ctx.set(Value.cast(getattr(dut, name)), int(values[i]))
             for name in read:
-                out[name].append(ctx.get(getattr(dut, name)))
+                out[name].append(ctx.get(Value.cast(getattr(dut, name))))
 
     sim = Simulator(dut)
     sim.add_testbench(bench)
@@ -101,8 +102,8 @@ def test_dot_product_with_backpressure(rng):
     async def driver(ctx):
         for a, b in vectors:
             for i, (x, y) in enumerate(zip(a, b)):
-                ctx.set(dut.terms.payload.a, int(x))
-                ctx.set(dut.terms.payload.b, int(y))
+                ctx.set(Value.cast(dut.terms.payload.a), int(x))
+                ctx.set(Value.cast(dut.terms.payload.b), int(y))
                 ctx.set(dut.terms.payload.last, int(i == len(a) - 1))
                 ctx.set(dut.terms.valid, 1)
                 await ctx.tick().until(dut.terms.ready)
@@ -118,7 +119,7 @@ def test_dot_product_with_backpressure(rng):
     async def monitor(ctx):
         async for _, _, valid, ready, acc, code in ctx.tick().sample(
                 dut.result.valid, dut.result.ready, dut.result.payload.acc,
-                dut.result.payload.code):
+                Value.cast(dut.result.payload.code)):
             if valid and ready:
                 got.append((acc, code))
 
@@ -213,7 +214,7 @@ def test_block_dot_product_matches_ref(name, out_name, mode, rng):
             for j in range(size):
                 for port, value in (("a", a[i, j]), ("b", b[i, j]), ("sa", sa[i]),
                                     ("sb", sb[i]), ("last", j == size - 1)):
-                    ctx.set(getattr(dut.terms.payload, port), int(value))
+                    ctx.set(Value.cast(getattr(dut.terms.payload, port)), int(value))
                 ctx.set(dut.terms.valid, 1)
                 await ctx.tick().until(dut.terms.ready)
         ctx.set(dut.terms.valid, 0)
@@ -225,7 +226,7 @@ def test_block_dot_product_matches_ref(name, out_name, mode, rng):
 
     async def monitor(ctx):
         async for _, _, valid, ready, code in ctx.tick().sample(
-                dut.result.valid, dut.result.ready, dut.result.payload.code):
+                dut.result.valid, dut.result.ready, Value.cast(dut.result.payload.code)):
             if valid and ready:
                 got.append(code)
 
@@ -299,3 +300,138 @@ def test_sparse_dsp_chain_runs_every_pattern_of_one_build(rng):
     sim.add_process(monitor)
     sim.run_until(1e-8 * 400)
     assert got == [v for _, _, want in cases for v in want] and len(got) == 8
+
+
+def _run_stream(dut, beats: list[dict], results: int, fields: tuple[str, ...]) -> list[tuple]:
+    """Drive `beats` (payload field -> value) into dut.terms, take `results` results."""
+    got = []
+
+    async def driver(ctx):
+        ctx.set(dut.result.ready, 1)
+        for beat in beats:
+            for port, value in beat.items():
+                ctx.set(Value.cast(getattr(dut.terms.payload, port)), int(value))
+            ctx.set(dut.terms.valid, 1)
+            await ctx.tick().until(dut.terms.ready)
+        ctx.set(dut.terms.valid, 0)
+
+    async def monitor(ctx):
+        signals = [Value.cast(getattr(dut.result.payload, f)) for f in fields]
+        async for _, _, valid, *values in ctx.tick().sample(dut.result.valid, *signals):
+            if valid:
+                got.append(tuple(values))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_process(monitor)
+    sim.run_until(1e-8 * (len(beats) + 50))
+    return got[:results]
+
+
+@pytest.mark.parametrize("out_name", ["float8_e5m2", "float8_e4m3fn", "int8"])
+def test_nan_inf_terms_give_the_special_code(out_name, rng):
+    """Every NaN/Inf code of a and of b against every code of the other operand (one-term
+    dots), each special code of b inside three-term dots, and finite dots between them:
+    special is 1 exactly where a term is NaN/Inf and code is then sqhw.ref.special_code(out)
+    (NaN, else Inf, else 0), as sqhw verify's model says."""
+    from sqhw.hdl.emit import design_mac
+    from sqhw.verify.vectors import Vectors, expected
+
+    dut, description = design_mac("float8_e4m3fn", "float8_e5m2", 4, out_name, stages=1)
+    a_fmt, b_fmt = parse("float8_e4m3fn"), parse("float8_e5m2")
+    special_a = np.flatnonzero(~np.isfinite(a_fmt.table))
+    special_b = np.flatnonzero(~np.isfinite(b_fmt.table))
+    finite_a, finite_b = (np.flatnonzero(np.isfinite(f.table)) for f in (a_fmt, b_fmt))
+    dots = [[(s, b)] for s in special_a for b in range(256)]
+    dots += [[(a, s)] for s in special_b for a in range(256)]
+    dots += [[(rng.choice(finite_a), rng.choice(finite_b)), (a, s),
+              (rng.choice(finite_a), rng.choice(finite_b))]
+             for s in special_b for a in rng.choice(256, 16)]
+    dots += [list(zip(rng.choice(finite_a, n), rng.choice(finite_b, n)))
+             for n in rng.integers(1, 5, 64)]
+    beats = [{"a": a, "b": b, "last": i == len(dot) - 1}
+             for dot in dots for i, (a, b) in enumerate(dot)]
+    vs = Vectors("mac", {n: np.array([beat[n] for beat in beats], dtype=np.int64)
+                         for n in ("a", "b", "last")}, {})
+    want = expected(description, vs)
+    got = np.array(_run_stream(dut, beats, len(dots), ("code", "acc", "special")),
+                   dtype=np.int64).reshape(-1, 3)
+    np.testing.assert_array_equal(got[:, 2], want["special"], strict=True)
+    np.testing.assert_array_equal(got[:, 0], want["code"], strict=True)
+    np.testing.assert_array_equal(got[:, 1], want["acc"], strict=True)
+    assert int(want["special"].sum()) == len(dots) - 64
+    assert set(want["code"][want["special"] == 1]) == {ref.special_code(parse(out_name))}
+
+
+@pytest.mark.parametrize("name,out_name", [("mxfp8_e4m3", "float8_e5m2"),
+                                           ("nvfp4", "float8_e4m3fn"), ("mxint8", "int8")])
+def test_nan_scales_and_elements_give_the_special_code(name, out_name, rng):
+    """Every NaN/Inf scale code on either side, a NaN/Inf element at a random place, and
+    finite blocks between them: special and code as sqhw verify's model says."""
+    from sqhw.hdl.emit import design_mac
+    from sqhw.verify.vectors import Vectors, expected
+
+    dut, description = design_mac(name, name, 32, out_name, stages=1)
+    fmt = parse(name)
+    size, element, scale = fmt.block_size, fmt.element, fmt.scale_format
+    finite_e = np.flatnonzero(np.isfinite(element.table))
+    finite_s = np.flatnonzero(np.isfinite(scale.table))
+    special_s = np.flatnonzero(~np.isfinite(scale.table))
+    special_e = np.flatnonzero(~np.isfinite(element.table))
+    blocks = []  # (a codes, b codes, sa, sb)
+
+    def finite_block():
+        return [rng.choice(finite_e, size), rng.choice(finite_e, size),
+                rng.choice(finite_s), rng.choice(finite_s)]
+    for s in special_s:
+        for side in (2, 3):
+            block = finite_block()
+            block[side] = s
+            blocks.append(block)
+    for s in special_e:
+        for side in (0, 1):
+            block = finite_block()
+            block[side][rng.integers(size)] = s
+            blocks.append(block)
+    blocks += [finite_block() for _ in range(6)]
+    beats = [{"a": a[j], "b": b[j], "sa": sa, "sb": sb, "last": j == size - 1}
+             for a, b, sa, sb in blocks for j in range(size)]
+    vs = Vectors("block", {"a": np.concatenate([blk[0] for blk in blocks]),
+                           "b": np.concatenate([blk[1] for blk in blocks]),
+                           "sa": np.array([blk[2] for blk in blocks]),
+                           "sb": np.array([blk[3] for blk in blocks]),
+                           "last": np.array([bt["last"] for bt in beats], dtype=np.int64)}, {})
+    want = expected(description, vs)
+    got = np.array(_run_stream(dut, beats, len(blocks), ("code", "special")),
+                   dtype=np.int64).reshape(-1, 2)
+    np.testing.assert_array_equal(got[:, 1], want["special"], strict=True)
+    np.testing.assert_array_equal(got[:, 0], want["code"], strict=True)
+    assert int(want["special"].sum()) == len(blocks) - 6 > 0
+
+
+def test_ports_are_format_layouts_and_the_manifest_reads_them():
+    """Ports carry layout_of(fmt); the manifest's payload offsets and port fields are read
+    from the component's own layouts (so they agree with the Verilog by construction)."""
+    from amaranth.lib import data
+
+    from sqhw.hdl.emit import design_mac, design_mul, layout_fields, payload_layout, ports_of
+
+    e4m3, int8, e5m2 = parse("float8_e4m3fn"), parse("int8"), parse("float8_e5m2")
+    mul, _ = design_mul("float8_e4m3fn", "int8")
+    assert mul.signature.members["a"].shape == layout_of(e4m3)
+    assert mul.signature.members["b"].shape == layout_of(int8)
+    fields = {p["name"]: p.get("fields") for p in ports_of(mul)}
+    assert fields["a"] == {"man": {"offset": 0, "width": 3}, "exp": {"offset": 3, "width": 4},
+                           "sign": {"offset": 7, "width": 1}}
+    assert fields["b"] == {"value": {"offset": 0, "width": 8}} and fields["p"] is None
+    mac, description = design_mac("float8_e4m3fn", "int8", 16, "float8_e5m2")
+    terms = payload_layout(mac, "terms")
+    assert isinstance(terms, data.StructLayout) and terms["a"].shape == layout_of(e4m3)
+    payload = description["inputs"]["terms"]["payload"]
+    assert [(n, payload[n]["offset"], payload[n]["width"]) for n in payload] == \
+        [("a", 0, 8), ("b", 8, 8), ("last", 16, 1)]
+    assert payload["a"]["fields"] == fields["a"] and payload["a"]["format"] == e4m3.name
+    result = description["outputs"]["result"]["payload"]
+    assert result["code"]["fields"] == layout_fields(layout_of(e5m2))
+    assert result["special"]["offset"] == 8 + result["acc"]["width"]

@@ -2,36 +2,32 @@
 
 Each test generates its designs with the same code as `sqhw gen`, builds them into one
 harness (cached in the user cache folder by content), and runs a sim/ testbench that counts
-what it checked. Exhaustive: every input pair / code; the MAC sees >= 10**6 terms."""
+what it checked. Exhaustive: every input pair / code (multipliers, bf16 x e4m3fn included,
+and converters share one self-driving sweep harness and one build); the MAC sees >= 10**6
+terms."""
 
 import itertools
 
+import numpy as np
 import pytest
 
-from sqhw.formats import DETERMINISTIC_MODES, ROUNDING_MODES
-from sqhw.hdl.emit import design_cvt, design_mac, design_mul, write_design
+from sqhw.hdl.emit import design_mac, design_mul
+from sqhw.verify import suite, sweep_run
 from sqhw.verify.runner import run
 
 pytestmark = pytest.mark.rtl
 
-EIGHT_BIT = ["float8_e4m3fn", "float8_e5m2", "int8"]
-NARROW = ["float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn"]
+EIGHT_BIT, NARROW = suite.EIGHT_BIT, suite.NARROW
 LANES = 64
+SWEEP = suite.groups()  # group -> designs
 
 
 def _top(*parts):
-    return "_".join(str(p).replace("float", "f").replace("<", "").replace(">", "")
-                    .replace(",", "_") for p in parts)
+    return suite.top_name(*parts)
 
 
 def _generate(tmp_path, designs):
-    dirs = []
-    for i, (builder, kwargs, top) in enumerate(designs):
-        dut, description = builder(**kwargs)
-        out = tmp_path / f"d{i}"
-        write_design(dut, description, out, top)
-        dirs.append(out)
-    return dirs
+    return suite.generate(tmp_path, designs)
 
 
 def _bits(name):
@@ -40,40 +36,71 @@ def _bits(name):
     return parse(name).bits
 
 
-@pytest.mark.parametrize("formats", [EIGHT_BIT, NARROW], ids=["8bit", "fp6_fp4"])
-def test_multiplier_every_pair(tmp_path, formats, seed):
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, seed):
+    """checked(group): run the harness holding the group (once per module) in the sweep
+    harness (sqhw.verify.sweep); assert every one of its designs matched; return how many
+    vectors its designs checked."""
+    results = {}
+
+    def checked(group: str) -> int:
+        groups = next(h for h in suite.SWEEP_HARNESSES if group in h)
+        if groups not in results:
+            designs = [d for g in groups for d in SWEEP[g]]
+            results[groups] = sweep_run.run(_generate(tmp_path_factory.mktemp("sweep"),
+                                                      designs), suite.SWEEP_HARNESSES[groups],
+                                            seed=seed)
+            r = results[groups]
+            print(f"sweep {'+'.join(groups)}: {r['vectors']} vectors, "
+                  f"{r['vectors_per_second']} vectors/s ({r['simulated_seconds']} s "
+                  f"simulated, {r['seconds']} s in all)")
+        result = results[groups]
+        rows = [result["designs"][top] for _, _, top in SWEEP[group]]
+        mismatches = np.array([r["mismatches"] for r in rows], dtype=np.int64)
+        np.testing.assert_array_equal(mismatches, np.zeros(len(rows), dtype=np.int64),
+                                      strict=True, err_msg=f"{group}: {result['examples']}")
+        return sum(r["vectors"] for r in rows)
+
+    return checked
+
+
+@pytest.mark.parametrize("group,formats", [("mul8", EIGHT_BIT), ("mulnarrow", NARROW)])
+def test_multiplier_every_pair(sweep, group, formats):
     pairs = list(itertools.product(formats, repeat=2))
-    designs = [(design_mul, {"a": a, "b": b, "stages": i % 3}, _top("mul", a, b))
-               for i, (a, b) in enumerate(pairs)]
-    result = run("tb_mul", _generate(tmp_path, designs), LANES,
-                 env={"SQHW_SEED": str(seed)})["every_pair"]
-    assert result["mismatches"] == 0, result["examples"]
-    assert result["vectors"] == sum(1 << (_bits(a) + _bits(b)) for a, b in pairs)
-    print(f"{result['vectors']} pairs, {result['vectors_per_second']} pairs/s")
+    assert sweep(group) == sum(1 << (_bits(a) + _bits(b)) for a, b in pairs)
 
 
-REQUANT_OUT = ["float8_e4m3fn", "float8_e5m2", "float6_e2m3fn", "float6_e3m2fn",
-               "float4_e2m1fn", "int8"]
+def test_bf16_times_e4m3fn_every_pair(sweep):
+    """All 65536 x 256 = 16.7 M pairs of bfloat16 x float8_e4m3fn (280-bit exact products
+    compared as words; NaN/Inf operands give special = 1 and p = 0)."""
+    assert sweep("bf16") == 1 << 24
 
 
-def test_converters_every_code(tmp_path, seed):
-    designs = [(design_cvt, {"src": f, "dst": None}, _top("tofixed", f))
-               for f in EIGHT_BIT[:2] + NARROW]
-    designs += [(design_cvt, {"src": "fixed<s,8,8>", "dst": out, "rounding": mode,
-                              "saturate": sat, "stages": i % 3, "random_bits": 8},
-                 _top("rq", out, mode, int(sat)))
-                for i, (out, mode, sat) in enumerate(itertools.product(
-                    REQUANT_OUT, ROUNDING_MODES, (True, False)))]
-    designs += [(design_cvt, {"src": "int16", "dst": out, "rounding": mode, "saturate": sat,
-                              "stages": i % 3, "dyadic_shift": 18, "multiplier_bits": 12},
-                 _top("dyadic", out, mode, int(sat)))
-                for i, (out, mode, sat) in enumerate(itertools.product(
-                    ["int8", "uint8"], DETERMINISTIC_MODES, (True, False)))]
-    result = run("tb_cvt", _generate(tmp_path, designs), LANES,
-                 env={"SQHW_SEED": str(seed)})["every_code"]
-    assert result["mismatches"] == 0, result["examples"]
-    assert result["vectors"] == 2 * 256 + 2 * 64 + 16 + 72 * 65536 + 20 * 65536
-    print(f"{result['vectors']} codes, {result['vectors_per_second']} codes/s")
+def test_converters_every_code(sweep):
+    assert sweep("cvt") == 2 * 256 + 2 * 64 + 16 + 72 * 65536 + 20 * 65536
+
+
+def test_sweep_counts_the_mismatches_of_a_misstated_design(tmp_path, seed):
+    """The sweep's comparison can fail: an int4 x fp4 multiplier whose manifest calls a
+    uint4 mismatches exactly where a is negative (a >= 8) and b is not zero: 8 x 14 pairs.
+    The honest manifest (the same build) matches on all 256."""
+    import json
+
+    from sqhw.formats import parse
+
+    (honest,) = _generate(tmp_path / "honest",
+                          [(design_mul, {"a": "int4", "b": "float4_e2m1fn"}, "mul_int4_fp4")])
+    result = sweep_run.run([honest], 16, seed=seed)
+    assert (result["vectors"], result["mismatches"]) == (256, 0)
+    manifest = json.loads((honest / "manifest.json").read_text())
+    manifest["inputs"]["a"]["format"] = "uint4"
+    (honest / "manifest.json").write_text(json.dumps(manifest))
+    result = sweep_run.run([honest], 16, seed=seed)
+    b_values = parse("float4_e2m1fn").table
+    independent = 8 * int((b_values != 0).sum())
+    assert independent == 112
+    assert (result["vectors"], result["mismatches"]) == (256, independent)
+    assert all(e["inputs"]["a"] >= 8 for e in result["examples"]) and result["examples"]
 
 
 MACS = [

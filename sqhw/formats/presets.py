@@ -18,6 +18,8 @@ FLOAT8_E3M4 = Minifloat(3, 4, inf=True, nan="ieee", name="float8_e3m4")
 FLOAT6_E2M3FN = Minifloat(2, 3, name="float6_e2m3fn")
 FLOAT6_E3M2FN = Minifloat(3, 2, name="float6_e3m2fn")
 FLOAT4_E2M1FN = Minifloat(2, 1, name="float4_e2m1fn")
+# bfloat16 (ml_dtypes' name): float32's 8-bit exponent, 7 mantissa bits, IEEE Inf and NaN
+BFLOAT16 = Minifloat(8, 7, inf=True, nan="ieee", name="bfloat16")
 FLOAT8_E8M0FNU = Minifloat(8, 0, subnormals=False, nan="outer", signed=False,
                            name="float8_e8m0fnu")
 
@@ -39,7 +41,7 @@ NVFP4 = BlockScaled(FLOAT4_E2M1FN, 16, FLOAT8_E4M3FN, tensor_scale=True, name="n
 
 NAMED = {f.name: f for f in (
     FLOAT8_E4M3FN, FLOAT8_E5M2, FLOAT8_E4M3FNUZ, FLOAT8_E5M2FNUZ, FLOAT8_E4M3, FLOAT8_E3M4,
-    FLOAT6_E2M3FN, FLOAT6_E3M2FN, FLOAT4_E2M1FN, FLOAT8_E8M0FNU,
+    FLOAT6_E2M3FN, FLOAT6_E3M2FN, FLOAT4_E2M1FN, FLOAT8_E8M0FNU, BFLOAT16,
     MXFP8_E4M3, MXFP8_E5M2, MXFP6_E2M3, MXFP6_E3M2, MXFP4, MXINT8, NVFP4)}
 
 # a name inside a preset that is not a preset itself

@@ -6,7 +6,7 @@ NVFP4's per-tensor FP32 scales are applied outside the unit (they multiply every
 
 from __future__ import annotations
 
-from amaranth.hdl import EnableInserter, Module, Mux, Signal, signed
+from amaranth.hdl import EnableInserter, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,7 +14,7 @@ from .. import ref
 from ..formats import BlockScaled, Fixed
 from ._refuse import refusing
 from .accumulate import accumulate
-from .convert import Requantizer, fixed_shape
+from .convert import Requantizer, fixed_shape, flagged_code
 from .multiplier import Multiplier
 from .operand import decode, layout_of
 from .pipeline import check_stages, delay
@@ -78,10 +78,10 @@ class BlockDotProduct(wiring.Component):
         self.requantizer = Requantizer(self.scaled_format, out_fmt, rounding=rounding,
                                        saturate=saturate, stages=self.stages)
         self.multiplier = Multiplier(a_fmt.element, b_fmt.element, stages=self.stages)
-        scale_bits = self.scale_format.bits
-        terms = data.StructLayout({"a": a_fmt.element.bits, "b": b_fmt.element.bits,
-                                   "sa": scale_bits, "sb": scale_bits, "last": 1})
-        result = data.StructLayout({"code": out_fmt.bits, "special": 1})
+        scale = layout_of(self.scale_format)
+        terms = data.StructLayout({"a": layout_of(a_fmt.element), "b": layout_of(b_fmt.element),
+                                   "sa": scale, "sb": scale, "last": 1})
+        result = data.StructLayout({"code": layout_of(out_fmt), "special": 1})
         super().__init__({"terms": In(stream.Signature(terms)),
                           "result": Out(stream.Signature(result))})
 
@@ -105,8 +105,8 @@ class BlockDotProduct(wiring.Component):
         lat = self.multiplier.latency
         valid = delay(m, self.terms.valid & advance, lat, "valid_mul", advance)
         last = delay(m, payload.last, lat, "last_mul", advance)
-        sa = delay(m, payload.sa, lat, "sa_mul", advance)
-        sb = delay(m, payload.sb, lat, "sb_mul", advance)
+        sa = delay(m, Value.cast(payload.sa), lat, "sa_mul", advance)
+        sb = delay(m, Value.cast(payload.sb), lat, "sb_mul", advance)
 
         # the block's element sum, with its two scale codes captured beside it
         block, block_special, block_valid, (block_sa, block_sb) = accumulate(
@@ -137,9 +137,9 @@ class BlockDotProduct(wiring.Component):
         m.d.comb += rq.i.eq(delay(m, scaled, self.scale_stages, "scaled", advance))
 
         stages = self.scale_stages + self.requantizer.latency
+        special = delay(m, flagged, stages, "special_rq", advance)
         m.d.comb += [out_valid.eq(delay(m, block_valid, stages, "valid_rq", advance)),
                      self.result.valid.eq(out_valid),
-                     self.result.payload.code.eq(rq.o),
-                     self.result.payload.special.eq(delay(m, flagged, stages, "special_rq",
-                                                          advance))]
+                     self.result.payload.code.eq(flagged_code(rq.o, special, self.out_fmt)),
+                     self.result.payload.special.eq(special)]
         return m

@@ -12,6 +12,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..formats import Fixed, Minifloat
+from ..ref import special_code
 from ..formats.rounding import DETERMINISTIC_MODES, Rounding, check_mode
 from ._refuse import refusing
 from .operand import decode, layout_of, signed_value
@@ -72,7 +73,7 @@ class MinifloatToFixed(wiring.Component):
             raise TypeError(f"MinifloatToFixed: expected a Minifloat, got {fmt!r}")
         self.fmt, self.stages = fmt, check_stages(stages)
         self.out_format = fmt.exact_fixed
-        super().__init__({"i": In(fmt.bits), "o": Out(fixed_shape(self.out_format)),
+        super().__init__({"i": In(layout_of(fmt)), "o": Out(fixed_shape(self.out_format)),
                           "special": Out(1)})
 
     @property
@@ -97,7 +98,7 @@ class Requantizer(wiring.Component):
 
     >>> from sqhw.formats import Fixed, parse
     >>> rq = Requantizer(Fixed(20, 18), parse("float8_e4m3fn"), rounding="rne", saturate=True)
-    >>> rq.latency, len(rq.o)
+    >>> rq.latency, rq.o.shape().size   # o is a float8_e4m3fn code: layout_of(out_fmt)
     (0, 8)
     """
 
@@ -116,7 +117,7 @@ class Requantizer(wiring.Component):
         self.in_fmt, self.out_fmt = in_fmt, out_fmt
         self.rounding, self.saturate = rounding, bool(saturate)
         self.stages, self.random_bits = check_stages(stages), random_bits
-        members = {"i": In(fixed_shape(in_fmt)), "o": Out(out_fmt.bits)}
+        members = {"i": In(fixed_shape(in_fmt)), "o": Out(layout_of(out_fmt))}
         if rounding == "stochastic":
             members["random"] = In(random_bits)
         super().__init__(members)
@@ -269,7 +270,8 @@ class DyadicRequantizer(wiring.Component):
         self.rounding, self.saturate = rounding, bool(saturate)
         self.stages = check_stages(stages)
         super().__init__({"i": In(fixed_shape(in_fmt)), "m": In(multiplier_bits),
-                          "zero_point": In(signed(out_fmt.bits + 1)), "o": Out(out_fmt.bits)})
+                          "zero_point": In(signed(out_fmt.bits + 1)),
+                          "o": Out(layout_of(out_fmt))})
 
     @property
     def latency(self) -> int:
@@ -293,3 +295,9 @@ class DyadicRequantizer(wiring.Component):
         code = saturate_or_wrap(m, total, self.out_fmt, self.saturate)
         m.d.comb += self.o.eq(delay(m, code, cut_out, "o"))
         return m
+
+
+def flagged_code(code: Value, special: Value, out_fmt) -> Value:
+    """The requantized code, or sqhw.ref.special_code(out_fmt) (NaN, else Inf, else 0)
+    while `special` says a term or a scale was NaN/Inf."""
+    return Mux(special, special_code(out_fmt), code)

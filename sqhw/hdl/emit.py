@@ -35,6 +35,51 @@ def _port(width: int, is_signed: bool, frac_bits: int | None = None, fmt=None) -
     return port
 
 
+def _elements(shape) -> int:
+    """How many elements a field holds: nested ArrayLayouts flatten (lanes x chain ...)."""
+    from amaranth.lib import data
+
+    count = 1
+    while isinstance(shape, data.ArrayLayout):
+        count, shape = count * shape.length, shape.elem_shape
+    return count
+
+
+def layout_fields(shape, extra: dict[str, dict] | None = None, counted: bool = False,
+                  name: str | None = None) -> dict[str, dict]:
+    """The manifest's description of a payload, read from the component's own layout:
+    {field: {offset, width[, count, bits]}} for a StructLayout (first field lowest), or
+    {name: ...} for a payload that is one array; `counted` adds the element count and bits
+    per element; `extra` adds keys per field (format, signed, meaning ...)."""
+    from amaranth.lib import data
+
+    extra = extra or {}
+    fields = shape if isinstance(shape, data.StructLayout) else [(name, None)]
+    out = {}
+    for field_name, field in fields:
+        offset, field_shape = (field.offset, field.shape) if field else (0, shape)
+        width = data.Layout.cast(field_shape).size if isinstance(
+            field_shape, data.Layout) else field.width
+        entry = {"offset": offset, "width": width}
+        if counted:
+            count = _elements(field_shape)
+            entry.update(count=count, bits=width // count)
+        if isinstance(field_shape, data.StructLayout):  # a format's code: its own fields
+            entry["fields"] = layout_fields(field_shape)
+        out[field_name] = {**entry, **extra.get(field_name, {})}
+    return out
+
+
+def payload_layout(dut, stream_name: str):
+    """The payload shape of one of the component's streams, from its signature."""
+    return dut.signature.members[stream_name].signature.members["payload"].shape
+
+
+# what a result's `special` bit means (sqhw.ref.special_code gives the code)
+_SPECIAL = ("a term (or a block scale) is NaN/Inf; code is then the output format's NaN code, "
+            "else its Inf code, else 0")
+
+
 def design_mul(a: str, b: str, stages: int = 0, width: int | None = None):
     a_fmt, b_fmt = parse(a), parse(b)
     dut = Multiplier(a_fmt, b_fmt, stages=stages, width=width)
@@ -133,21 +178,17 @@ def _design_block_mac(a_fmt, b_fmt, out_fmt, rounding, saturate, stages):
     dut = BlockDotProduct(a_fmt, b_fmt, out_fmt, rounding=rounding, saturate=saturate,
                           stages=stages)
     ea, eb, sc = a_fmt.element, b_fmt.element, dut.scale_format
-    offsets = [("a", ea.bits, ea.name), ("b", eb.bits, eb.name), ("sa", sc.bits, sc.name),
-               ("sb", sc.bits, sc.name), ("last", 1, None)]
-    payload, at = {}, 0
-    for name, width, fmt_name in offsets:
-        payload[name] = {"offset": at, "width": width, **({"format": fmt_name} if fmt_name
-                                                          else {})}
-        at += width
+    payload = layout_fields(payload_layout(dut, "terms"), {
+        "a": {"format": ea.name}, "b": {"format": eb.name}, "sa": {"format": sc.name},
+        "sb": {"format": sc.name}})
     return dut, {
         "kind": "mac", "latency": dut.latency,
         "inputs": {"terms": {"stream": True, "payload": payload,
                              "meaning": "block_size terms per block; sa/sb are sampled with "
                                         "the block's last term"}},
-        "outputs": {"result": {"stream": True, "payload": {
-            "code": {"format": out_fmt.name, "offset": 0, "width": out_fmt.bits},
-            "special": {"offset": out_fmt.bits, "width": 1}},
+        "outputs": {"result": {"stream": True, "payload": layout_fields(
+            payload_layout(dut, "result"), {"code": {"format": out_fmt.name},
+                                            "special": {"meaning": _SPECIAL}}),
             "meaning": "round(element dot * scale_a * scale_b), one per block"}},
         "parameters": {"a": a_fmt.name, "b": b_fmt.name, "block_size": dut.block_size,
                        "max_length": dut.block_size, "out": out_fmt.name,
@@ -166,14 +207,14 @@ def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
     acc = dut.accumulator
     return dut, {
         "kind": "mac", "latency": dut.latency,
-        "inputs": {"terms": {"stream": True, "payload": {
-            "a": {"format": a_fmt.name, "offset": 0, "width": a_fmt.bits},
-            "b": {"format": b_fmt.name, "offset": a_fmt.bits, "width": b_fmt.bits},
-            "last": {"offset": a_fmt.bits + b_fmt.bits, "width": 1}}}},
-        "outputs": {"result": {"stream": True, "payload": {
-            "code": {"format": out_fmt.name, "offset": 0, "width": out_fmt.bits},
-            "acc": {"offset": out_fmt.bits, **_port(acc.bits, acc.signed, acc.frac_bits)},
-            "special": {"offset": out_fmt.bits + acc.bits, "width": 1}}}},
+        "inputs": {"terms": {"stream": True, "payload": layout_fields(
+            payload_layout(dut, "terms"), {"a": {"format": a_fmt.name},
+                                           "b": {"format": b_fmt.name}})}},
+        "outputs": {"result": {"stream": True, "payload": layout_fields(
+            payload_layout(dut, "result"), {
+                "code": {"format": out_fmt.name},
+                "acc": {"signed": acc.signed, "frac_bits": acc.frac_bits},
+                "special": {"meaning": _SPECIAL}})}},
         "parameters": {"a": a_fmt.name, "b": b_fmt.name, "max_length": length,
                        "out": out_fmt.name, "accumulator": acc.name, "rounding": rounding,
                        "saturate": saturate, "stages": stages},
@@ -195,20 +236,12 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
                rounding=rounding, saturate=saturate, stages=stages, lanes=lanes, pack=pack,
                primitive=primitive)
     acc = dut.accumulator
-    ib = dut.index_bits
-    slots = lanes * chain  # values[lane][slot] at bit (lane * chain + slot) * width
-    outputs = lanes * pack
-
-    def field(offset, bits, count, **extra):
-        return {"offset": offset, "width": bits * count, "count": count, "bits": bits, **extra}
-
-    weights = {"values": field(0, w_fmt.bits, slots, format=w_fmt.name),
-               "indices": field(slots * w_fmt.bits, ib, slots),
-               "last": field(slots * (w_fmt.bits + ib), 1, 1)}
-    result = {"code": field(0, out_fmt.bits, outputs, format=out_fmt.name),
-              "acc": field(outputs * out_fmt.bits, acc.bits, outputs, signed=acc.signed,
-                           frac_bits=acc.frac_bits),
-              "special": field(outputs * (out_fmt.bits + acc.bits), 1, outputs)}
+    weights = layout_fields(payload_layout(dut, "weights"), {"values": {"format": w_fmt.name}},
+                            counted=True)
+    result = layout_fields(payload_layout(dut, "result"), {
+        "code": {"format": out_fmt.name},
+        "acc": {"signed": acc.signed, "frac_bits": acc.frac_bits},
+        "special": {"meaning": _SPECIAL}}, counted=True)
     packing = {}
     if pack > 1:
         plan = dut.plan
@@ -219,8 +252,9 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
                        "times the weight in one multiply; the bias enters the first stage"}}
     return dut, {
         "kind": "dsp_chain", "latency": dut.latency,
-        "inputs": {"acts": {"stream": True, "payload": {
-                       "acts": field(0, x_fmt.bits, pack * chain * m, format=x_fmt.name)}},
+        "inputs": {"acts": {"stream": True, "payload": layout_fields(
+                       payload_layout(dut, "acts"), {"acts": {"format": x_fmt.name}},
+                       counted=True, name="acts")},
                    "weights": {"stream": True, "payload": weights},
                    "n_log2": {"width": len(dut.n_log2), "meaning": "log2 of the run-time N"}},
         "outputs": {"result": {"stream": True, "payload": result}},
@@ -284,17 +318,24 @@ def to_verilog(dut, top: str) -> str:
 
 
 def ports_of(dut) -> list[dict]:
-    """Verilog ports of a component, named as `to_verilog` names them."""
+    """Verilog ports of a component, named as `to_verilog` names them, read from its
+    signature; a port whose shape is a StructLayout (a format's code, a stream payload) lists
+    its bit fields (layout_fields)."""
     from amaranth.hdl import Value
-    from amaranth.lib import wiring
+    from amaranth.lib import data, wiring
 
     if hasattr(dut, "verilog_ports"):
         return [{"name": name, "direction": direction, "width": len(signal)}
                 for name, signal, direction in dut.verilog_ports()]
-    return [{"name": "__".join(map(str, path)),
-             "direction": "in" if member.flow == wiring.In else "out",
-             "width": len(Value.cast(value))}
-            for path, member, value in dut.signature.flatten(dut)]
+    ports = []
+    for path, member, value in dut.signature.flatten(dut):
+        port = {"name": "__".join(map(str, path)),
+                "direction": "in" if member.flow == wiring.In else "out",
+                "width": len(Value.cast(value))}
+        if isinstance(member.shape, data.StructLayout):  # bit fields, from the layout
+            port["fields"] = layout_fields(member.shape)
+        ports.append(port)
+    return ports
 
 
 # IEEE 1800-2017 reserved words (Verilog-2005's among them): Verilator and vendor tools read

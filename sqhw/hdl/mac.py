@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from .. import ref
 from ._refuse import refusing
 from .accumulate import accumulate
-from .convert import Requantizer, fixed_shape
+from .convert import Requantizer, fixed_shape, flagged_code
 from .multiplier import Multiplier
 from .operand import layout_of
 from .pipeline import check_stages, delay
@@ -22,6 +22,7 @@ class DotProduct(wiring.Component):
       terms  in:  {a, b, last}     one product term per transfer; `last` ends a dot product
       result out: {code, acc, special}  code in out_fmt; acc the exact sum in units of
                                          2**-accumulator.frac_bits; special: a NaN/Inf term
+                                         (code is then sqhw.ref.special_code(out_fmt))
     The accumulator width is derived from the formats and max_length (the longest dot
     product the unit is built for). Backpressure on `result` stalls the whole pipeline, so
     no result is lost or repeated. `latency` = cycles from the `last` term to its result.
@@ -47,8 +48,9 @@ class DotProduct(wiring.Component):
         self.multiplier = Multiplier(a_fmt, b_fmt, stages=self.stages)
         self.a_fmt, self.b_fmt, self.out_fmt = a_fmt, b_fmt, out_fmt
         self.max_length, self.rounding = max_length, rounding
-        terms = data.StructLayout({"a": a_fmt.bits, "b": b_fmt.bits, "last": 1})
-        result = data.StructLayout({"code": out_fmt.bits, "acc": fixed_shape(self.accumulator),
+        terms = data.StructLayout({"a": layout_of(a_fmt), "b": layout_of(b_fmt), "last": 1})
+        result = data.StructLayout({"code": layout_of(out_fmt),
+                                    "acc": fixed_shape(self.accumulator),
                                     "special": 1})
         members = {"terms": In(stream.Signature(terms)), "result": Out(stream.Signature(result))}
         if rounding == "stochastic":
@@ -84,11 +86,11 @@ class DotProduct(wiring.Component):
         if self.rounding == "stochastic":
             m.d.comb += rq.random.eq(self.random)
         stages = self.requantizer.latency
+        special = delay(m, result_special, stages, "special_rq", advance)
         m.d.comb += [out_valid.eq(delay(m, result_valid, stages, "valid_rq", advance)),
                      self.result.valid.eq(out_valid),
                      self.result.payload.acc.eq(delay(m, result_acc, stages, "acc_rq",
                                                       advance)),
-                     self.result.payload.special.eq(delay(m, result_special, stages,
-                                                          "special_rq", advance)),
-                     self.result.payload.code.eq(rq.o)]
+                     self.result.payload.special.eq(special),
+                     self.result.payload.code.eq(flagged_code(rq.o, special, self.out_fmt))]
         return m

@@ -38,8 +38,8 @@ class Multiplier(wiring.Component):
                              f"{pf.bits} bits ({pf.name}), got width={width!r}")
         self.width = width or pf.bits
         super().__init__({
-            "a": In(a_fmt.bits),
-            "b": In(b_fmt.bits),
+            "a": In(layout_of(a_fmt)),
+            "b": In(layout_of(b_fmt)),
             "p": Out(signed(self.width) if pf.signed else unsigned(self.width)),
             "special": Out(1),
         })

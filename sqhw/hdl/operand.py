@@ -15,9 +15,11 @@ from ..formats import Fixed, Minifloat
 
 
 def layout_of(fmt) -> data.StructLayout:
-    """Bit fields of a code, lowest first: {man, exp, sign} for minifloats, {value} for Fixed."""
+    """Bit fields of a code, lowest first: {man, exp, sign} for minifloats (no man field when
+    there are no mantissa bits, e.g. float8_e8m0fnu: no zero-width wires), {value} for Fixed."""
     if isinstance(fmt, Minifloat):
-        fields = {"man": fmt.man_bits, "exp": fmt.exp_bits}
+        fields = {"man": fmt.man_bits} if fmt.man_bits else {}
+        fields["exp"] = fmt.exp_bits
         if fmt.signed:
             fields["sign"] = 1
         return data.StructLayout(fields)
@@ -48,7 +50,9 @@ def max_shift(fmt) -> int:
 
 
 def decode(m: Module, fmt, code: Value, name: str) -> Decoded:
-    """Combinational logic turning a code into its exact integer parts."""
+    """Combinational logic turning a code (bits, or a View of layout_of(fmt)) into its exact
+    integer parts."""
+    code = Value.cast(code)
     if isinstance(fmt, Fixed):
         value = Signal(signed(fmt.bits) if fmt.signed else unsigned(fmt.bits), name=f"{name}_int")
         m.d.comb += value.eq(code)
@@ -56,7 +60,7 @@ def decode(m: Module, fmt, code: Value, name: str) -> Decoded:
     if not isinstance(fmt, Minifloat):
         raise TypeError(f"{name}: expected a Fixed or Minifloat format, got {fmt!r}")
     view = data.View(layout_of(fmt), code)
-    exp, man = view.exp, view.man
+    exp, man = view.exp, (view.man if fmt.man_bits else None)
     significand = Signal(fmt.man_bits + 1, name=f"{name}_significand")
     shift = Signal(range(max(max_shift(fmt), 1) + 1), name=f"{name}_shift")  # never 0 bits
     if fmt.subnormals:
@@ -71,7 +75,8 @@ def decode(m: Module, fmt, code: Value, name: str) -> Decoded:
     if fmt.nan == "ieee":
         m.d.comb += special.eq(all_ones_exp)
     elif fmt.nan == "outer":
-        m.d.comb += special.eq(all_ones_exp & (man == (1 << fmt.man_bits) - 1))
+        m.d.comb += special.eq(all_ones_exp & (man == (1 << fmt.man_bits) - 1) if fmt.man_bits
+                               else all_ones_exp)
     elif fmt.nan == "negzero":
         m.d.comb += special.eq(code == fmt.nan_code)
     negative = view.sign if fmt.signed else Const(0, 1)

@@ -40,8 +40,8 @@ from amaranth.lib.wiring import In, Out
 from .. import ref
 from ._refuse import refusing
 from .accumulate import accumulate
-from .convert import Requantizer, fixed_shape
 from ..ref.packed import PackPlan
+from .convert import Requantizer, fixed_shape, flagged_code
 from .multiplier import Multiplier
 from .operand import layout_of
 from .packed import bias, operand, packed_operand, split_fields
@@ -334,11 +334,12 @@ class SparseDSPChain(wiring.Component):
                 m.submodules[f"requantizer{out}"] = rq = EnableInserter(advance)(
                     self.requantizers[out])
                 payload = self.result.payload
-                m.d.comb += [rq.i.eq(lane_acc), payload.code[out].eq(rq.o),
+                special = delay(m, lane_special, stages, f"special_rq{out}", advance)
+                m.d.comb += [rq.i.eq(lane_acc),
+                             payload.code[out].eq(flagged_code(rq.o, special, self.out_fmt)),
                              payload.acc[out].eq(delay(m, lane_acc, stages, f"acc_rq{out}",
                                                        advance)),
-                             payload.special[out].eq(delay(m, lane_special, stages,
-                                                           f"special_rq{out}", advance))]
+                             payload.special[out].eq(special)]
         m.d.comb += [out_valid.eq(delay(m, result_valid, stages, "valid_rq", advance)),
                      self.result.valid.eq(out_valid)]
         return m

@@ -24,9 +24,9 @@ from .exact import (
                     product_format,
                     to_ints,
 )
-from .requantize import dyadic, requantize, requantize_dyadic
+from .requantize import dyadic, requantize, requantize_dyadic, special_code
 from .sparse import sparse_matmul
 
 __all__ = ["Exact", "accumulator_format", "block_dot", "dot", "dyadic", "fit_fixed",
            "int_range", "integer_table", "matmul", "mul", "product_format", "requantize",
-           "requantize_dyadic", "sparse_matmul", "to_ints"]
+           "requantize_dyadic", "sparse_matmul", "special_code", "to_ints"]

@@ -89,6 +89,26 @@ def requantize(n, frac_bits, out, rounding: str = "rne", saturate: bool = True,
                     saturate)
 
 
+def special_code(out) -> int:
+    """The code of a result that is not a number: one of its terms is NaN/Inf (or a block
+    scale is NaN). The output format's NaN code; its Inf code when it has Inf but no NaN;
+    0 (the code of +0) when it has neither (Fixed, and the all-finite minifloats such as
+    float4_e2m1fn): the result's `special` flag is then the only sign of it.
+
+    >>> from sqhw.formats import parse
+    >>> [special_code(parse(n)) for n in ("float8_e4m3fn", "float8_e5m2", "int8")]
+    [127, 126, 0]
+    """
+    if isinstance(out, Minifloat):
+        for code in (out.nan_code, out.inf_code):
+            if code is not None:
+                return code
+        return 0
+    if isinstance(out, Fixed):
+        return 0
+    raise TypeError(f"out: expected a Fixed or Minifloat format, got {out!r}")
+
+
 def dyadic(scale: float, multiplier_bits: int = 31) -> tuple[int, int]:
     """(m, s) with m / 2**s the nearest to scale and 2**(bits-1) <= m < 2**bits (HAWQ-V3).
 

@@ -26,7 +26,7 @@ def parameters() -> tuple[list[dict], int, int]:
 
 def given_vectors():
     """The Vectors `sqhw verify` asked for (SQHW_VECTORS), or None in a plain test run."""
-    from .vectors import load
+    from .vector_files import load
 
     path = os.environ.get("SQHW_VECTORS")
     return load(path) if path else None
@@ -42,10 +42,10 @@ def write_got(got: dict[str, np.ndarray]) -> None:
 
 
 def read_got(path) -> dict[str, np.ndarray]:
-    from .vectors import _from_text
+    from .vector_files import from_text
 
     with np.load(path, allow_pickle=False) as data:
-        return {n: _from_text(data[n]) for n in data.files}
+        return {n: from_text(data[n]) for n in data.files}
 
 
 def output_signedness(manifest: dict) -> dict[str, bool]:
@@ -176,7 +176,7 @@ class Tally:
 
     def compare(self, vs, got: dict[str, np.ndarray]) -> None:
         """Count a vector set against what the design produced (sqhw.verify.vectors)."""
-        from .vectors import mismatches, records
+        from .replay import mismatches, records
 
         bad = mismatches(vs, got)
         self.vectors += vs.count

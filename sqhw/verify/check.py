@@ -20,6 +20,7 @@ import numpy as np
 
 from ..hdl.emit import read_manifest
 from ..paths import cache_dir, write_text
+from . import replay as R
 from . import vectors as V
 
 # vectors per cycle: a harness of this many copies of the design (one Verilator build each)
@@ -37,7 +38,7 @@ def plan(design_dir, seed: int, count: int | None = None, exhaustive: bool | Non
     manifest = read_manifest(design_dir)
     k = V.kind(manifest)
     if replay is not None:
-        return manifest, [V.from_records(manifest, _replay_rows(replay), str(replay))]
+        return manifest, [R.from_records(manifest, _replay_rows(replay), str(replay))]
     if k == "chain":
         return manifest, [V.generate(manifest, seed + i, count, exhaustive, nm=nm)
                           for i, nm in enumerate(V.chain_patterns(manifest))]
@@ -74,7 +75,7 @@ def verify(design_dir, seed: int, count: int | None = None, exhaustive: bool | N
     for i, vs in enumerate(sets):
         got = _simulate(run, read_got, testbench, design_dir, lanes, vs, seed, trace,
                         wave if i == 0 else None)
-        bad = V.mismatches(vs, got)
+        bad = R.mismatches(vs, got)
         checked += vs.size
         mismatched += int(bad.sum())
         if bad.any() and failing is None:
@@ -87,7 +88,7 @@ def verify(design_dir, seed: int, count: int | None = None, exhaustive: bool | N
               "failures": None, "wave": str(wave) if wave else None, "replay": None}
     if failing is not None and replay is not None:
         vs, got, bad = failing
-        first = V.records(vs, [int(np.flatnonzero(bad)[0])], got)[0]
+        first = R.records(vs, [int(np.flatnonzero(bad)[0])], got)[0]
         again = (f"sqhw verify {shlex.quote(str(design_dir))} --replay "
                  f"{shlex.quote(str(replay))} --wave {shlex.quote(str(wave))} --force")
         report.update(failures=str(replay), replay=again, rerun=again, reproduced=True,
@@ -143,19 +144,19 @@ def _report_failure(manifest, design_dir, seed, count, exhaustive, wave, trace, 
         window = where[:16]
     else:  # the vectors just before the first failure (a pipeline's history) and after
         window = np.arange(max(0, first - WINDOW), min(vs.size, first + WINDOW))
-    replay_rows = V.records(vs, window)
+    replay_rows = R.records(vs, window)
     failures_file = folder / "failures.json"
     wave = Path(wave) if wave else folder / f"first_failure.{trace}"
     write_text(failures_file, _json_lines({
         "design": str(design_dir), "top": manifest["top"], "kind": vs.kind, "seed": seed,
         "mode": vs.mode, "pattern": vs.nm, "vectors": vs.size,
         "mismatches": int(bad.sum()), "listed": min(int(bad.sum()), MAX_LISTED),
-        "first_failure": V.records(vs, [first], got)[0],
+        "first_failure": R.records(vs, [first], got)[0],
         "replay": replay_rows,
-        "failures": V.records(vs, where[:MAX_LISTED], got)}))
-    replayed = V.from_records(manifest, replay_rows, str(failures_file))
+        "failures": R.records(vs, where[:MAX_LISTED], got)}))
+    replayed = R.from_records(manifest, replay_rows, str(failures_file))
     again = _simulate(run, read_got, testbench, design_dir, lanes, replayed, seed, trace, wave)
-    reproduced = bool(V.mismatches(replayed, again).any())
+    reproduced = bool(R.mismatches(replayed, again).any())
     dir_arg = shlex.quote(str(design_dir))
     rerun = f"sqhw verify {dir_arg} --seed {seed}" + (
         f" --vectors {count}" if count else "") + (" --exhaustive" if exhaustive else "")
@@ -163,7 +164,7 @@ def _report_failure(manifest, design_dir, seed, count, exhaustive, wave, trace, 
                   f"--wave {shlex.quote(str(wave))} --force")
     return {"failures": str(failures_file), "wave": str(wave), "replay": replay_cmd,
             "rerun": rerun, "reproduced": reproduced,
-            "first_failure": V.records(vs, [first], got)[0],
+            "first_failure": R.records(vs, [first], got)[0],
             "wave_scope": WAVE_SCOPE}
 
 

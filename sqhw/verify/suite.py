@@ -1,0 +1,74 @@
+"""The designs that the exhaustive RTL checks (tests/test_rtl.py) and the verification speed
+benchmark (scripts/verify_speed.py) both run, so the two measure the same thing.
+
+Each group is a list of (builder, keyword arguments, top); `generate` writes them as
+`sqhw gen` does."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from ..formats import DETERMINISTIC_MODES, ROUNDING_MODES
+from ..hdl.emit import design_cvt, design_mul, write_design
+
+EIGHT_BIT = ["float8_e4m3fn", "float8_e5m2", "int8"]
+NARROW = ["float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn"]
+REQUANT_OUT = ["float8_e4m3fn", "float8_e5m2", "float6_e2m3fn", "float6_e3m2fn",
+               "float4_e2m1fn", "int8"]
+
+
+def top_name(*parts) -> str:
+    return "_".join(str(p).replace("float", "f").replace("<", "").replace(">", "")
+                    .replace(",", "_") for p in parts)
+
+
+def multipliers(formats: list[str]) -> list:
+    """Every ordered pair of the formats, pipelined 0, 1, 2 stages in turn."""
+    return [(design_mul, {"a": a, "b": b, "stages": i % 3}, top_name("mul", a, b))
+            for i, (a, b) in enumerate(itertools.product(formats, repeat=2))]
+
+
+def converters() -> list:
+    """5 minifloat -> fixed converters, 72 requantizers (6 outputs x 6 modes x saturate),
+    20 dyadic requantizers."""
+    designs = [(design_cvt, {"src": f, "dst": None}, top_name("tofixed", f))
+               for f in EIGHT_BIT[:2] + NARROW]
+    designs += [(design_cvt, {"src": "fixed<s,8,8>", "dst": out, "rounding": mode,
+                              "saturate": sat, "stages": i % 3, "random_bits": 8},
+                 top_name("rq", out, mode, int(sat)))
+                for i, (out, mode, sat) in enumerate(itertools.product(
+                    REQUANT_OUT, ROUNDING_MODES, (True, False)))]
+    designs += [(design_cvt, {"src": "int16", "dst": out, "rounding": mode, "saturate": sat,
+                              "stages": i % 3, "dyadic_shift": 18, "multiplier_bits": 12},
+                 top_name("dyadic", out, mode, int(sat)))
+                for i, (out, mode, sat) in enumerate(itertools.product(
+                    ["int8", "uint8"], DETERMINISTIC_MODES, (True, False)))]
+    return designs
+
+
+BF16 = [(design_mul, {"a": "bfloat16", "b": "float8_e4m3fn", "stages": 1}, "mul_bf16_e4m3fn")]
+
+
+def groups() -> dict[str, list]:
+    return {"mul8": multipliers(EIGHT_BIT), "mulnarrow": multipliers(NARROW),
+            "cvt": converters(), "bf16": BF16}
+
+
+# sweep harnesses and their lanes: the <= 16-bit input spaces together (8 lanes: the
+# simulation costs the same per vector at any lane count, and fewer lanes compile faster),
+# bf16 x e4m3fn alone (64 lanes, 262144 cycles; beside it the others would be evaluated,
+# idle, all along)
+SWEEP_HARNESSES = {("mul8", "mulnarrow", "cvt"): 8, ("bf16",): 64}
+LANES = 64
+
+
+def generate(out_dir, designs) -> list[Path]:
+    """Write each design into out_dir/d{i}; returns the folders."""
+    dirs = []
+    for i, (builder, kwargs, top) in enumerate(designs):
+        dut, description = builder(**kwargs)
+        folder = Path(out_dir) / f"d{i}"
+        write_design(dut, description, folder, top)
+        dirs.append(folder)
+    return dirs

@@ -11,9 +11,10 @@ from sqhw.formats import Fixed, parse
 from sqhw.hdl import (BlockDotProduct, DotProduct, DyadicRequantizer, MinifloatToFixed,
                       Multiplier, Requantizer)
 from sqhw.hdl.sparse_chain import SparseDSPChain
+from sqhw.hdl.pipeline import unused
 from sqhw.hdl.timing import Segment, estimate_mhz, plan
 
-TARGETS = [25, 50, 100, 150, 200, 250, 300]
+TARGETS = [10, 50, 100, 150, 200, 250, 300]
 
 
 def _stream(dut, drive: dict, read: list, latency: int):
@@ -80,11 +81,13 @@ def test_stage_count_grows_with_target(kind):
     """No added register at low targets (today's combinational datapath), more as the target
     rises, and the model's own Fmax estimate meets every target it can."""
     build = BUILDERS[kind]
-    added = [sum(build(target_mhz=t).registers) for t in TARGETS]
-    assert added[0] == 0 and added[1] == 0
-    assert added == sorted(added) and added[-1] > 0, added
-    for t in (100, 150):
-        assert build(target_mhz=t).estimated_mhz >= t
+    duts = [unused(build(target_mhz=t)) for t in TARGETS]
+    added = [sum(dut.registers) for dut in duts]
+    assert added[0] == 0
+    assert added == sorted(added) and added[-1] > added[0], added
+    for t, dut in zip(TARGETS, duts):
+        if t <= 150:
+            assert dut.estimated_mhz >= t, (t, dut.estimated_mhz)
 
 
 def test_target_and_stages_are_exclusive():

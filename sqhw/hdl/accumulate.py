@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, Value
 
+from .timing import ECP5, Segment
+
+
+def accumulate_segment(bits: int, model=ECP5) -> Segment:
+    """The running sum's loop (add, restart mux): one cycle, always registered."""
+    return Segment("accumulate", model.adder(bits) + model.lut_ns, registered=True)
+
 
 def accumulate(m: Module, addend: Value, flag: Value, valid: Value, last: Value,
                advance: Value, shape, extras=()):

@@ -374,8 +374,9 @@ class DyadicRequantizer(Pipelined, wiring.Component):
         self.stages = stages
         if product is not None and product not in ("dsp", "logic"):
             raise ValueError(f"product: expected dsp or logic, got {product!r}")
-        self.product = product or product_kind(in_fmt, Fixed(multiplier_bits, 0, signed=False),
-                                                check_target(target_mhz))
+        self.product = product or product_kind(
+            in_fmt, Fixed(multiplier_bits, 0, signed=False), check_target(target_mhz),
+            extra_ns=ECP5.adder(in_fmt.bits + multiplier_bits + 1))  # wider than one MULT18
         self.registers, self.target_mhz = resolve_registers(
             "DyadicRequantizer", self.segments(), stages, target_mhz, registers,
             lambda n: self._legacy_at(n, "product", "saturate"))

@@ -23,14 +23,15 @@ def significand_bits(fmt) -> int:
     return fmt.bits if isinstance(fmt, Fixed) else fmt.man_bits + 1
 
 
-def product_kind(a_fmt, b_fmt, target_mhz, model=ECP5) -> str:
+def product_kind(a_fmt, b_fmt, target_mhz, model=ECP5, extra_ns: float = 0.0) -> str:
     """'logic' (a pipelined partial-product tree) where the target leaves less than a hard
-    multiplier used combinationally needs, else 'dsp' (one `*`, mapped to a DSP block)."""
+    multiplier used combinationally needs (with `extra_ns` of logic in its cycle), else
+    'dsp' (one `*`, mapped to a DSP block)."""
     if target_mhz is None or min(significand_bits(a_fmt), significand_bits(b_fmt)) < 2:
         return "dsp"
     decode_ns = 0 if isinstance(a_fmt, Fixed) and isinstance(b_fmt, Fixed) else model.lut_ns
     budget = 1000 / target_mhz - model.register_ns
-    return "logic" if decode_ns + model.multiplier_ns > budget else "dsp"
+    return "logic" if decode_ns + model.multiplier_ns + extra_ns > budget else "dsp"
 
 
 class Multiplier(wiring.Component):

@@ -54,3 +54,24 @@ def resolve_registers(owner: str, segments, stages, target_mhz, registers, legac
         target = check_target(target_mhz)
         return plan(segments, target), target
     return legacy(check_stages(default_stages if stages is None else stages)), None
+
+
+def unused(component):
+    """A component built only to read its datapath segments, never elaborated: silences
+    Amaranth's warning about an unused elaboratable."""
+    component._MustUse__silence = True
+    return component
+
+
+def plan_composite(target_mhz, parts, model=None) -> list[tuple[int, ...]]:
+    """Plan registers over a chain of parts: each part is a list of segments; returns each
+    part's registers (parts made of `registered` segments only take none)."""
+    from .timing import ECP5, plan
+
+    segments = [s for part in parts for s in part]
+    registers = plan(segments, target_mhz, model or ECP5)
+    out, at = [], 0
+    for part in parts:
+        out.append(tuple(registers[at:at + len(part)]))
+        at += len(part)
+    return out

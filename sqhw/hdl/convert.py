@@ -17,7 +17,7 @@ from ._refuse import refusing
 from .adder import chunk_segments, chunked_add
 from .multiplier import product_kind
 from .operand import decode, layout_of, max_shift
-from .pipeline import delay, resolve_registers, split_stages
+from .pipeline import delay, effective_stages, resolve_registers, split_stages
 from .product import product_tree, tree_levels
 from .timing import ECP5, Segment, check_target, estimate_mhz
 
@@ -129,7 +129,8 @@ class MinifloatToFixed(Pipelined, wiring.Component):
                  target_mhz: float | None = None, registers=None):
         if not isinstance(fmt, Minifloat):
             raise TypeError(f"MinifloatToFixed: expected a Minifloat, got {fmt!r}")
-        self.fmt, self.stages = fmt, stages
+        self.fmt = fmt
+        self.stages = effective_stages(stages, target_mhz, registers)
         self.out_format = fmt.exact_fixed
         self.registers, self.target_mhz = resolve_registers(
             "MinifloatToFixed", self.segments(), stages, target_mhz, registers,
@@ -186,7 +187,8 @@ class Requantizer(Pipelined, wiring.Component):
             raise ValueError(f"random_bits: expected a positive integer, got {random_bits!r}")
         self.in_fmt, self.out_fmt = in_fmt, out_fmt
         self.rounding, self.saturate = rounding, bool(saturate)
-        self.stages, self.random_bits = stages, random_bits
+        self.random_bits = random_bits
+        self.stages = effective_stages(stages, target_mhz, registers)
         mid, out = (("normalise", "overflow") if isinstance(out_fmt, Minifloat)
                     else ("align", "saturate"))
         self.registers, self.target_mhz = resolve_registers(
@@ -371,7 +373,7 @@ class DyadicRequantizer(Pipelined, wiring.Component):
         self.in_fmt, self.out_fmt = in_fmt, out_fmt
         self.multiplier_bits, self.shift = multiplier_bits, shift
         self.rounding, self.saturate = rounding, bool(saturate)
-        self.stages = stages
+        self.stages = effective_stages(stages, target_mhz, registers)
         if product is not None and product not in ("dsp", "logic"):
             raise ValueError(f"product: expected dsp or logic, got {product!r}")
         self.product = product or product_kind(

@@ -11,7 +11,7 @@ from ..formats import Fixed
 from ._refuse import refusing
 from .adder import chunk_segments, chunked_add
 from .operand import decode, layout_of, max_shift
-from .pipeline import delay, resolve_registers, split_stages
+from .pipeline import delay, effective_stages, resolve_registers, split_stages
 from .product import product_tree, tree_levels
 from .timing import ECP5, Segment, at, check_target, estimate_mhz
 
@@ -71,7 +71,7 @@ class Multiplier(wiring.Component):
         self.width = width or pf.bits
         self.registers, self.target_mhz = resolve_registers(
             "Multiplier", self.segments(), stages, target_mhz, registers, self._legacy)
-        self.stages = stages
+        self.stages = effective_stages(stages, target_mhz, registers)
         super().__init__({
             "a": In(a_fmt.bits),
             "b": In(b_fmt.bits),

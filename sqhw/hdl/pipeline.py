@@ -75,3 +75,11 @@ def plan_composite(target_mhz, parts, model=None) -> list[tuple[int, ...]]:
         out.append(tuple(registers[at:at + len(part)]))
         at += len(part)
     return out
+
+
+def effective_stages(stages, target_mhz, registers, default: int = 0):
+    """The `stages` a component was built with (its default when none of the three was
+    given), or None when a target or explicit registers placed them."""
+    if target_mhz is not None or registers is not None:
+        return None
+    return default if stages is None else stages

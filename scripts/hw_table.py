@@ -6,8 +6,11 @@ the bare LFE5U-25F of boards/ecp5_25k.yaml).
     .venv/bin/python scripts/hw_table.py [--json]
 
 Every row is a fresh `sqhw gen` design with 2 pipeline stages (MACs: accumulator sized for
-dot products of 1024 terms); ECP5 Fmax is register to register (inputs and outputs
-registered around the design), nextpnr seed 1."""
+dot products of 1024 terms) for the Xilinx columns; the ECP5 columns place and route the
+same operator generated with `--target-mhz` (ECP5_TARGETS: 200 MHz for the 8-bit multipliers
+and the int8 MAC, 150 MHz for the rest; the delay model of sqhw.hdl.timing places the
+registers), so they show the latency and the LUT / FF cost of the added registers. ECP5 Fmax
+is register to register (inputs and outputs registered around the design), nextpnr seed 1."""
 
 import argparse
 import json
@@ -75,24 +78,51 @@ ROWS = [
 ]
 
 
+EIGHT_BIT_TARGET, OTHER_TARGET = 200.0, 150.0
+
+
+def ecp5_target(kind: str, label: str, builder) -> float | None:
+    """The --target-mhz of a row's ECP5 design (None: a design without a pipeline)."""
+    if builder is design_index_muxes:
+        return None
+    eight_bit_mul = kind == "mul" and label.split(" x ")[0] in ("int8", "e4m3fn", "e5m2")
+    return EIGHT_BIT_TARGET if eight_bit_mul or (kind, label) == ("mac",
+                                                                  "int8 x int8 -> int8") \
+        else OTHER_TARGET
+
+
+def _ecp5_kwargs(kwargs: dict, target: float | None) -> dict:
+    if target is None:
+        return kwargs
+    return {**{k: v for k, v in kwargs.items() if k != "stages"}, "target_mhz": target}
+
+
 def measure(rows=ROWS):
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (kind, label, builder, kwargs) in enumerate(rows):
             print(f"[{i + 1}/{len(rows)}] {kind} {label}", file=sys.stderr, flush=True)
+            top = f"{re.sub(r'[^A-Za-z0-9]', '_', kind)}_{i}"
             dut, description = builder(**kwargs)
             design = Path(tmp) / f"d{i}"
-            write_design(dut, description, design, f"{re.sub(r'[^A-Za-z0-9]', '_', kind)}_{i}")
-            row = {"operator": kind, "formats": label, "latency": description["latency"]}
-            for target, fn, keys in (("xcup", synth_xcup, ("lut", "ff", "carry", "dsp48e2")),
-                                     ("xc7", synth_xc7, ("lut", "dsp48e1", "dsp_cascade")),
-                                     ("ecp5", synth_ecp5, ("fmax_mhz", "lut4", "ff", "mult18"))):
+            write_design(dut, description, design, top)
+            target = ecp5_target(kind, label, builder)
+            dut, ecp5_description = builder(**_ecp5_kwargs(kwargs, target))
+            ecp5_design = Path(tmp) / f"e{i}"
+            write_design(dut, ecp5_description, ecp5_design, top)
+            row = {"operator": kind, "formats": label, "latency": description["latency"],
+                   "ecp5_target_mhz": target, "ecp5_latency": ecp5_description["latency"],
+                   "ecp5_estimated_mhz": ecp5_description["parameters"].get("estimated_mhz")}
+            for name, fn, keys, where in (
+                    ("xcup", synth_xcup, ("lut", "ff", "carry", "dsp48e2"), design),
+                    ("xc7", synth_xc7, ("lut", "dsp48e1", "dsp_cascade"), design),
+                    ("ecp5", synth_ecp5, ("fmax_mhz", "lut4", "ff", "mult18"), ecp5_design)):
                 try:  # one tool failure must not lose the rows already measured
-                    report = fn(design)
-                    row[target] = {k: report[k] for k in keys}
+                    report = fn(where)
+                    row[name] = {k: report[k] for k in keys}
                 except SynthesisError as err:
-                    print(f"  {target}: {str(err).splitlines()[0]}", file=sys.stderr)
-                    row[target] = {k: None for k in keys}
+                    print(f"  {name}: {str(err).splitlines()[0]}", file=sys.stderr)
+                    row[name] = {k: None for k in keys}
             out.append(row)
     return out
 
@@ -100,11 +130,14 @@ def measure(rows=ROWS):
 def markdown(rows) -> str:
     return table(["operator", "formats", "latency", "xcup LUT", "xcup FF", "xcup CARRY4",
                   "xcup DSP48E2", "xc7 LUT", "xc7 DSP48E1", "xc7 PCIN cascades",
-                  "ECP5 Fmax MHz", "ECP5 LUT4", "ECP5 FF", "ECP5 MULT18"],
+                  "ECP5 target MHz", "ECP5 latency", "ECP5 Fmax MHz", "ECP5 LUT4", "ECP5 FF",
+                  "ECP5 MULT18"],
                  [[r["operator"], r["formats"], r["latency"], r["xcup"]["lut"], r["xcup"]["ff"],
                    r["xcup"]["carry"], r["xcup"]["dsp48e2"], r["xc7"]["lut"],
-                   r["xc7"]["dsp48e1"], r["xc7"]["dsp_cascade"], r["ecp5"]["fmax_mhz"],
-                   r["ecp5"]["lut4"], r["ecp5"]["ff"], r["ecp5"]["mult18"]] for r in rows])
+                   r["xc7"]["dsp48e1"], r["xc7"]["dsp_cascade"],
+                   r["ecp5_target_mhz"] and f"{r['ecp5_target_mhz']:g}", r["ecp5_latency"],
+                   r["ecp5"]["fmax_mhz"], r["ecp5"]["lut4"], r["ecp5"]["ff"],
+                   r["ecp5"]["mult18"]] for r in rows])
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ from .timing import ECP5, Segment
 
 
 def accumulate_segment(bits: int, model=ECP5) -> Segment:
-    """The running sum's loop (add, restart mux): one cycle, always registered."""
-    return Segment("accumulate", model.adder(bits) + model.lut_ns, registered=True)
+    """The running sum's loop: one add, always registered (the restart to zero is the
+    flip-flops' synchronous reset)."""
+    return Segment("accumulate", model.adder(bits), registered=True)
 
 
 def accumulate(m: Module, addend: Value, flag: Value, valid: Value, last: Value,

@@ -25,7 +25,7 @@ def chunk_segments(name: str, width: int, extra_ns: float, model) -> list[Segmen
     count = chunk_count(width)
     bounds = [width * i // count for i in range(count + 1)]
     return [Segment(name if i == count - 1 else f"{name}{i}",
-                    (extra_ns + model.carry_ns if i == 0 else model.lut_ns)
+                    (extra_ns if i == 0 else model.lut_ns) + model.carry_ns
                     + model.carry_bit_ns * (bounds[i + 1] - bounds[i]))
             for i in range(count)]
 

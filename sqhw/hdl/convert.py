@@ -26,14 +26,17 @@ def fixed_shape(fmt: Fixed):
     return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
 
 
-def saturate_or_wrap(m: Module, value: Value, out: Fixed, saturate: bool) -> Signal:
-    """The code of an integer in `out`: clamped to its range, or its low bits (wrap)."""
+def saturate_or_wrap(m: Module, value: Value, out: Fixed, saturate: bool,
+                     cut=lambda *values: values) -> Signal:
+    """The code of an integer in `out`: clamped to its range, or its low bits (wrap).
+    `cut(low_bits, over, under)` may register the range tests before the clamp."""
     code = Signal(out.bits, name="code")
-    if saturate:
-        m.d.comb += code.eq(Mux(value > out.max_int, out.max_int,
-                                Mux(value < out.min_int, out.min_int, value)))
-    else:
-        m.d.comb += code.eq(value)
+    low = Signal(out.bits, name="low_bits")
+    over, under = Signal(name="over"), Signal(name="under")
+    m.d.comb += [low.eq(value), over.eq(value > out.max_int if saturate else 0),
+                 under.eq(value < out.min_int if saturate else 0)]
+    low, over, under = cut(low, over, under)
+    m.d.comb += code.eq(Mux(over, out.max_int, Mux(under, out.min_int, low)))
     return code
 
 
@@ -218,18 +221,20 @@ class Requantizer(Pipelined, wiring.Component):
             w, _, _, _, limit, _, code_width = self._minifloat_geometry()
             man = self.out_fmt.man_bits
             return [*chunk_segments("magnitude", width, model.lut_ns, model),
-                    Segment("leading_zeros", model.leading_zeros(w) + model.lut_ns
-                            + model.adder(limit.bit_length())),
+                    Segment("leading_zeros", model.leading_zeros(w)),
+                    Segment("clamp", model.adder(limit.bit_length()) + model.lut_ns),
                     Segment("normalise", model.shifter(limit + 1)),
-                    Segment("round", model.reduce(w - 2 - man) + model.lut_ns
-                            + model.adder(code_width)),
+                    Segment("sticky", max(model.reduce(w - 2 - man) + model.lut_ns,
+                                          model.adder(code_width))),  # beside: exp field
+                    Segment("round", model.adder(code_width)),
                     Segment("overflow", model.adder(code_width) + 2 * model.lut_ns)]
         shift = self.in_fmt.frac_bits - self.out_fmt.frac_bits
         low = shift + max(0, self.random_bits - shift)
         kept = width - shift + 2
         return [Segment("align", model.reduce(low - 1) if shift > 0 else 0.0),
                 Segment("round", model.lut_ns + model.adder(kept) if shift > 0 else 0.0),
-                Segment("saturate", model.adder(kept) + 2 * model.lut_ns)]
+                Segment("compare", model.adder(kept)),
+                Segment("saturate", 2 * model.lut_ns)]
 
     def elaborate(self, platform):
         m = Module()
@@ -272,7 +277,9 @@ class Requantizer(Pipelined, wiring.Component):
             wide = Signal(signed(len(truncated) + 2), name="rounded")
             m.d.comb += wide.eq(truncated + up)
             (wide,) = self.cut(m, "round", wide)
-        (code,) = self.cut(m, "saturate", saturate_or_wrap(m, wide, out, self.saturate))
+        code = saturate_or_wrap(m, wide, out, self.saturate,
+                                lambda *v: self.cut(m, "compare", *v))
+        (code,) = self.cut(m, "saturate", code)
         return code
 
     # -- Fixed -> Minifloat ----------------------------------------------------------------
@@ -296,10 +303,12 @@ class Requantizer(Pipelined, wiring.Component):
         m.d.comb += mag.eq(Cat(Const(0, bottom), magnitude, Const(0, top)) if bottom or top
                            else magnitude)
         lzc = leading_zeros(m, mag, "lzc")
+        mag, lzc, negative, nonzero, random = self.cut(
+            m, "leading_zeros", mag, lzc, negative, nonzero, random)
         shift = Signal(range(limit + 1), name="norm_shift")
         m.d.comb += shift.eq(Mux(lzc < limit, lzc, limit))
         mag, shift, negative, nonzero, random = self.cut(
-            m, "leading_zeros", mag, shift, negative, nonzero, random)
+            m, "clamp", mag, shift, negative, nonzero, random)
         normalised = Signal(w, name="normalised")
         m.d.comb += normalised.eq(mag << shift)
         normalised, shift, negative, random, nonzero = self.cut(
@@ -313,7 +322,11 @@ class Requantizer(Pipelined, wiring.Component):
         m.d.comb += exp_field.eq(Mux(significand[man], w - 1 - f + out.bias - shift, 0))
         truncated = Signal(code_width, name="truncated_code")
         m.d.comb += truncated.eq(Cat(significand[:man], exp_field) if man else exp_field)
-        up = round_up(self.rounding, negative, significand[0], guard, sticky, fraction, random)
+        up = Signal(name="round_up")
+        m.d.comb += up.eq(round_up(self.rounding, negative, significand[0], guard, sticky,
+                                   fraction, random))
+        truncated, up, negative, nonzero = self.cut(m, "sticky", truncated, up, negative,
+                                                    nonzero)
         rounded = Signal(code_width + 1, name="rounded_code")
         m.d.comb += rounded.eq(truncated + up)  # a carry walks into the exponent by itself
         rounded, negative, nonzero = self.cut(m, "round", rounded, negative, nonzero)
@@ -396,10 +409,11 @@ class DyadicRequantizer(Pipelined, wiring.Component):
                                (model.lut_ns if k == 0 else 0) + model.adder(bits))
                        for k in range(levels)]
         return [*product,
-                Segment("round", model.reduce(self.shift - 1) + model.lut_ns
-                        + model.adder(kept)),
+                Segment("sticky", model.reduce(self.shift - 1) + model.lut_ns),
+                Segment("round", model.adder(kept)),
                 Segment("offset", model.adder(kept)),
-                Segment("saturate", model.adder(kept) + 2 * model.lut_ns)]
+                Segment("compare", model.adder(kept)),
+                Segment("saturate", 2 * model.lut_ns)]
 
     def elaborate(self, platform):
         m = Module()
@@ -421,15 +435,20 @@ class DyadicRequantizer(Pipelined, wiring.Component):
         truncated = product[s:].as_signed()
         guard = product[s - 1]
         sticky = product[:s - 1].any() if s > 1 else Const(0, 1)
-        up = round_up(self.rounding, product[-1], truncated[0], guard, sticky,
-                      twos_complement=True)
+        up = Signal(name="round_up")
+        m.d.comb += up.eq(round_up(self.rounding, product[-1], truncated[0], guard, sticky,
+                                   twos_complement=True))
+        kept = Signal.like(truncated, name="truncated")
+        m.d.comb += kept.eq(truncated)
+        truncated, up, zero_point = self.cut(m, "sticky", kept, up, zero_point)
         rounded = Signal(signed(len(truncated) + 1), name="rounded")
         m.d.comb += rounded.eq(truncated + up)
         rounded, zero_point = self.cut(m, "round", rounded, zero_point)
         total = Signal(signed(len(truncated) + 3), name="total")
         m.d.comb += total.eq(rounded + zero_point)
         (total,) = self.cut(m, "offset", total)
-        code = saturate_or_wrap(m, total, self.out_fmt, self.saturate)
+        code = saturate_or_wrap(m, total, self.out_fmt, self.saturate,
+                                lambda *v: self.cut(m, "compare", *v))
         (code,) = self.cut(m, "saturate", code)
         m.d.comb += self.o.eq(code)
         return m

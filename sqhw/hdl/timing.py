@@ -69,7 +69,7 @@ class DelayModel:
 
 # Fitted to nextpnr-ecp5 (LFE5U-25F, speed 6, seed 1) critical paths of the generators here:
 # see docs/pipelining.md for the figures and scripts/hw_table.py to measure them again.
-ECP5 = DelayModel("ecp5", register_ns=1.1, lut_ns=0.55, carry_ns=1.8, carry_bit_ns=0.035,
+ECP5 = DelayModel("ecp5", register_ns=1.1, lut_ns=0.85, carry_ns=2.3, carry_bit_ns=0.035,
                   multiplier_ns=5.8)
 MODELS = {"ecp5": ECP5}
 

@@ -143,6 +143,8 @@ def markdown(rows) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--from-json", metavar="FILE",
+                        help="print the table of rows saved by an earlier --json run")
     args = parser.parse_args()
-    rows = measure()
+    rows = json.loads(Path(args.from_json).read_text()) if args.from_json else measure()
     print(json.dumps(rows, indent=1) if args.json else markdown(rows))

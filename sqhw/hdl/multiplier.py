@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -88,19 +88,38 @@ class Multiplier(wiring.Component):
     def segments(self, model=ECP5) -> list[Segment]:
         both_fixed = isinstance(self.a_fmt, Fixed) and isinstance(self.b_fmt, Fixed)
         decode_ns = 0.0 if both_fixed else model.lut_ns
+        top_shift = max_shift(self.a_fmt) + max_shift(self.b_fmt)
+        # the exponents: decoded (exp - 1 for normals) beside the first product segment,
+        # summed beside the next one (a DSP product: both in its one segment)
+        exponent_bits = max(top_shift.bit_length(), 1)
+        decode_exp = model.adder(exponent_bits) + model.lut_ns if top_shift else 0.0
+        sum_exp = model.adder(exponent_bits) if top_shift else 0.0
+        low_extra = 0.0  # a one-level tree: the exponent sum waits for the align step
         if self.product == "dsp":
             multiply = model.multiplier_ns if min(self._operands()) >= 2 else model.lut_ns
-            product = [Segment("multiply", decode_ns + multiply)]
+            product = [Segment("multiply", max(decode_ns + multiply, decode_exp + sum_exp))]
         else:
             wide, narrow = self._operands()
             levels = tree_levels(narrow)
             product = [Segment("multiply" if k == levels - 1 else f"product{k}",
-                               (decode_ns + model.lut_ns if k == 0 else 0)
-                               + model.adder(wide + narrow + 1)) for k in range(levels)]
-        top_shift = max_shift(self.a_fmt) + max_shift(self.b_fmt)
+                               max((decode_ns + model.lut_ns if k == 0 else 0)
+                                   + model.adder(wide + narrow + 1),
+                                   decode_exp if k == 0 else sum_exp if k == 1 else 0.0))
+                       for k in range(levels)]
+            if levels == 1:
+                low_extra = sum_exp
         sign = ([Segment("sign", 0.0)] if both_fixed else
                 chunk_segments("sign", self.width, model.lut_ns, model))
-        return [*product, Segment("align", model.shifter(top_shift + 1)), *sign]
+        low, high = self._shift_split()
+        return [*product, Segment("align_low", low_extra + model.shifter(1 << low)),
+                Segment("align", model.shifter(high)), *sign]
+
+    def _shift_split(self) -> tuple[int, int]:
+        """The exponent shift in two steps: by its low bits (one 4:1 mux level), then by the
+        rest (the number of distinct high shifts)."""
+        top_shift = max_shift(self.a_fmt) + max_shift(self.b_fmt)
+        low = min(2, top_shift.bit_length())
+        return low, (top_shift >> low) + 1
 
     def _legacy(self, stages: int) -> tuple[int, ...]:
         first, last = split_stages(stages, 2)
@@ -147,13 +166,28 @@ class Multiplier(wiring.Component):
         shift = 0  # two Fixed operands: no exponents (and no zero-width shift signal)
         top_shift = max_shift(self.a_fmt) + max_shift(self.b_fmt)
         if top_shift:
+            # decoded exponents registered with the first product level, summed after it
+            first = self.registers[0] if self.product == "logic" else 0
+            shift_a = delay(m, a.shift, first, "shift_a")
+            shift_b = delay(m, b.shift, first, "shift_b")
             shift = Signal(range(top_shift + 1))
-            m.d.comb += shift.eq(a.shift + b.shift)
-            shift = delay(m, shift, product_regs, "shift")
+            m.d.comb += shift.eq(shift_a + shift_b)
+            shift = delay(m, shift, product_regs - first, "shift")
 
-        # align: the exponent shift (the magnitude fits p's shape: |aligned| <= |product|)
+        # align: the exponent shift, by its low bits then by the rest (the magnitude fits
+        # p's shape: |aligned| <= |product|)
+        low, _ = self._shift_split()
+        shifted_low = Signal.like(self.p, name="aligned_low")
+        m.d.comb += shifted_low.eq(magnitude << shift[:low] if top_shift else magnitude)
+        shifted_low, negative, special = (
+            delay(m, v, regs["align_low"], n) for v, n in
+            ((shifted_low, "aligned_low"), (negative, "neg_low"), (special, "special_low")))
         aligned = Signal.like(self.p, name="aligned")
-        m.d.comb += aligned.eq(magnitude << shift)
+        if top_shift > 3:
+            high = delay(m, shift[low:], regs["align_low"], "shift_high")
+            m.d.comb += aligned.eq(shifted_low << Cat(Const(0, low), high))
+        else:
+            m.d.comb += aligned.eq(shifted_low)
         aligned, negative, special = (delay(m, v, regs["align"], n) for v, n in
                                       ((aligned, "aligned"), (negative, "neg_aligned"),
                                        (special, "special_aligned")))

@@ -43,6 +43,7 @@ class DelayModel:
     carry_ns: float       # into and out of a carry chain
     carry_bit_ns: float   # per bit along it
     multiplier_ns: float  # a hard multiplier used combinationally (Yosys packs no registers)
+    mux_level_ns: float   # one 4:1 mux level (LUT4 + PFUMX) of a wide mux or shifter, routed
 
     def luts(self, levels: int) -> float:
         return levels * self.lut_ns
@@ -52,7 +53,7 @@ class DelayModel:
 
     def mux(self, inputs: int) -> float:
         """An inputs-way mux: LUT4 + PFUMX make a 4:1 mux per level."""
-        return self.luts(max(1, math.ceil(math.log(max(inputs, 2), 4))))
+        return self.mux_level_ns * max(1, math.ceil(math.log(max(inputs, 2), 4)))
 
     def shifter(self, amounts: int) -> float:
         """A barrel shift by 0 .. amounts-1: one 4:1 mux level per two bits of the amount."""
@@ -70,7 +71,7 @@ class DelayModel:
 # Fitted to nextpnr-ecp5 (LFE5U-25F, speed 6, seed 1) critical paths of the generators here:
 # see docs/pipelining.md for the figures and scripts/hw_table.py to measure them again.
 ECP5 = DelayModel("ecp5", register_ns=1.1, lut_ns=0.85, carry_ns=2.3, carry_bit_ns=0.035,
-                  multiplier_ns=5.8)
+                  multiplier_ns=5.8, mux_level_ns=1.3)
 MODELS = {"ecp5": ECP5}
 
 

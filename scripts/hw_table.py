@@ -97,7 +97,9 @@ def _ecp5_kwargs(kwargs: dict, target: float | None) -> dict:
     return {**{k: v for k, v in kwargs.items() if k != "stages"}, "target_mhz": target}
 
 
-def measure(rows=ROWS):
+def measure(rows=ROWS, only: str | None = None):
+    """Every row's figures; only="ecp5" or "xilinx" runs that flow alone (the other
+    columns are left empty: None)."""
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (kind, label, builder, kwargs) in enumerate(rows):
@@ -117,6 +119,9 @@ def measure(rows=ROWS):
                     ("xcup", synth_xcup, ("lut", "ff", "carry", "dsp48e2"), design),
                     ("xc7", synth_xc7, ("lut", "dsp48e1", "dsp_cascade"), design),
                     ("ecp5", synth_ecp5, ("fmax_mhz", "lut4", "ff", "mult18"), ecp5_design)):
+                if only is not None and (name == "ecp5") != (only == "ecp5"):
+                    row[name] = {k: None for k in keys}
+                    continue
                 try:  # one tool failure must not lose the rows already measured
                     report = fn(where)
                     row[name] = {k: report[k] for k in keys}
@@ -143,8 +148,11 @@ def markdown(rows) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", choices=("ecp5", "xilinx"),
+                        help="run one flow (the other columns print as -)")
     parser.add_argument("--from-json", metavar="FILE",
                         help="print the table of rows saved by an earlier --json run")
     args = parser.parse_args()
-    rows = json.loads(Path(args.from_json).read_text()) if args.from_json else measure()
+    rows = (json.loads(Path(args.from_json).read_text()) if args.from_json
+            else measure(only=args.only))
     print(json.dumps(rows, indent=1) if args.json else markdown(rows))

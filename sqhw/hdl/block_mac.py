@@ -6,7 +6,7 @@ NVFP4's per-tensor FP32 scales are applied outside the unit (they multiply every
 
 from __future__ import annotations
 
-from amaranth.hdl import EnableInserter, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +20,7 @@ from .operand import decode, layout_of
 from .multiplier import product_kind
 from .pipeline import check_stages, delay, plan_composite, unused
 from .product import product_tree, tree_levels
-from .timing import ECP5, Segment, check_target, estimate_mhz
+from .timing import ECP5, Segment, check_target, estimate_mhz, split_shift
 
 
 class BlockDotProduct(wiring.Component):
@@ -125,8 +125,11 @@ class BlockDotProduct(wiring.Component):
         product and the block sum times it (E4M3), each product a DSP or a pipelined tree."""
         acc = self.accumulator
         if self.scale_multiplier is None:
-            return [Segment("scale_exponent", model.adder(12) + 2 * model.lut_ns),
-                    Segment("scale", model.shifter(self.exp_high - self.exp_low + 1))]
+            low_bits, high = split_shift(self.exp_high - self.exp_low + 1)
+            return [Segment("scale_exponent", model.adder(12)),
+                    Segment("scale_clamp", model.adder(12) + 2 * model.lut_ns),
+                    Segment("scale_low", model.shifter(1 << low_bits)),
+                    Segment("scale", model.shifter(high))]
         smul = [Segment(f"scale_{s.name}", s.ns)
                 for s in unused(self.scale_multiplier).segments(model)]
         narrow = min(acc.bits, self.scale_multiplier.product_format.bits)
@@ -192,19 +195,26 @@ class BlockDotProduct(wiring.Component):
             bias = self.scale_format.bias
             exponent = Signal(signed(12), name="scale_exponent")
             m.d.comb += exponent.eq(block_sa + block_sb - 2 * bias)
+            m.d.comb += flagged.eq(block_special | scale_a.special | scale_b.special)
+
+            def cut(name, *values):
+                return [delay(m, v, regs[name], f"{name}{i}", advance)
+                        for i, v in enumerate(values)]
+
+            exponent, block, flagged = cut("scale_exponent", exponent, block, flagged)
             clamped = Signal(range(self.exp_high - self.exp_low + 1), name="scale_shift")
             m.d.comb += clamped.eq(Mux(exponent < self.exp_low, 0,
                                        Mux(exponent > self.exp_high,
                                            self.exp_high - self.exp_low,
                                            exponent - self.exp_low)))
-            m.d.comb += flagged.eq(block_special | scale_a.special | scale_b.special)
-            r = regs["scale_exponent"]
-            clamped, block, flagged = (delay(m, v, r, f"{n}_exp", advance) for v, n in
-                                       ((clamped, "clamped"), (block, "block"),
-                                        (flagged, "flagged")))
-            m.d.comb += scaled.eq(block << clamped)
-            scaled, flagged = (delay(m, v, regs["scale"], f"{n}_scale", advance)
-                               for v, n in ((scaled, "scaled"), (flagged, "flagged")))
+            clamped, block, flagged = cut("scale_clamp", clamped, block, flagged)
+            low_bits, high = split_shift(self.exp_high - self.exp_low + 1)
+            part = Signal.like(scaled, name="scaled_low")
+            m.d.comb += part.eq(block << clamped[:low_bits])
+            part, clamped, flagged = cut("scale_low", part, clamped, flagged)
+            m.d.comb += scaled.eq(part << Cat(Const(0, low_bits), clamped[low_bits:])
+                                  if high > 1 else part)
+            scaled, flagged = cut("scale", scaled, flagged)
         else:
             smul_latency = self.scale_multiplier.latency
             m.submodules.scale_multiplier = smul = EnableInserter(advance)(

@@ -19,7 +19,7 @@ from .multiplier import product_kind
 from .operand import decode, layout_of, max_shift
 from .pipeline import delay, effective_stages, resolve_registers, split_stages
 from .product import product_tree, tree_levels
-from .timing import ECP5, Segment, check_target, estimate_mhz
+from .timing import ECP5, Segment, check_target, estimate_mhz, split_shift
 
 
 def fixed_shape(fmt: Fixed):
@@ -223,7 +223,8 @@ class Requantizer(Pipelined, wiring.Component):
             return [*chunk_segments("magnitude", width, model.lut_ns, model),
                     Segment("leading_zeros", model.leading_zeros(w)),
                     Segment("clamp", model.adder(limit.bit_length()) + model.lut_ns),
-                    Segment("normalise", model.shifter(limit + 1)),
+                    Segment("normalise_low", model.shifter(1 << split_shift(limit + 1)[0])),
+                    Segment("normalise", model.shifter(split_shift(limit + 1)[1])),
                     Segment("sticky", max(model.reduce(w - 2 - man) + model.lut_ns,
                                           model.adder(code_width))),  # beside: exp field
                     Segment("round", model.adder(code_width)),
@@ -309,8 +310,15 @@ class Requantizer(Pipelined, wiring.Component):
         m.d.comb += shift.eq(Mux(lzc < limit, lzc, limit))
         mag, shift, negative, nonzero, random = self.cut(
             m, "clamp", mag, shift, negative, nonzero, random)
+        # the normalising shift in two steps: by the low bits of the amount, then the rest
+        low_bits, high = split_shift(limit + 1)
+        part = Signal(w, name="normalised_low")
+        m.d.comb += part.eq(mag << shift[:low_bits])
+        part, shift, negative, random, nonzero = self.cut(
+            m, "normalise_low", part, shift, negative, random, nonzero)
         normalised = Signal(w, name="normalised")
-        m.d.comb += normalised.eq(mag << shift)
+        m.d.comb += normalised.eq(part << Cat(Const(0, low_bits), shift[low_bits:])
+                                  if high > 1 else part)
         normalised, shift, negative, random, nonzero = self.cut(
             m, "normalise", normalised, shift, negative, random, nonzero)
         significand = normalised[w - 1 - man:]

@@ -13,7 +13,7 @@ from .adder import chunk_segments, chunked_add
 from .operand import decode, layout_of, max_shift
 from .pipeline import delay, effective_stages, resolve_registers, split_stages
 from .product import product_tree, tree_levels
-from .timing import ECP5, Segment, at, check_target, estimate_mhz
+from .timing import ECP5, Segment, check_target, estimate_mhz, split_shift
 
 PRODUCTS = ("dsp", "logic")
 
@@ -115,11 +115,8 @@ class Multiplier(wiring.Component):
                 Segment("align", model.shifter(high)), *sign]
 
     def _shift_split(self) -> tuple[int, int]:
-        """The exponent shift in two steps: by its low bits (one 4:1 mux level), then by the
-        rest (the number of distinct high shifts)."""
-        top_shift = max_shift(self.a_fmt) + max_shift(self.b_fmt)
-        low = min(2, top_shift.bit_length())
-        return low, (top_shift >> low) + 1
+        """The exponent shift in two steps: (low bits, distinct high shifts)."""
+        return split_shift(max_shift(self.a_fmt) + max_shift(self.b_fmt) + 1)
 
     def _legacy(self, stages: int) -> tuple[int, ...]:
         first, last = split_stages(stages, 2)
@@ -183,7 +180,7 @@ class Multiplier(wiring.Component):
             delay(m, v, regs["align_low"], n) for v, n in
             ((shifted_low, "aligned_low"), (negative, "neg_low"), (special, "special_low")))
         aligned = Signal.like(self.p, name="aligned")
-        if top_shift > 3:
+        if top_shift >> low:
             high = delay(m, shift[low:], regs["align_low"], "shift_high")
             m.d.comb += aligned.eq(shifted_low << Cat(Const(0, low), high))
         else:

@@ -75,6 +75,15 @@ ECP5 = DelayModel("ecp5", register_ns=1.1, lut_ns=0.85, carry_ns=2.3, carry_bit_
 MODELS = {"ecp5": ECP5}
 
 
+def split_shift(amounts: int) -> tuple[int, int]:
+    """A barrel shift by 0 .. amounts-1 in two steps with a possible register between: the
+    low bits of the amount (about half the 4:1 mux levels), then the rest. Returns
+    (low_bits, distinct high shifts)."""
+    bits = max(amounts - 1, 0).bit_length()
+    low_bits = min(bits, 2 * math.ceil(math.ceil(bits / 2) / 2))
+    return low_bits, ((amounts - 1) >> low_bits) + 1
+
+
 def check_target(target_mhz) -> float | None:
     if target_mhz is None:
         return None

@@ -155,3 +155,28 @@ def test_pipelined_converters_match_ref(rng):
     np.testing.assert_array_equal(got["o"].astype(np.int64), want.astype(np.int64), strict=True)
     checked += got["o"].size
     assert checked == 256 + 3 * 1200 + 1000
+
+
+def test_gen_target_mhz_writes_the_plan_into_the_manifest(tmp_path, capsys):
+    import json
+
+    from sqhw.cli import main
+
+    assert main(["gen", "mul", "--a", "int8", "--b", "int8", "--target-mhz", "200",
+                 "-o", str(tmp_path / "m")]) == 0
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    params = manifest["parameters"]
+    assert params["target_mhz"] == 200 and params["stages"] is None
+    assert params["product"] == "logic" and manifest["latency"] == sum(params["registers"]) > 0
+    assert params["estimated_mhz"] >= 200
+    capsys.readouterr()
+    for bad in (["--target-mhz", "0"], ["--target-mhz", "fast"],
+                ["--target-mhz", "200", "--stages", "1"]):
+        try:
+            code = main(["gen", "mul", "--a", "int8", "--b", "int8", *bad,
+                         "-o", str(tmp_path / "bad")])
+        except SystemExit as exit:  # argparse refuses the value itself
+            code = exit.code
+        assert code == 2
+        assert "--target-mhz" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

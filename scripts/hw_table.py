@@ -7,8 +7,11 @@ the bare LFE5U-25F of boards/ecp5_25k.yaml).
     .venv/bin/python scripts/hw_table.py --dsp [--json]   # the DSP-efficiency table
 
 Every row is a fresh `sqhw gen` design with 2 pipeline stages (MACs: accumulator sized for
-dot products of 1024 terms); ECP5 Fmax is register to register (inputs and outputs
-registered around the design), nextpnr seed 1."""
+dot products of 1024 terms) for the Xilinx columns; the ECP5 columns place and route the
+same operator generated with `--target-mhz` (ECP5_TARGETS: 200 MHz for the 8-bit multipliers
+and the int8 MAC, 150 MHz for the rest; the delay model of sqhw.hdl.timing places the
+registers), so they show the latency and the LUT / FF cost of the added registers. ECP5 Fmax
+is register to register (inputs and outputs registered around the design), nextpnr seed 1."""
 
 import argparse
 import json
@@ -77,24 +80,56 @@ ROWS = [
 ]
 
 
-def measure(rows=ROWS):
+EIGHT_BIT_TARGET, OTHER_TARGET = 200.0, 150.0
+
+
+def ecp5_target(kind: str, label: str, builder) -> float | None:
+    """The --target-mhz of a row's ECP5 design (None: a design without a pipeline)."""
+    if builder is design_index_muxes:
+        return None
+    eight_bit_mul = kind == "mul" and label.split(" x ")[0] in ("int8", "e4m3fn", "e5m2")
+    return EIGHT_BIT_TARGET if eight_bit_mul or (kind, label) == ("mac",
+                                                                  "int8 x int8 -> int8") \
+        else OTHER_TARGET
+
+
+def _ecp5_kwargs(kwargs: dict, target: float | None) -> dict:
+    if target is None:
+        return kwargs
+    return {**{k: v for k, v in kwargs.items() if k != "stages"}, "target_mhz": target}
+
+
+def measure(rows=ROWS, only: str | None = None):
+    """Every row's figures; only="ecp5" or "xilinx" runs that flow alone (the other
+    columns are left empty: None)."""
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (kind, label, builder, kwargs) in enumerate(rows):
             print(f"[{i + 1}/{len(rows)}] {kind} {label}", file=sys.stderr, flush=True)
+            top = f"{re.sub(r'[^A-Za-z0-9]', '_', kind)}_{i}"
             dut, description = builder(**kwargs)
             design = Path(tmp) / f"d{i}"
-            write_design(dut, description, design, f"{re.sub(r'[^A-Za-z0-9]', '_', kind)}_{i}")
-            row = {"operator": kind, "formats": label, "latency": description["latency"]}
-            for target, fn, keys in (("xcup", synth_xcup, ("lut", "ff", "carry", "dsp48e2")),
-                                     ("xc7", synth_xc7, ("lut", "dsp48e1", "dsp_cascade")),
-                                     ("ecp5", synth_ecp5, ("fmax_mhz", "lut4", "ff", "mult18"))):
+            write_design(dut, description, design, top)
+            target = ecp5_target(kind, label, builder)
+            dut, ecp5_description = builder(**_ecp5_kwargs(kwargs, target))
+            ecp5_design = Path(tmp) / f"e{i}"
+            write_design(dut, ecp5_description, ecp5_design, top)
+            row = {"operator": kind, "formats": label, "latency": description["latency"],
+                   "ecp5_target_mhz": target, "ecp5_latency": ecp5_description["latency"],
+                   "ecp5_estimated_mhz": ecp5_description["parameters"].get("estimated_mhz")}
+            for name, fn, keys, where in (
+                    ("xcup", synth_xcup, ("lut", "ff", "carry", "dsp48e2"), design),
+                    ("xc7", synth_xc7, ("lut", "dsp48e1", "dsp_cascade"), design),
+                    ("ecp5", synth_ecp5, ("fmax_mhz", "lut4", "ff", "mult18"), ecp5_design)):
+                if only is not None and (name == "ecp5") != (only == "ecp5"):
+                    row[name] = {k: None for k in keys}
+                    continue
                 try:  # one tool failure must not lose the rows already measured
-                    report = fn(design)
-                    row[target] = {k: report[k] for k in keys}
+                    report = fn(where)
+                    row[name] = {k: report[k] for k in keys}
                 except SynthesisError as err:
-                    print(f"  {target}: {str(err).splitlines()[0]}", file=sys.stderr)
-                    row[target] = {k: None for k in keys}
+                    print(f"  {name}: {str(err).splitlines()[0]}", file=sys.stderr)
+                    row[name] = {k: None for k in keys}
             out.append(row)
     return out
 
@@ -102,11 +137,14 @@ def measure(rows=ROWS):
 def markdown(rows) -> str:
     return table(["operator", "formats", "latency", "xcup LUT", "xcup FF", "xcup CARRY4",
                   "xcup DSP48E2", "xc7 LUT", "xc7 DSP48E1", "xc7 PCIN cascades",
-                  "ECP5 Fmax MHz", "ECP5 LUT4", "ECP5 FF", "ECP5 MULT18"],
+                  "ECP5 target MHz", "ECP5 latency", "ECP5 Fmax MHz", "ECP5 LUT4", "ECP5 FF",
+                  "ECP5 MULT18"],
                  [[r["operator"], r["formats"], r["latency"], r["xcup"]["lut"], r["xcup"]["ff"],
                    r["xcup"]["carry"], r["xcup"]["dsp48e2"], r["xc7"]["lut"],
-                   r["xc7"]["dsp48e1"], r["xc7"]["dsp_cascade"], r["ecp5"]["fmax_mhz"],
-                   r["ecp5"]["lut4"], r["ecp5"]["ff"], r["ecp5"]["mult18"]] for r in rows])
+                   r["xc7"]["dsp48e1"], r["xc7"]["dsp_cascade"],
+                   r["ecp5_target_mhz"] and f"{r['ecp5_target_mhz']:g}", r["ecp5_latency"],
+                   r["ecp5"]["fmax_mhz"], r["ecp5"]["lut4"], r["ecp5"]["ff"],
+                   r["ecp5"]["mult18"]] for r in rows])
 
 
 # DSP efficiency: products per cycle against the DSP cells that compute them. Each row:
@@ -189,17 +227,29 @@ def dsp_markdown(rows) -> str:
                    r["ice40"]["ff"], r["ice40"]["mac16"]] for r in rows])
 
 
-if __name__ == "__main__":
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--dsp", action="store_true",
                         help="the DSP-efficiency table (xcup DSPs per MAC, iCE40 UP5K)")
-    parser.add_argument("--only", default=None,
+    parser.add_argument("--dsp-rows", default=None, metavar="TEXT",
                         help="with --dsp: only the rows whose formats contain this text")
+    parser.add_argument("--only", choices=("ecp5", "xilinx"),
+                        help="run one flow (the other columns print as -)")
+    parser.add_argument("--from-json", metavar="FILE",
+                        help="print the table of rows saved by an earlier --json run")
     args = parser.parse_args()
-    if args.only is not None and not args.dsp:
-        parser.error("--only: goes with --dsp")
-    rows = (measure_dsp([r for r in DSP_ROWS if args.only is None or args.only in r[1]])
-            if args.dsp else measure())
-    print(json.dumps(rows, indent=1) if args.json else
-          (dsp_markdown if args.dsp else markdown)(rows))
+    if args.dsp_rows is not None and not args.dsp:
+        parser.error("--dsp-rows: goes with --dsp")
+    if args.dsp:
+        rows = measure_dsp([r for r in DSP_ROWS
+                            if args.dsp_rows is None or args.dsp_rows in r[1]])
+        print(json.dumps(rows, indent=1) if args.json else dsp_markdown(rows))
+        return
+    rows = (json.loads(Path(args.from_json).read_text()) if args.from_json
+            else measure(only=args.only))
+    print(json.dumps(rows, indent=1) if args.json else markdown(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -210,7 +210,8 @@ def _gen_design(args):
                 raise ValueError(f"--width: the exact product of {args.a} x {args.b} needs "
                                  f"{exact} bits; expected {exact} to {exact + MAX_EXTRA_WIDTH} "
                                  f"(wider only repeats the sign), got {args.width}")
-        return DESIGNS["mul"](args.a, args.b, args.stages, args.width)
+        return DESIGNS["mul"](args.a, args.b, args.stages, args.width,
+                              target_mhz=args.target_mhz)
     if args.design == "cvt":
         for arg, value in (("--multiplier-bits", args.multiplier_bits),
                            ("--random-bits", args.random_bits)):
@@ -225,7 +226,8 @@ def _gen_design(args):
                                  f"larger shift leaves only the zero point), got "
                                  f"{args.dyadic_shift}")
         return DESIGNS["cvt"](args.src, args.dst, args.rounding, args.saturate, args.stages,
-                              args.random_bits, args.dyadic_shift, args.multiplier_bits)
+                              args.random_bits, args.dyadic_shift, args.multiplier_bits,
+                              target_mhz=args.target_mhz)
     if args.design == "mac":
         a, b = parse(args.a), parse(args.b)
         block = next((f for f in (a, b) if isinstance(f, BlockScaled)), None)
@@ -240,12 +242,13 @@ def _gen_design(args):
             if not 1 <= length <= MAX_LENGTH:
                 raise ValueError(f"--length: expected 1 to 2**24 terms, got {length}")
         return DESIGNS["mac"](args.a, args.b, length, args.out, args.rounding, args.saturate,
-                              args.stages)
+                              args.stages, target_mhz=args.target_mhz)
     nm = _chain_shape(args.nm, args.lanes, args.chain, args.k)
     dut, description = DESIGNS["dsp_chain"](args.weight, args.act, nm.m, args.chain, args.k,
                                             args.out, args.rounding, args.saturate,
                                             args.stages, args.lanes, pack=args.pack,
-                                            primitive=args.primitive)
+                                            primitive=args.primitive,
+                                            target_mhz=args.target_mhz)
     description["parameters"]["nm"] = str(nm)  # the pattern verify / vectors use by default
     return dut, description
 
@@ -624,6 +627,19 @@ def _stages(text: str) -> int:
                     "only delay the output)")
 
 
+def _target_mhz(text: str) -> float:
+    from .hdl.timing import MAX_TARGET_MHZ
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a frequency in MHz, got {text!r}") from None
+    if not 0 < value <= MAX_TARGET_MHZ:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"expected a frequency above 0 and at most "
+                                         f"{MAX_TARGET_MHZ:g} MHz, got {text}")
+    return value
+
+
 def _seed(text: str) -> int:
     return _integer(text, 0, SEED_LIMIT - 1, shown="2**63 - 1")
 
@@ -644,6 +660,10 @@ def _add_gen(sub) -> None:
     common.add_argument("--stages", type=_stages, default=None,
                         help=f"pipeline register stages, 0 to {MAX_STAGES} (latency; default 0, "
                         "mac and chain 1)")
+    common.add_argument("--target-mhz", type=_target_mhz, default=None, metavar="F",
+                        help="place pipeline registers until the delay model (calibrated on "
+                        "ECP5 with nextpnr) says every path meets F MHz, like FloPoCo's "
+                        "frequency= (instead of --stages; the latency goes in the manifest)")
     common.add_argument("--top", help="Verilog module name, a plain identifier (default "
                         "sqhw_<design>; submodules are named <top>.<name>)")
     rounding = argparse.ArgumentParser(add_help=False)
@@ -805,7 +825,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "stages", 0) is None and args.verb == "gen":
+    if args.verb == "gen" and args.stages is not None and args.target_mhz is not None:
+        print("sqhw gen: error: --stages and --target-mhz: give one (--target-mhz places the "
+              "registers itself)", file=sys.stderr)
+        return 2
+    if getattr(args, "stages", 0) is None and args.verb == "gen" and args.target_mhz is None:
         args.stages = 1 if args.design in ("mac", "chain") else 0
     try:
         return args.func(args)

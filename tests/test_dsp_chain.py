@@ -16,8 +16,14 @@ from sqhw.verify.runner import run
 pytestmark = pytest.mark.rtl
 
 
-def _run(tmp_path, w, x, m, env, lanes=4, chain=8, k=512):
-    dut, description = design_dsp_chain(w, x, m, chain, k, "int8", lanes=lanes)
+PIPELINED = ("float8_e4m3fn", "int8")  # this pair's builds are planned for 250 MHz
+
+
+def _run(tmp_path, w, x, m, env, lanes=4, chain=8, k=512, target_mhz=None):
+    if target_mhz is None and (w, x) == PIPELINED:
+        target_mhz = 250
+    dut, description = design_dsp_chain(w, x, m, chain, k, "int8", lanes=lanes,
+                                        target_mhz=target_mhz)
     write_design(dut, description, tmp_path / "chain", "chain")
     return run("tb_dsp_chain", [tmp_path / "chain"], 1, env=env)
 
@@ -49,7 +55,8 @@ def test_backpressure_gaps_and_matrix_matrix(tmp_path, seed):
     the join waits on either), 3 columns of X, 18 rows: a last row block of 2 real rows."""
     result = next(iter(_run(tmp_path, "int8", "int8", 4, {
         "SQHW_NM": "2:4", "SQHW_ROWS": "18", "SQHW_K": "512", "SQHW_COLS": "3",
-        "SQHW_READY": "0.3", "SQHW_VALID": "0.6", "SQHW_SEED": str(seed)}).values()))
+        "SQHW_READY": "0.3", "SQHW_VALID": "0.6", "SQHW_SEED": str(seed)},
+        target_mhz=250).values()))  # the planned pipeline's stalls
     assert result["mismatches"] == 0 and result["vectors"] == 54
     assert result["cycles"] > 2 * result["ideal_cycles"]  # the streams stalled the chain
 

@@ -91,9 +91,11 @@ def test_requantizer_matches_ref(in_fmt, out_name, rng):
     assert checked == 12 * min(1 << in_fmt.bits, 2048)  # every code, or 2048 drawn
 
 
-def test_dot_product_with_backpressure(rng):
+@pytest.mark.parametrize("pipe", [{"stages": 2}, {"target_mhz": 250}],
+                         ids=["stages2", "target250"])
+def test_dot_product_with_backpressure(pipe, rng):
     a_fmt, b_fmt, out_fmt = parse("float8_e4m3fn"), parse("int8"), parse("float8_e5m2")
-    dut = DotProduct(a_fmt, b_fmt, 32, out_fmt, stages=2)
+    dut = DotProduct(a_fmt, b_fmt, 32, out_fmt, **pipe)
     fa = np.flatnonzero(np.isfinite(a_fmt.table))
     vectors = [(rng.choice(fa, n), rng.integers(0, 256, n)) for n in rng.integers(1, 33, 30)]
     want = [int(ref.dot(a, a_fmt, b, b_fmt)) for a, b in vectors]
@@ -188,16 +190,19 @@ def test_dyadic_requantizer_matches_ref(mode, out_name, saturate, rng):
     assert got.size == 1500 + 500
 
 
-@pytest.mark.parametrize("name,out_name,mode", [("mxfp4", "float8_e4m3fn", "rne"),
-                                               ("mxfp8_e4m3", "float8_e5m2", "rtz"),
-                                               ("nvfp4", "float8_e4m3fn", "rne"),
-                                               ("mxint8", "int8", "floor")])
-def test_block_dot_product_matches_ref(name, out_name, mode, rng):
+@pytest.mark.parametrize("name,out_name,mode,pipe", [
+    ("mxfp4", "float8_e4m3fn", "rne", {"stages": 1}),
+    ("mxfp8_e4m3", "float8_e5m2", "rtz", {"stages": 1}),
+    ("nvfp4", "float8_e4m3fn", "rne", {"stages": 1}),
+    ("mxint8", "int8", "floor", {"stages": 1}),
+    ("mxfp8_e4m3", "float8_e4m3fn", "rne", {"target_mhz": 250}),
+    ("nvfp4", "float8_e4m3fn", "rtz", {"target_mhz": 250})])
+def test_block_dot_product_matches_ref(name, out_name, mode, pipe, rng):
     from sqhw.formats import BlockEncoded
     from sqhw.hdl import BlockDotProduct
 
     fmt, out = parse(name), parse(out_name)
-    dut = BlockDotProduct(fmt, fmt, out, rounding=mode, stages=1)
+    dut = BlockDotProduct(fmt, fmt, out, rounding=mode, **pipe)
     size, blocks = fmt.block_size, 12
     finite = np.flatnonzero(np.isfinite(fmt.element.table))
     a, b = rng.choice(finite, (blocks, size)), rng.choice(finite, (blocks, size))
@@ -235,18 +240,21 @@ def test_block_dot_product_matches_ref(name, out_name, mode, rng):
     sim.add_testbench(driver)
     sim.add_testbench(sink)
     sim.add_process(monitor)
-    sim.run_until(1e-8 * (blocks * size * 3 + 100))
+    sim.run_until(1e-8 * (blocks * size * 3 + 100 + 4 * dut.latency))
     assert got == want and len(got) == blocks
 
 
-def test_sparse_dsp_chain_runs_every_pattern_of_one_build(rng):
+@pytest.mark.parametrize("pipe", [{"stages": 1}, {"target_mhz": 250}],
+                         ids=["stages1", "target250"])
+def test_sparse_dsp_chain_runs_every_pattern_of_one_build(pipe, rng):
     """Two lanes share the activation stream; the weight stream stalls now and then so the
     join of the two streams is exercised."""
     from sqhw.hdl.sparse_chain import SparseDSPChain, beats
     from sqhw.sparsity import NM
 
     int8 = parse("int8")
-    dut = SparseDSPChain(int8, int8, m=8, chain=8, max_k=512, out_fmt=int8, stages=1, lanes=2)
+    dut = SparseDSPChain(int8, int8, m=8, chain=8, max_k=512, out_fmt=int8, lanes=2, **pipe)
+    drain = dut.latency + 4
     assert dut.runtime_patterns == ["1:8", "2:8", "4:8", "8:8"]
     cases = []
     for pattern in dut.runtime_patterns:
@@ -266,7 +274,7 @@ def test_sparse_dsp_chain_runs_every_pattern_of_one_build(rng):
                 ctx.set(dut.acts.valid, 1)
                 await ctx.tick().until(dut.acts.ready)
             ctx.set(dut.acts.valid, 0)
-            await ctx.tick().repeat(16)  # drain before the pattern changes
+            await ctx.tick().repeat(drain)  # drain before the pattern changes
 
     async def weights(ctx):
         for nm, stream, _ in cases:
@@ -284,7 +292,7 @@ def test_sparse_dsp_chain_runs_every_pattern_of_one_build(rng):
                 ctx.set(dut.weights.valid, 1)
                 await ctx.tick().until(dut.weights.ready)
                 ctx.set(dut.weights.valid, 0)
-            await ctx.tick().repeat(16)
+            await ctx.tick().repeat(drain)
 
     async def monitor(ctx):
         ctx.set(dut.result.ready, 1)
@@ -298,7 +306,7 @@ def test_sparse_dsp_chain_runs_every_pattern_of_one_build(rng):
     sim.add_testbench(acts)
     sim.add_testbench(weights)
     sim.add_process(monitor)
-    sim.run_until(1e-8 * 400)
+    sim.run_until(1e-8 * (400 + 8 * drain))
     assert got == [v for _, _, want in cases for v in want] and len(got) == 8
 
 

@@ -42,6 +42,18 @@ DESIGNS = {
                                  "out": "int8", "lanes": 2}),
     "chain_e4m3": (design_dsp_chain, {"w": "float8_e4m3fn", "x": "int8", "m": 8, "chain": 2,
                                       "max_k": 300, "out": "float8_e4m3fn"}),
+    # planned by --target-mhz: partial-product trees, chunked negations, two-step shifts
+    "mul_piped": (design_mul, {"a": "float8_e5m2", "b": "int8", "target_mhz": 250}),
+    "dyadic_piped": (design_cvt, {"src": "int16", "dst": "int8", "dyadic_shift": 18,
+                                  "target_mhz": 250}),
+    "mac_piped": (design_mac, {"a": "float8_e4m3fn", "b": "float8_e4m3fn", "length": 64,
+                               "out": "float8_e5m2", "target_mhz": 250}),
+    "block_mx_piped": (design_mac, {"a": "mxfp8_e4m3", "b": "mxfp8_e4m3", "length": 32,
+                                    "out": "float8_e4m3fn", "target_mhz": 250}),
+    "block_nv_piped": (design_mac, {"a": "nvfp4", "b": "nvfp4", "length": 16,
+                                    "out": "float8_e4m3fn", "target_mhz": 250}),
+    "chain_piped": (design_dsp_chain, {"w": "float8_e4m3fn", "x": "int8", "m": 4, "chain": 2,
+                                       "max_k": 64, "out": "int8", "target_mhz": 250}),
 }
 
 
@@ -78,7 +90,7 @@ def test_every_design_kind_lints_with_only_waived_warnings(tmp_path):
         assert set(warnings) <= WAIVED, (name, set(warnings) - WAIVED)
         assert "ASCRANGE" not in warnings and "CASEINCOMPLETE" not in warnings
         seen[name] = len(warnings)
-    assert len(seen) == len(DESIGNS) == 13
+    assert len(seen) == len(DESIGNS) == 19
 
 
 def test_two_designs_with_submodules_share_one_project(tmp_path):

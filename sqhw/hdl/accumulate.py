@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, Value
 
+from .timing import ECP5, Segment
+
+
+def accumulate_segment(bits: int, model=ECP5) -> Segment:
+    """The running sum's loop: one add, always registered (the restart to zero is the
+    flip-flops' synchronous reset)."""
+    return Segment("accumulate", model.adder(bits), registered=True)
+
 
 def accumulate(m: Module, addend: Value, flag: Value, valid: Value, last: Value,
                advance: Value, shape, extras=()):

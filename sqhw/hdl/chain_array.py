@@ -37,16 +37,18 @@ class SparseDSPArray(wiring.Component):
 
     @refusing
     def __init__(self, w_fmt, x_fmt, m: int, chain: int, max_k: int, out_fmt,
-                 rounding: str = "rne", saturate: bool = True, stages: int = 1, lanes: int = 1,
-                 lane_module: str = LANE_MODULE, pack: int = 1, primitive: str | None = None):
+                 rounding: str = "rne", saturate: bool = True, stages: int | None = None,
+                 lanes: int = 1, lane_module: str = LANE_MODULE, pack: int = 1,
+                 primitive: str | None = None, target_mhz: float | None = None):
         if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"lanes: expected a positive integer, got {lanes!r}")
         self.lane = SparseDSPChain(w_fmt, x_fmt, m, chain, max_k, out_fmt, rounding=rounding,
                                    saturate=saturate, stages=stages, lanes=1, pack=pack,
-                                   primitive=primitive)
+                                   primitive=primitive, target_mhz=target_mhz)
         self.lane_module, self.lanes = lane_module, lanes
         for name in ("w_fmt", "x_fmt", "out_fmt", "m", "chain", "max_k", "index_bits",
-                     "stages", "accumulator", "runtime_patterns", "latency", "pack", "plan", "primitive"):
+                     "stages", "target_mhz", "accumulator", "runtime_patterns", "latency",
+                     "registers", "estimated_mhz", "pack", "plan", "primitive"):
             setattr(self, name, getattr(self.lane, name))
         super().__init__(chain_signature(w_fmt, x_fmt, m, chain, out_fmt, self.accumulator,
                                          lanes, pack))

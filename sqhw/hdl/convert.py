@@ -15,23 +15,84 @@ from ..formats import Fixed, Minifloat
 from ..ref import special_code
 from ..formats.rounding import DETERMINISTIC_MODES, Rounding, check_mode
 from ._refuse import refusing
-from .operand import decode, layout_of, signed_value
-from .pipeline import check_stages, delay, split_stages
+from .adder import chunk_segments, chunked_add
+from .multiplier import product_kind
+from .operand import decode, layout_of, max_shift
+from .pipeline import delay, effective_stages, resolve_registers, split_stages
+from .product import product_tree, tree_levels
+from .timing import ECP5, Segment, check_target, estimate_mhz, split_shift
 
 
 def fixed_shape(fmt: Fixed):
     return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
 
 
-def saturate_or_wrap(m: Module, value: Value, out: Fixed, saturate: bool) -> Signal:
-    """The code of an integer in `out`: clamped to its range, or its low bits (wrap)."""
+def saturate_or_wrap(m: Module, value: Value, out: Fixed, saturate: bool,
+                     cut=lambda *values: values) -> Signal:
+    """The code of an integer in `out`: clamped to its range, or its low bits (wrap).
+    `cut(low_bits, over, under)` may register the range tests before the clamp."""
     code = Signal(out.bits, name="code")
-    if saturate:
-        m.d.comb += code.eq(Mux(value > out.max_int, out.max_int,
-                                Mux(value < out.min_int, out.min_int, value)))
-    else:
-        m.d.comb += code.eq(value)
+    low = Signal(out.bits, name="low_bits")
+    over, under = Signal(name="over"), Signal(name="under")
+    m.d.comb += [low.eq(value), over.eq(value > out.max_int if saturate else 0),
+                 under.eq(value < out.min_int if saturate else 0)]
+    low, over, under = cut(low, over, under)
+    m.d.comb += code.eq(Mux(over, out.max_int, Mux(under, out.min_int, low)))
     return code
+
+
+def leading_zeros(m: Module, value: Value, name: str) -> Signal:
+    """The number of zero bits above value's highest set bit (len(value) when it is 0), as a
+    tree of 2:1 muxes: log2(width) levels, not a priority chain as long as the value."""
+    width = len(value)
+    size = 1 << max(1, (width - 1).bit_length())
+    bits = [value[i] for i in range(width)][::-1] + [Const(0, 1)] * (size - width)  # top first
+
+    def block(part):  # (all zero, zeros above the first one) of bits, top first
+        if len(part) == 1:
+            return ~part[0], Const(0, 0)
+        half = len(part) // 2
+        (hi_zero, hi_count), (lo_zero, lo_count) = block(part[:half]), block(part[half:])
+        count = Cat(Mux(hi_zero, lo_count, hi_count), hi_zero) if half > 1 else hi_zero
+        return hi_zero & lo_zero, count
+
+    zero, count = block(bits)
+    lzc = Signal(range(width + 1), name=name)
+    m.d.comb += lzc.eq(Mux(zero, width, count))
+    return lzc
+
+
+class Pipelined:
+    """Registers after named segments: `cut(m, name, *values)` delays values by the count
+    the plan gave that segment (None passes through)."""
+
+    def segments(self, model=ECP5) -> list[Segment]:
+        raise NotImplementedError
+
+    @property
+    def latency(self) -> int:
+        return sum(self.registers)
+
+    @property
+    def estimated_mhz(self) -> float:
+        """The delay model's Fmax of this pipeline (inputs and output registered outside)."""
+        return estimate_mhz(self.segments(), self.registers)
+
+    def _legacy_at(self, stages: int, mid: str, out: str) -> tuple[int, ...]:
+        """`stages` on the two fixed cut points: one after `mid`, the rest after `out`."""
+        first, last = split_stages(stages, 2)
+        return tuple(first if s.name == mid else last if s.name == out else 0
+                     for s in self.segments())
+
+    def registers_of(self, name: str) -> list[int]:
+        """The registers of a chunked add's segments (`name0`, `name1`, ..., `name`)."""
+        return [r for s, r in zip(self.segments(), self.registers)
+                if s.name == name or (s.name.startswith(name) and s.name[len(name):].isdigit())]
+
+    def cut(self, m: Module, name: str, *values):
+        count = self.registers[[s.name for s in self.segments()].index(name)]
+        return [v if v is None else delay(m, v, count, f"{name}{i}")
+                for i, v in enumerate(values)]
 
 
 def round_up(mode: str, negative: Value, lsb: Value, guard: Value, sticky: Value,
@@ -59,7 +120,7 @@ def round_up(mode: str, negative: Value, lsb: Value, guard: Value, sticky: Value
     return (fraction + random)[len(fraction)]
 
 
-class MinifloatToFixed(wiring.Component):
+class MinifloatToFixed(Pipelined, wiring.Component):
     """Exact conversion of a minifloat code to the format's exact_fixed integer.
 
     >>> from sqhw.formats import parse
@@ -68,33 +129,46 @@ class MinifloatToFixed(wiring.Component):
     """
 
     @refusing
-    def __init__(self, fmt: Minifloat, stages: int = 0):
+    def __init__(self, fmt: Minifloat, stages: int | None = None,
+                 target_mhz: float | None = None, registers=None):
         if not isinstance(fmt, Minifloat):
             raise TypeError(f"MinifloatToFixed: expected a Minifloat, got {fmt!r}")
-        self.fmt, self.stages = fmt, check_stages(stages)
+        self.fmt = fmt
+        self.stages = effective_stages(stages, target_mhz, registers)
         self.out_format = fmt.exact_fixed
+        self.registers, self.target_mhz = resolve_registers(
+            "MinifloatToFixed", self.segments(), stages, target_mhz, registers,
+            lambda n: (0, n))  # `stages` registers the output
         super().__init__({"i": In(layout_of(fmt)), "o": Out(fixed_shape(self.out_format)),
                           "special": Out(1)})
 
-    @property
-    def latency(self) -> int:
-        return self.stages
+    def segments(self, model=ECP5) -> list[Segment]:
+        return [Segment("align", model.lut_ns + model.shifter(max_shift(self.fmt) + 1)),
+                *chunk_segments("sign", self.out_format.bits, model.lut_ns, model)]
 
     def elaborate(self, platform):
         m = Module()
         d = decode(m, self.fmt, self.i, "i")
-        value = Signal.like(self.o, name="value")
-        m.d.comb += value.eq(signed_value(d.magnitude, d.shift, d.negative, d.special))
-        m.d.comb += [self.o.eq(delay(m, value, self.stages, "o")),
-                     self.special.eq(delay(m, d.special, self.stages, "special"))]
+        aligned = Signal.like(self.o, name="aligned")  # |aligned| <= |value|: it fits
+        m.d.comb += aligned.eq(d.magnitude << d.shift)
+        aligned, negative, special = self.cut(m, "align", aligned, d.negative, d.special)
+        negate = Signal(name="negate")
+        kept = Signal(len(self.o), name="kept")
+        m.d.comb += [negate.eq(negative & ~special),
+                     kept.eq(Mux(special, 0, Mux(negate, ~aligned, aligned)))]
+        m.d.comb += [self.o.eq(chunked_add(m, kept, negate, self.registers_of("sign"), "o")),
+                     self.special.eq(delay(m, special, sum(self.registers_of("sign")),
+                                           "special_out"))]
         return m
 
 
-class Requantizer(wiring.Component):
+class Requantizer(Pipelined, wiring.Component):
     """Round a Fixed value (integer i, frac_bits of in_fmt) once into out_fmt's codes.
 
     Ports: i (the fixed-point integer), o (the output code), and `random` (random_bits wide)
-    when rounding="stochastic". `latency` = stages.
+    when rounding="stochastic". `latency` = its registers: `stages` go after the alignment
+    (normalising) shift and at the output; `target_mhz` places them after any of `segments`
+    (into a minifloat: magnitude, leading zeros, normalise, round, overflow).
 
     >>> from sqhw.formats import Fixed, parse
     >>> rq = Requantizer(Fixed(20, 18), parse("float8_e4m3fn"), rounding="rne", saturate=True)
@@ -104,7 +178,8 @@ class Requantizer(wiring.Component):
 
     @refusing
     def __init__(self, in_fmt: Fixed, out_fmt, rounding: str = "rne", saturate: bool = True,
-                 stages: int = 0, random_bits: int = 16):
+                 stages: int | None = None, random_bits: int = 16,
+                 target_mhz: float | None = None, registers=None):
         if not isinstance(in_fmt, Fixed):
             raise TypeError(f"in_fmt: expected a Fixed format, got {in_fmt!r}")
         layout_of(out_fmt)
@@ -116,32 +191,62 @@ class Requantizer(wiring.Component):
             raise ValueError(f"random_bits: expected a positive integer, got {random_bits!r}")
         self.in_fmt, self.out_fmt = in_fmt, out_fmt
         self.rounding, self.saturate = rounding, bool(saturate)
-        self.stages, self.random_bits = check_stages(stages), random_bits
+        self.random_bits = random_bits
+        self.stages = effective_stages(stages, target_mhz, registers)
+        mid, out = (("normalise", "overflow") if isinstance(out_fmt, Minifloat)
+                    else ("align", "saturate"))
+        self.registers, self.target_mhz = resolve_registers(
+            "Requantizer", self.segments(), stages, target_mhz, registers,
+            lambda n: self._legacy_at(n, mid, out))
         members = {"i": In(fixed_shape(in_fmt)), "o": Out(layout_of(out_fmt))}
         if rounding == "stochastic":
             members["random"] = In(random_bits)
         super().__init__(members)
 
-    @property
-    def latency(self) -> int:
-        return self.stages
+    def _minifloat_geometry(self):
+        """(w, f, top, bottom, limit, code_width) of the normalising datapath."""
+        out, r = self.out_fmt, self.random_bits
+        man, width, frac = out.man_bits, self.in_fmt.bits, self.in_fmt.frac_bits
+        # zeros on top so the normalising shift limit is >= 0; below for guard (+ fraction)
+        top = max(0, out.emin + frac - (width - 1))
+        bottom = max(0, man + 2 + (r if self.rounding == "stochastic" else 0) - (width + top))
+        w = width + top + bottom
+        f = frac + bottom
+        limit = w - 1 - out.emin - f  # the largest left shift: below it, results are subnormal
+        exp_width = max(limit, out.bias + w, 1).bit_length() + 2
+        return w, f, top, bottom, limit, exp_width, exp_width + man + 1
+
+    def segments(self, model=ECP5) -> list[Segment]:
+        width = self.in_fmt.bits
+        if isinstance(self.out_fmt, Minifloat):
+            w, _, _, _, limit, _, code_width = self._minifloat_geometry()
+            man = self.out_fmt.man_bits
+            return [*chunk_segments("magnitude", width, model.lut_ns, model),
+                    Segment("leading_zeros", model.leading_zeros(w)),
+                    Segment("clamp", model.adder(limit.bit_length()) + model.lut_ns),
+                    Segment("normalise_low", model.shifter(1 << split_shift(limit + 1)[0])),
+                    Segment("normalise", model.shifter(split_shift(limit + 1)[1])),
+                    Segment("sticky", max(model.reduce(w - 2 - man) + model.lut_ns,
+                                          model.adder(code_width))),  # beside: exp field
+                    Segment("round", model.adder(code_width)),
+                    Segment("overflow", model.adder(code_width) + 2 * model.lut_ns)]
+        shift = self.in_fmt.frac_bits - self.out_fmt.frac_bits
+        low = shift + max(0, self.random_bits - shift)
+        kept = width - shift + 2
+        return [Segment("align", model.reduce(low - 1) if shift > 0 else 0.0),
+                Segment("round", model.lut_ns + model.adder(kept) if shift > 0 else 0.0),
+                Segment("compare", model.adder(kept)),
+                Segment("saturate", 2 * model.lut_ns)]
 
     def elaborate(self, platform):
         m = Module()
         random = self.random if self.rounding == "stochastic" else None
-        # registers go after the alignment step (mid) and at the output
-        self._cut_mid, cut_out = split_stages(self.stages, 2)
         if isinstance(self.out_fmt, Fixed):
             code = self._to_fixed(m, self.i, random)
         else:
             code = self._to_minifloat(m, self.i, random)
-        m.d.comb += self.o.eq(delay(m, code, cut_out, "o"))
+        m.d.comb += self.o.eq(code)
         return m
-
-    def _mid(self, m: Module, *values):
-        """The values after the mid-pipeline registers (none for stages < 2)."""
-        return [v if v is None else delay(m, v, self._cut_mid, f"mid{i}")
-                for i, v in enumerate(values)]
 
     # -- Fixed -> Fixed ------------------------------------------------------------------
     def _to_fixed(self, m: Module, n: Value, random) -> Value:
@@ -152,7 +257,8 @@ class Requantizer(wiring.Component):
             result = n << -shift
             aligned = Signal(signed(len(n) - shift + 1), name="aligned")
             m.d.comb += aligned.eq(result)
-            (wide,) = self._mid(m, aligned)
+            (wide,) = self.cut(m, "align", aligned)
+            (wide,) = self.cut(m, "round", wide)
         else:
             # pad below so that guard and the stochastic fraction always exist
             pad = max(0, r - shift)
@@ -166,56 +272,73 @@ class Requantizer(wiring.Component):
             fraction = padded[low - r:low] if self.rounding == "stochastic" else None
             truncated_q = Signal.like(truncated, name="truncated")
             m.d.comb += truncated_q.eq(truncated)
-            truncated, guard, sticky, fraction, random, negative = self._mid(
-                m, truncated_q, guard, sticky, fraction, random, negative)
+            truncated, guard, sticky, fraction, random, negative = self.cut(
+                m, "align", truncated_q, guard, sticky, fraction, random, negative)
             up = round_up(self.rounding, negative, truncated[0], guard, sticky, fraction, random,
                           twos_complement=True)
             wide = Signal(signed(len(truncated) + 2), name="rounded")
             m.d.comb += wide.eq(truncated + up)
-        return saturate_or_wrap(m, wide, out, self.saturate)
+            (wide,) = self.cut(m, "round", wide)
+        code = saturate_or_wrap(m, wide, out, self.saturate,
+                                lambda *v: self.cut(m, "compare", *v))
+        (code,) = self.cut(m, "saturate", code)
+        return code
 
     # -- Fixed -> Minifloat ----------------------------------------------------------------
     def _to_minifloat(self, m: Module, n: Value, random) -> Value:
         out, r = self.out_fmt, self.random_bits
-        man, width, frac = out.man_bits, self.in_fmt.bits, self.in_fmt.frac_bits
+        man, width = out.man_bits, self.in_fmt.bits
         stochastic = self.rounding == "stochastic"
+        w, f, top, bottom, limit, exp_width, code_width = self._minifloat_geometry()
         negative = n[-1] if self.in_fmt.signed else Const(0, 1)
-        magnitude = Signal(width, name="magnitude")
-        m.d.comb += magnitude.eq(Mux(negative, -n, n))
-        # zeros on top so the normalising shift limit is >= 0; below for guard (+ fraction)
-        top = max(0, out.emin + frac - (width - 1))
-        bottom = max(0, man + 2 + (r if stochastic else 0) - (width + top))
-        w = width + top + bottom
-        f = frac + bottom
-        mag = Cat(Const(0, bottom), magnitude, Const(0, top)) if bottom or top else magnitude
-        limit = w - 1 - out.emin - f  # the largest left shift: below it, results are subnormal
-        lzc = Signal(range(w + 1), name="lzc")
-        m.d.comb += lzc.eq(w)
-        for i in range(w):  # priority encoder: the highest set bit wins
-            with m.If(mag[i]):
-                m.d.comb += lzc.eq(w - 1 - i)
-        shift = Signal(range(limit + 1), name="norm_shift")
-        m.d.comb += shift.eq(Mux(lzc < limit, lzc, limit))
-        normalised = Signal(w, name="normalised")
-        m.d.comb += normalised.eq(mag << shift)
+        ones = Signal(width, name="ones")  # |n| = (n ^ mask) + negative, added in chunks
+        m.d.comb += ones.eq(Mux(negative, ~n, n))
         nonzero = Signal(name="nonzero")
         m.d.comb += nonzero.eq(n != 0)
-        normalised, shift, negative, random, nonzero = self._mid(
-            m, normalised, shift, negative, random, nonzero)
+        magnitude = chunked_add(m, ones, negative, self.registers_of("magnitude"), "magnitude")
+        negative, nonzero, random = (None if v is None else
+                                     delay(m, v, sum(self.registers_of("magnitude")), name)
+                                     for v, name in ((negative, "neg_mag"),
+                                                     (nonzero, "nonzero_mag"),
+                                                     (random, "random_mag")))
+        mag = Signal(w, name="padded")
+        m.d.comb += mag.eq(Cat(Const(0, bottom), magnitude, Const(0, top)) if bottom or top
+                           else magnitude)
+        lzc = leading_zeros(m, mag, "lzc")
+        mag, lzc, negative, nonzero, random = self.cut(
+            m, "leading_zeros", mag, lzc, negative, nonzero, random)
+        shift = Signal(range(limit + 1), name="norm_shift")
+        m.d.comb += shift.eq(Mux(lzc < limit, lzc, limit))
+        mag, shift, negative, nonzero, random = self.cut(
+            m, "clamp", mag, shift, negative, nonzero, random)
+        # the normalising shift in two steps: by the low bits of the amount, then the rest
+        low_bits, high = split_shift(limit + 1)
+        part = Signal(w, name="normalised_low")
+        m.d.comb += part.eq(mag << shift[:low_bits])
+        part, shift, negative, random, nonzero = self.cut(
+            m, "normalise_low", part, shift, negative, random, nonzero)
+        normalised = Signal(w, name="normalised")
+        m.d.comb += normalised.eq(part << Cat(Const(0, low_bits), shift[low_bits:])
+                                  if high > 1 else part)
+        normalised, shift, negative, random, nonzero = self.cut(
+            m, "normalise", normalised, shift, negative, random, nonzero)
         significand = normalised[w - 1 - man:]
         guard = normalised[w - 2 - man]
         sticky = normalised[:w - 2 - man].any() if w - 2 - man > 0 else Const(0, 1)
         fraction = normalised[w - 1 - man - r:w - 1 - man] if stochastic else None
         # exponent field: biased exponent of a normal result, 0 for subnormals and zero
-        exp_width = max(limit, out.bias + w, 1).bit_length() + 2
         exp_field = Signal(signed(exp_width), name="exp_field")
         m.d.comb += exp_field.eq(Mux(significand[man], w - 1 - f + out.bias - shift, 0))
-        code_width = exp_width + man + 1
         truncated = Signal(code_width, name="truncated_code")
         m.d.comb += truncated.eq(Cat(significand[:man], exp_field) if man else exp_field)
-        up = round_up(self.rounding, negative, significand[0], guard, sticky, fraction, random)
+        up = Signal(name="round_up")
+        m.d.comb += up.eq(round_up(self.rounding, negative, significand[0], guard, sticky,
+                                   fraction, random))
+        truncated, up, negative, nonzero = self.cut(m, "sticky", truncated, up, negative,
+                                                    nonzero)
         rounded = Signal(code_width + 1, name="rounded_code")
         m.d.comb += rounded.eq(truncated + up)  # a carry walks into the exponent by itself
+        rounded, negative, nonzero = self.cut(m, "round", rounded, negative, nonzero)
 
         overflow = rounded > out.max_magnitude_code
         toward_zero = {Rounding.RTZ: Const(1, 1), Rounding.FLOOR: ~negative,
@@ -236,15 +359,18 @@ class Requantizer(wiring.Component):
             neg_code = out.nan_code if (out.nan and not self.saturate) else 0
             m.d.comb += code.eq(Mux(negative & nonzero, neg_code,
                                     Mux(overflow & ~clamp, special or 0, magnitude_code)))
+        (code,) = self.cut(m, "overflow", code)
         return code
 
 
-class DyadicRequantizer(wiring.Component):
+class DyadicRequantizer(Pipelined, wiring.Component):
     """Integer-path requantizer (HAWQ-V3 style): o = sat(round(i * m / 2**shift) + zero_point).
 
     m (multiplier_bits, unsigned) and zero_point (signed, the output's width + 1) are run-time
     inputs, so one unit serves per-channel scales; shift is a parameter. sqhw.ref
-    .requantize_dyadic is its model.
+    .requantize_dyadic is its model. `stages` go after the product and at the output;
+    `target_mhz` places registers after any of `segments` (the product becomes a pipelined
+    partial-product tree where a hard multiplier cannot meet the target).
 
     >>> from sqhw.formats import Fixed, parse
     >>> DyadicRequantizer(Fixed(24, 0), parse("int8"), multiplier_bits=16, shift=20).latency
@@ -254,7 +380,8 @@ class DyadicRequantizer(wiring.Component):
     @refusing
     def __init__(self, in_fmt: Fixed, out_fmt: Fixed, multiplier_bits: int = 16,
                  shift: int = 16, rounding: str = "rne", saturate: bool = True,
-                 stages: int = 0):
+                 stages: int | None = None, target_mhz: float | None = None, registers=None,
+                 product: str | None = None):
         for arg, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
             if not isinstance(fmt, Fixed) or fmt.frac_bits:
                 raise TypeError(f"{arg}: expected an integer format (Fixed, frac_bits=0), "
@@ -268,32 +395,72 @@ class DyadicRequantizer(wiring.Component):
         self.in_fmt, self.out_fmt = in_fmt, out_fmt
         self.multiplier_bits, self.shift = multiplier_bits, shift
         self.rounding, self.saturate = rounding, bool(saturate)
-        self.stages = check_stages(stages)
+        self.stages = effective_stages(stages, target_mhz, registers)
+        if product is not None and product not in ("dsp", "logic"):
+            raise ValueError(f"product: expected dsp or logic, got {product!r}")
+        self.product = product or product_kind(
+            in_fmt, Fixed(multiplier_bits, 0, signed=False), check_target(target_mhz),
+            extra_ns=ECP5.adder(in_fmt.bits + multiplier_bits + 1))  # wider than one MULT18
+        self.registers, self.target_mhz = resolve_registers(
+            "DyadicRequantizer", self.segments(), stages, target_mhz, registers,
+            lambda n: self._legacy_at(n, "product", "saturate"))
         super().__init__({"i": In(fixed_shape(in_fmt)), "m": In(multiplier_bits),
                           "zero_point": In(signed(out_fmt.bits + 1)),
                           "o": Out(layout_of(out_fmt))})
 
-    @property
-    def latency(self) -> int:
-        return self.stages
+    def segments(self, model=ECP5) -> list[Segment]:
+        bits = self.in_fmt.bits + self.multiplier_bits + 1
+        kept = bits - self.shift + 3
+        if self.product == "dsp":
+            product = [Segment("product", model.multiplier_ns + model.adder(bits))]
+        else:
+            levels = tree_levels(min(self.in_fmt.bits, self.multiplier_bits))
+            product = [Segment("product" if k == levels - 1 else f"product{k}",
+                               (model.lut_ns if k == 0 else 0) + model.adder(bits))
+                       for k in range(levels)]
+        return [*product,
+                Segment("sticky", model.reduce(self.shift - 1) + model.lut_ns),
+                Segment("round", model.adder(kept)),
+                Segment("offset", model.adder(kept)),
+                Segment("compare", model.adder(kept)),
+                Segment("saturate", 2 * model.lut_ns)]
 
     def elaborate(self, platform):
         m = Module()
-        cut_mid, cut_out = split_stages(self.stages, 2)
+        segments = self.segments()
         product = Signal(signed(len(self.i) + self.multiplier_bits + 1), name="product")
-        m.d.comb += product.eq(self.i * self.m)
-        product = delay(m, product, cut_mid, "product")
-        zero_point = delay(m, self.zero_point, cut_mid, "zero_point")
+        if self.product == "dsp":
+            m.d.comb += product.eq(self.i * self.m)
+            (product,) = self.cut(m, "product", product)
+            product_regs = self.registers[[s.name for s in segments].index("product")]
+        else:
+            levels = [r for s, r in zip(segments, self.registers)
+                      if s.name.startswith("product")]
+            wide, narrow = ((self.i, self.m) if len(self.i) >= len(self.m)
+                            else (self.m, self.i))
+            m.d.comb += product.eq(product_tree(m, wide, narrow, levels, "pp"))
+            product_regs = sum(levels)
+        zero_point = delay(m, self.zero_point, product_regs, "zero_point")
         s = self.shift
         truncated = product[s:].as_signed()
         guard = product[s - 1]
         sticky = product[:s - 1].any() if s > 1 else Const(0, 1)
-        up = round_up(self.rounding, product[-1], truncated[0], guard, sticky,
-                      twos_complement=True)
+        up = Signal(name="round_up")
+        m.d.comb += up.eq(round_up(self.rounding, product[-1], truncated[0], guard, sticky,
+                                   twos_complement=True))
+        kept = Signal.like(truncated, name="truncated")
+        m.d.comb += kept.eq(truncated)
+        truncated, up, zero_point = self.cut(m, "sticky", kept, up, zero_point)
+        rounded = Signal(signed(len(truncated) + 1), name="rounded")
+        m.d.comb += rounded.eq(truncated + up)
+        rounded, zero_point = self.cut(m, "round", rounded, zero_point)
         total = Signal(signed(len(truncated) + 3), name="total")
-        m.d.comb += total.eq(truncated + up + zero_point)
-        code = saturate_or_wrap(m, total, self.out_fmt, self.saturate)
-        m.d.comb += self.o.eq(delay(m, code, cut_out, "o"))
+        m.d.comb += total.eq(rounded + zero_point)
+        (total,) = self.cut(m, "offset", total)
+        code = saturate_or_wrap(m, total, self.out_fmt, self.saturate,
+                                lambda *v: self.cut(m, "compare", *v))
+        (code,) = self.cut(m, "saturate", code)
+        m.d.comb += self.o.eq(code)
         return m
 
 

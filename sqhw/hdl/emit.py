@@ -80,9 +80,17 @@ _SPECIAL = ("a term (or a block scale) is NaN/Inf; code is then the output forma
             "else its Inf code, else 0")
 
 
-def design_mul(a: str, b: str, stages: int = 0, width: int | None = None):
+def _pipelining(dut) -> dict:
+    """Manifest parameters of a design's pipeline: the target it was planned for (None:
+    fixed `stages`), the delay model's Fmax estimate and the registers per segment."""
+    return {"target_mhz": dut.target_mhz, "estimated_mhz": dut.estimated_mhz,
+            "registers": list(dut.registers)}
+
+
+def design_mul(a: str, b: str, stages: int | None = None, width: int | None = None,
+               target_mhz: float | None = None):
     a_fmt, b_fmt = parse(a), parse(b)
-    dut = Multiplier(a_fmt, b_fmt, stages=stages, width=width)
+    dut = Multiplier(a_fmt, b_fmt, stages=stages, width=width, target_mhz=target_mhz)
     pf = dut.product_format
     return dut, {
         "kind": "mul",
@@ -92,8 +100,9 @@ def design_mul(a: str, b: str, stages: int = 0, width: int | None = None):
         "outputs": {"p": _port(dut.width, pf.signed, pf.frac_bits),
                     "special": {"width": 1, "signed": False,
                                 "meaning": "a or b is a NaN/Inf code; p is 0"}},
-        "parameters": {"a": a_fmt.name, "b": b_fmt.name, "stages": stages,
-                       "product_format": pf.name},
+        "parameters": {"a": a_fmt.name, "b": b_fmt.name, "stages": dut.stages,
+                       "product_format": pf.name, "product": dut.product,
+                       **_pipelining(dut)},
     }
 
 
@@ -118,18 +127,19 @@ def design_packed_mul(x: str, w: str, pack: int, stages: int = 0):
 
 
 def design_cvt(src: str, dst: str | None, rounding: str = "rne", saturate: bool = True,
-               stages: int = 0, random_bits: int = 16, dyadic_shift: int | None = None,
-               multiplier_bits: int = 16):
+               stages: int | None = None, random_bits: int = 16,
+               dyadic_shift: int | None = None, multiplier_bits: int = 16,
+               target_mhz: float | None = None):
     src_fmt = parse(src)
     if dyadic_shift is not None:
         return _design_dyadic(src_fmt, dst, rounding, saturate, stages, dyadic_shift,
-                              multiplier_bits)
+                              multiplier_bits, target_mhz)
     if not isinstance(src_fmt, Fixed):  # minifloat -> its exact fixed view
         if dst not in (None, "exact", src_fmt.exact_fixed.name):
             raise ValueError(f"--to: a {src_fmt.name} input converts exactly to "
                              f"{src_fmt.exact_fixed.name}; to round it into {dst}, convert from "
                              "that fixed format")
-        dut = MinifloatToFixed(src_fmt, stages=stages)
+        dut = MinifloatToFixed(src_fmt, stages=stages, target_mhz=target_mhz)
         out = dut.out_format
         return dut, {
             "kind": "cvt", "latency": dut.latency,
@@ -137,13 +147,14 @@ def design_cvt(src: str, dst: str | None, rounding: str = "rne", saturate: bool 
             "outputs": {"o": _port(out.bits, out.signed, out.frac_bits, out),
                         "special": {"width": 1, "signed": False,
                                     "meaning": "i is a NaN/Inf code; o is 0"}},
-            "parameters": {"from": src_fmt.name, "to": out.name, "stages": stages},
+            "parameters": {"from": src_fmt.name, "to": out.name, "stages": dut.stages,
+                           **_pipelining(dut)},
         }
     if dst is None:
         raise ValueError("--to: a Fixed input needs an output format")
     dst_fmt = parse(dst)
     dut = Requantizer(src_fmt, dst_fmt, rounding=rounding, saturate=saturate, stages=stages,
-                      random_bits=random_bits)
+                      random_bits=random_bits, target_mhz=target_mhz)
     inputs = {"i": {"format": src_fmt.name, "width": src_fmt.bits}}
     if rounding == "stochastic":
         inputs["random"] = {"width": random_bits, "meaning": "uniform random word (LFSR)"}
@@ -151,16 +162,19 @@ def design_cvt(src: str, dst: str | None, rounding: str = "rne", saturate: bool 
         "kind": "cvt", "latency": dut.latency, "inputs": inputs,
         "outputs": {"o": {"format": dst_fmt.name, "width": dst_fmt.bits}},
         "parameters": {"from": src_fmt.name, "to": dst_fmt.name, "rounding": rounding,
-                       "saturate": saturate, "stages": stages, "random_bits": random_bits},
+                       "saturate": saturate, "stages": dut.stages, "random_bits": random_bits,
+                       **_pipelining(dut)},
     }
 
 
-def _design_dyadic(src_fmt, dst, rounding, saturate, stages, shift, multiplier_bits):
+def _design_dyadic(src_fmt, dst, rounding, saturate, stages, shift, multiplier_bits,
+                   target_mhz=None):
     if dst is None:
         raise ValueError("--to: the dyadic requantizer needs an integer output format")
     dst_fmt = parse(dst)
     dut = DyadicRequantizer(src_fmt, dst_fmt, multiplier_bits=multiplier_bits, shift=shift,
-                            rounding=rounding, saturate=saturate, stages=stages)
+                            rounding=rounding, saturate=saturate, stages=stages,
+                            target_mhz=target_mhz)
     return dut, {
         "kind": "cvt", "latency": dut.latency,
         "inputs": {"i": {"format": src_fmt.name, "width": src_fmt.bits},
@@ -168,15 +182,16 @@ def _design_dyadic(src_fmt, dst, rounding, saturate, stages, shift, multiplier_b
                    "zero_point": {"width": dst_fmt.bits + 1, "signed": True}},
         "outputs": {"o": {"format": dst_fmt.name, "width": dst_fmt.bits}},
         "parameters": {"from": src_fmt.name, "to": dst_fmt.name, "rounding": rounding,
-                       "saturate": saturate, "stages": stages, "dyadic_shift": shift,
+                       "saturate": saturate, "stages": dut.stages, "dyadic_shift": shift,
                        "multiplier_bits": multiplier_bits,
-                       "function": "o = sat(round(i * m / 2**dyadic_shift) + zero_point)"},
+                       "function": "o = sat(round(i * m / 2**dyadic_shift) + zero_point)",
+                       "product": dut.product, **_pipelining(dut)},
     }
 
 
-def _design_block_mac(a_fmt, b_fmt, out_fmt, rounding, saturate, stages):
+def _design_block_mac(a_fmt, b_fmt, out_fmt, rounding, saturate, stages, target_mhz=None):
     dut = BlockDotProduct(a_fmt, b_fmt, out_fmt, rounding=rounding, saturate=saturate,
-                          stages=stages)
+                          stages=stages, target_mhz=target_mhz)
     ea, eb, sc = a_fmt.element, b_fmt.element, dut.scale_format
     payload = layout_fields(payload_layout(dut, "terms"), {
         "a": {"format": ea.name}, "b": {"format": eb.name}, "sa": {"format": sc.name},
@@ -193,17 +208,19 @@ def _design_block_mac(a_fmt, b_fmt, out_fmt, rounding, saturate, stages):
         "parameters": {"a": a_fmt.name, "b": b_fmt.name, "block_size": dut.block_size,
                        "max_length": dut.block_size, "out": out_fmt.name,
                        "accumulator": dut.accumulator.name, "rounding": rounding,
-                       "saturate": saturate, "stages": stages},
+                       "saturate": saturate, "stages": dut.stages, **_pipelining(dut)},
     }
 
 
 def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
-               saturate: bool = True, stages: int = 1):
+               saturate: bool = True, stages: int | None = None,
+               target_mhz: float | None = None):
     a_fmt, b_fmt, out_fmt = parse(a), parse(b), parse(out)
     if isinstance(a_fmt, BlockScaled) or isinstance(b_fmt, BlockScaled):
-        return _design_block_mac(a_fmt, b_fmt, out_fmt, rounding, saturate, stages)
+        return _design_block_mac(a_fmt, b_fmt, out_fmt, rounding, saturate, stages,
+                                 target_mhz)
     dut = DotProduct(a_fmt, b_fmt, length, out_fmt, rounding=rounding, saturate=saturate,
-                     stages=stages)
+                     stages=stages, target_mhz=target_mhz)
     acc = dut.accumulator
     return dut, {
         "kind": "mac", "latency": dut.latency,
@@ -217,14 +234,14 @@ def design_mac(a: str, b: str, length: int, out: str, rounding: str = "rne",
                 "special": {"meaning": _SPECIAL}})}},
         "parameters": {"a": a_fmt.name, "b": b_fmt.name, "max_length": length,
                        "out": out_fmt.name, "accumulator": acc.name, "rounding": rounding,
-                       "saturate": saturate, "stages": stages},
+                       "saturate": saturate, "stages": dut.stages, **_pipelining(dut)},
     }
 
 
 def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
-                     rounding: str = "rne", saturate: bool = True, stages: int = 1,
+                     rounding: str = "rne", saturate: bool = True, stages: int | None = None,
                      lanes: int = 1, array: bool = False, pack: int = 1,
-                     primitive: str | None = None):
+                     primitive: str | None = None, target_mhz: float | None = None):
     """The N:M chain; `array=True` builds it as SparseDSPArray (one lane module instantiated
     `lanes` times: the same ports, Verilog of the same size at any lane count), whose lane
     module `write_design` writes beside the top (`dut.lane`, named `dut.lane_module`).
@@ -234,7 +251,7 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
     kind = SparseDSPArray if array else SparseDSPChain
     dut = kind(w_fmt, x_fmt, m=m, chain=chain, max_k=max_k, out_fmt=out_fmt,
                rounding=rounding, saturate=saturate, stages=stages, lanes=lanes, pack=pack,
-               primitive=primitive)
+               primitive=primitive, target_mhz=target_mhz)
     acc = dut.accumulator
     weights = layout_fields(payload_layout(dut, "weights"), {"values": {"format": w_fmt.name}},
                             counted=True)
@@ -261,22 +278,24 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
         "parameters": {"w": w_fmt.name, "x": x_fmt.name, "m": m, "chain": chain,
                        "lanes": lanes, "max_k": max_k, "out": out_fmt.name,
                        "accumulator": acc.name, "rounding": rounding, "saturate": saturate,
-                       "stages": stages, "runtime_patterns": dut.runtime_patterns, **packing,
+                       "stages": dut.stages, **_pipelining(dut),
+                       "runtime_patterns": dut.runtime_patterns, **packing,
                        **({"primitive": primitive} if primitive else {}),
                        **({"lane_module": dut.lane_module} if array else {})},
     }
 
 
 def design_axi_kernel(w: str, x: str, m: int, chain: int, max_k: int, out: str,
-                      rounding: str = "rne", saturate: bool = True, stages: int = 1,
-                      lanes: int = 1, array: bool = False):
+                      rounding: str = "rne", saturate: bool = True, stages: int | None = None,
+                      lanes: int = 1, array: bool = False, target_mhz: float | None = None):
     """SparseDSPChain inside its Vitis RTL kernel top (SparseChainKernel); `array=True`
     wraps SparseDSPArray instead (a board-sized chain: the lane module is written beside the
     top). The manifest's `kernel` key holds the control interface (register map) and, per
     AXI4-Stream port, its TDATA width and the chain payload fields TDATA carries (the
     weights' `last` is TLAST)."""
     chain_dut, chain_description = design_dsp_chain(w, x, m, chain, max_k, out, rounding,
-                                                     saturate, stages, lanes, array)
+                                                     saturate, stages, lanes, array,
+                                                     target_mhz=target_mhz)
     dut = SparseChainKernel(chain_dut)
     kernel = dut.interface()
     weights = chain_description["inputs"]["weights"]["payload"]

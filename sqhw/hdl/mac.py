@@ -8,11 +8,13 @@ from amaranth.lib.wiring import In, Out
 
 from .. import ref
 from ._refuse import refusing
-from .accumulate import accumulate
+from .accumulate import accumulate, accumulate_segment
 from .convert import Requantizer, fixed_shape, flagged_code
 from .multiplier import Multiplier
 from .operand import layout_of
-from .pipeline import check_stages, delay
+from .multiplier import product_kind
+from .pipeline import check_stages, delay, plan_composite, unused
+from .timing import check_target, estimate_mhz
 
 
 class DotProduct(wiring.Component):
@@ -35,17 +37,31 @@ class DotProduct(wiring.Component):
 
     @refusing
     def __init__(self, a_fmt, b_fmt, max_length: int, out_fmt, rounding: str = "rne",
-                 saturate: bool = True, stages: int = 1, random_bits: int = 16):
+                 saturate: bool = True, stages: int | None = None, random_bits: int = 16,
+                 target_mhz: float | None = None):
         if not isinstance(max_length, int) or max_length < 1:
             raise ValueError(f"max_length: expected a positive integer, got {max_length!r}")
-        self.stages = check_stages(stages)
+        target = check_target(target_mhz)
+        if stages is not None and target is not None:
+            raise ValueError("DotProduct: give one of stages and target_mhz, got both")
+        self.stages = None if target is not None else check_stages(1 if stages is None
+                                                                   else stages)
+        self.target_mhz = target
         layout_of(a_fmt), layout_of(b_fmt)  # refuse formats without hardware first
         self.accumulator = ref.accumulator_format(a_fmt, b_fmt, max_length)
         # build the parts that can refuse their arguments before any other sub-component
-        self.requantizer = Requantizer(self.accumulator, out_fmt, rounding=rounding,
-                                       saturate=saturate, random_bits=random_bits,
-                                       stages=self.stages)
-        self.multiplier = Multiplier(a_fmt, b_fmt, stages=self.stages)
+        rq_args = dict(rounding=rounding, saturate=saturate, random_bits=random_bits)
+        self.requantizer = Requantizer(self.accumulator, out_fmt, stages=self.stages, **rq_args)
+        kind = product_kind(a_fmt, b_fmt, target)
+        self.multiplier = Multiplier(a_fmt, b_fmt, stages=self.stages, product=kind)
+        if target is not None:  # one plan over multiplier, accumulator and requantizer
+            mul_regs, _, rq_regs = plan_composite(target, [
+                unused(self.multiplier).segments(),
+                [accumulate_segment(self.accumulator.bits)],
+                unused(self.requantizer).segments()])
+            self.requantizer = Requantizer(self.accumulator, out_fmt, registers=rq_regs,
+                                           **rq_args)
+            self.multiplier = Multiplier(a_fmt, b_fmt, registers=mul_regs, product=kind)
         self.a_fmt, self.b_fmt, self.out_fmt = a_fmt, b_fmt, out_fmt
         self.max_length, self.rounding = max_length, rounding
         terms = data.StructLayout({"a": layout_of(a_fmt), "b": layout_of(b_fmt), "last": 1})
@@ -62,6 +78,19 @@ class DotProduct(wiring.Component):
         """Cycles from the `last` term's transfer to its result: multiplier, accumulator,
         requantizer (`stages` registers each in the multiplier and the requantizer)."""
         return self.multiplier.latency + 1 + self.requantizer.latency
+
+    @property
+    def estimated_mhz(self) -> float:
+        """The delay model's Fmax of the whole pipeline (sqhw.hdl.timing)."""
+        return estimate_mhz(
+            [*self.multiplier.segments(), accumulate_segment(self.accumulator.bits),
+             *self.requantizer.segments()],
+            (*self.multiplier.registers, 0, *self.requantizer.registers))
+
+    @property
+    def registers(self) -> tuple[int, ...]:
+        """The registers added by pipelining (multiplier and requantizer)."""
+        return (*self.multiplier.registers, *self.requantizer.registers)
 
     def elaborate(self, platform):
         m = Module()

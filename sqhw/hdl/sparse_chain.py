@@ -44,8 +44,11 @@ from ..ref.packed import PackPlan
 from .convert import Requantizer, fixed_shape, flagged_code
 from .multiplier import Multiplier
 from .operand import layout_of
+from .accumulate import accumulate_segment
+from .multiplier import product_kind
 from .packed import bias, operand, packed_operand, split_fields
-from .pipeline import check_stages, delay
+from .pipeline import check_stages, delay, plan_composite, unused
+from .timing import ECP5, Segment, check_target, estimate_mhz
 
 PRIMITIVES = {"DSP48E2": {"a": 27, "b": 18, "opmode_bits": 9},
               "DSP48E1": {"a": 25, "b": 18, "opmode_bits": 7}}
@@ -132,8 +135,9 @@ class SparseDSPChain(wiring.Component):
 
     @refusing
     def __init__(self, w_fmt, x_fmt, m: int, chain: int, max_k: int, out_fmt,
-                 rounding: str = "rne", saturate: bool = True, stages: int = 1, lanes: int = 1,
-                 pack: int = 1, primitive: str | None = None):
+                 rounding: str = "rne", saturate: bool = True, stages: int | None = None,
+                 lanes: int = 1, pack: int = 1, primitive: str | None = None,
+                 target_mhz: float | None = None):
         layout_of(w_fmt), layout_of(x_fmt)
         for arg, value in (("m", m), ("chain", chain), ("max_k", max_k), ("lanes", lanes),
                            ("pack", pack)):
@@ -146,16 +150,37 @@ class SparseDSPChain(wiring.Component):
         self.w_fmt, self.x_fmt, self.out_fmt = w_fmt, x_fmt, out_fmt
         self.m, self.chain, self.max_k, self.lanes, self.pack = m, chain, max_k, lanes, pack
         self.index_bits = max(1, int(math.log2(m)))
-        self.stages = check_stages(stages)
+        target = check_target(target_mhz)
+        if stages is not None and target is not None:
+            raise ValueError("SparseDSPChain: give one of stages and target_mhz, got both")
+        if target is not None and (pack != 1 or primitive is not None):
+            raise ValueError("SparseDSPChain: target_mhz plans the behavioural chain's "
+                             "registers; the packed and DSP-primitive chains keep their own "
+                             "(leave target_mhz out)")
+        self.stages = None if target is not None else check_stages(1 if stages is None
+                                                                   else stages)
+        self.target_mhz = target
         # the activations (one per column) are packed, the weight is the shared operand
         self.plan = PackPlan(x_fmt, w_fmt, pack, chain) if pack > 1 else None
         self.primitive = self._check_primitive(primitive)
         behavioural = pack == 1 and self.primitive is None
         self.accumulator = ref.accumulator_format(w_fmt, x_fmt, max_k)
-        self.requantizers = [Requantizer(self.accumulator, out_fmt, rounding=rounding,
-                                         saturate=saturate, stages=self.stages)
+        rq_args = dict(rounding=rounding, saturate=saturate)
+        kind = product_kind(w_fmt, x_fmt, target)
+        self.select_registers = 0
+        mul_args = dict(stages=self.stages)
+        rq_regs = dict(stages=self.stages)
+        if target is not None:  # one plan: index mux, multiplier, cascade, accumulator, rq
+            probe_mul = unused(Multiplier(w_fmt, x_fmt, product=kind))
+            probe_rq = unused(Requantizer(self.accumulator, out_fmt, **rq_args))
+            (self.select_registers,), mul_regs, _, _, rq_plan = plan_composite(target, [
+                [self._select_segment()], probe_mul.segments(),
+                [Segment("cascade", ECP5.adder(self.accumulator.bits), registered=True)],
+                [accumulate_segment(self.accumulator.bits)], probe_rq.segments()])
+            mul_args, rq_regs = dict(registers=mul_regs), dict(registers=rq_plan)
+        self.requantizers = [Requantizer(self.accumulator, out_fmt, **rq_args, **rq_regs)
                              for _ in range(lanes * pack)]
-        self.multipliers = [[Multiplier(w_fmt, x_fmt, stages=self.stages)
+        self.multipliers = [[Multiplier(w_fmt, x_fmt, product=kind, **mul_args)
                              for _ in range(chain)] for _ in range(lanes)] if behavioural else []
         self.index_muxes = [IndexMuxBank(x_fmt, m, chain) for _ in range(lanes * pack)]
         super().__init__(chain_signature(w_fmt, x_fmt, m, chain, out_fmt, self.accumulator,
@@ -182,19 +207,50 @@ class SparseDSPChain(wiring.Component):
     @property
     def multiply_stages(self) -> int:
         """Registers from a stage's operands to its product: the A/B and M registers inside a
-        DSP primitive, else `stages`."""
-        return 2 if self.primitive else self.stages
+        DSP primitive, the behavioural multiplier's (planned or `stages`), else `stages`."""
+        if self.primitive:
+            return 2
+        return self.multipliers[0][0].latency if self.multipliers else self.stages
 
     @property
     def runtime_patterns(self) -> list[str]:
         """The N:M patterns one build runs: every power-of-two n <= min(m, chain)."""
         return [f"{1 << k}:{self.m}" for k in range(int(math.log2(min(self.m, self.chain))) + 1)]
 
+    def _select_segment(self, model=ECP5) -> Segment:
+        """The index mux: one of (log2(m) + 1) * m activations per slot."""
+        return Segment("select", model.mux((int(math.log2(self.m)) + 1) * self.m))
+
+    @property
+    def registers(self) -> tuple[int, ...]:
+        """The registers added by pipelining (index mux, multiplier, requantizer); none for
+        the packed and primitive chains, whose registers are fixed."""
+        if not self.multipliers:
+            return ()
+        return (self.select_registers, *self.multipliers[0][0].registers,
+                *self.requantizers[0].registers)
+
+    @property
+    def estimated_mhz(self) -> float:
+        """The delay model's Fmax of a lane (sqhw.hdl.timing); None for the packed and
+        primitive chains (the model prices the behavioural one)."""
+        if not self.multipliers:
+            return None
+        bits = self.accumulator.bits
+        return estimate_mhz(
+            [self._select_segment(), *self.multipliers[0][0].segments(),
+             Segment("cascade", ECP5.adder(bits), registered=True), accumulate_segment(bits),
+             *self.requantizers[0].segments()],
+            (self.select_registers, *self.multipliers[0][0].registers, 0, 0,
+             *self.requantizers[0].registers))
+
     @property
     def latency(self) -> int:
-        """Cycles from a beat to its lane results (when it ends a row): the multiplier
-        stages, one cascade register per stage, the accumulator and the requantizer."""
-        return self.multiply_stages + self.chain + 1 + self.requantizers[0].latency
+        """Cycles from a beat to its lane results (when it ends a row): the index-mux and
+        multiplier registers, one cascade register per stage, the accumulator and the
+        requantizer."""
+        return (self.select_registers + self.multiply_stages + self.chain + 1
+                + self.requantizers[0].latency)
 
     def _cascade(self, m, lane: int, selected, values, advance):
         """Stage c multiplies (value c, activation c) delayed c cycles and adds the product
@@ -202,8 +258,9 @@ class SparseDSPChain(wiring.Component):
         partial = flag = None
         for c, mul in enumerate(self.multipliers[lane]):
             m.submodules[f"lane{lane}_stage{c}"] = stage = EnableInserter(advance)(mul)
-            m.d.comb += [stage.a.eq(delay(m, values[c], c, f"w{lane}_{c}", advance)),
-                         stage.b.eq(delay(m, selected[c], c, f"x{lane}_{c}", advance))]
+            skew = c + self.select_registers  # the index mux's registers, then the cascade's
+            m.d.comb += [stage.a.eq(delay(m, values[c], skew, f"w{lane}_{c}", advance)),
+                         stage.b.eq(delay(m, selected[c], skew, f"x{lane}_{c}", advance))]
             total = Signal(fixed_shape(self.accumulator), name=f"cascade{lane}_{c}")
             any_special = Signal(name=f"cascade{lane}_{c}_special")
             m.d.comb += [total.eq(stage.p if partial is None else partial + stage.p),
@@ -301,7 +358,7 @@ class SparseDSPChain(wiring.Component):
         both = self.acts.valid & self.weights.valid
         m.d.comb += [self.acts.ready.eq(advance & self.weights.valid),
                      self.weights.ready.eq(advance & self.acts.valid)]
-        depth = self.multiply_stages + self.chain
+        depth = self.select_registers + self.multiply_stages + self.chain
         valid = delay(m, both & advance, depth, "valid_mul", advance)
         last = delay(m, self.weights.payload.last, depth, "last_mul", advance)
         acc_shape = fixed_shape(self.accumulator)

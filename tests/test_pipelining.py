@@ -1,0 +1,182 @@
+"""Frequency-directed pipelining: the plan (sqhw.hdl.timing) and the pipelined generators in
+Amaranth's simulator against sqhw.ref, one input per cycle (the exhaustive Verilator checks
+at a pipelined latency are in test_rtl.py)."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from sqhw import ref
+from sqhw.formats import Fixed, parse
+from sqhw.hdl import (BlockDotProduct, DotProduct, DyadicRequantizer, MinifloatToFixed,
+                      Multiplier, Requantizer)
+from sqhw.hdl.sparse_chain import SparseDSPChain
+from sqhw.hdl.pipeline import unused
+from sqhw.hdl.timing import Segment, estimate_mhz, plan
+
+TARGETS = [10, 50, 100, 150, 200, 250, 300]
+
+
+def _stream(dut, drive: dict, read: list, latency: int):
+    """One input row per cycle; the outputs `latency` cycles later, row by row."""
+    n = len(next(iter(drive.values())))
+    out = {name: [] for name in read}
+
+    async def bench(ctx):
+        for i in range(n + latency):
+            if i < n:
+                for name, values in drive.items():
+                    ctx.set(getattr(dut, name), int(values[i]))
+            if i >= latency:
+                for name in read:
+                    out[name].append(ctx.get(getattr(dut, name)))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return {k: np.array(v, dtype=object) for k, v in out.items()}
+
+
+def _signed_values(rng, bits: int, n: int) -> np.ndarray:
+    """n signed integers of `bits` bits (Python ints), their magnitudes spread over every
+    scale so that every normalising shift is used."""
+    values = []
+    for _ in range(n):
+        word = int.from_bytes(rng.bytes((bits + 7) // 8), "little") % (1 << bits)
+        word -= (word >> (bits - 1)) << bits  # two's complement
+        values.append(word >> int(rng.integers(0, bits)))
+    return np.array(values, dtype=object)
+
+
+def test_plan_places_a_register_where_the_next_segment_would_not_fit():
+    segments = [Segment("a", 3.0), Segment("b", 3.0), Segment("acc", 2.0, registered=True),
+                Segment("c", 4.0)]
+    assert plan(segments, 50) == (0, 0, 0, 0)
+    assert plan(segments, 150) == (1, 0, 0, 0)  # a | b + acc | c
+    assert estimate_mhz(segments, (1, 0, 0, 0)) == round(1000 / (5.0 + 1.1), 1)
+
+
+BUILDERS = {
+    "mul int8": lambda **kw: Multiplier(parse("int8"), parse("int8"), **kw),
+    "mul e5m2": lambda **kw: Multiplier(parse("float8_e5m2"), parse("float8_e5m2"), **kw),
+    "cvt e4m3fn": lambda **kw: MinifloatToFixed(parse("float8_e4m3fn"), **kw),
+    "rq -> e4m3fn": lambda **kw: Requantizer(Fixed(47, 18), parse("float8_e4m3fn"), **kw),
+    "rq -> int8": lambda **kw: Requantizer(Fixed(24, 10), parse("int8"), **kw),
+    "dyadic": lambda **kw: DyadicRequantizer(Fixed(24, 0), parse("int8"), shift=20, **kw),
+    "mac e4m3fn": lambda **kw: DotProduct(parse("float8_e4m3fn"), parse("float8_e4m3fn"),
+                                          1024, parse("float8_e4m3fn"), **kw),
+    "block mxfp8": lambda **kw: BlockDotProduct(parse("mxfp8_e4m3"), parse("mxfp8_e4m3"),
+                                                parse("float8_e4m3fn"), **kw),
+    "block nvfp4": lambda **kw: BlockDotProduct(parse("nvfp4"), parse("nvfp4"),
+                                                parse("float8_e4m3fn"), **kw),
+    "chain": lambda **kw: SparseDSPChain(parse("int8"), parse("int8"), m=8, chain=8,
+                                         max_k=4096, out_fmt=parse("int8"), **kw),
+}
+
+
+@pytest.mark.parametrize("kind", BUILDERS)
+def test_stage_count_grows_with_target(kind):
+    """No added register at low targets (today's combinational datapath), more as the target
+    rises, and the model's own Fmax estimate meets every target it can."""
+    build = BUILDERS[kind]
+    duts = [unused(build(target_mhz=t)) for t in TARGETS]
+    added = [sum(dut.registers) for dut in duts]
+    assert added[0] == 0
+    assert added == sorted(added) and added[-1] > added[0], added
+    for t, dut in zip(TARGETS, duts):
+        if t <= 150:
+            assert dut.estimated_mhz >= t, (t, dut.estimated_mhz)
+
+
+def test_target_and_stages_are_exclusive():
+    with pytest.raises(ValueError, match="give one of stages, target_mhz"):
+        Multiplier(parse("int8"), parse("int8"), stages=1, target_mhz=100)
+    with pytest.raises(ValueError, match="target_mhz: expected a frequency"):
+        Multiplier(parse("int8"), parse("int8"), target_mhz=0)
+    with pytest.raises(ValueError, match="registers: expected 4 counts"):
+        Multiplier(parse("int8"), parse("int8"), registers=(1,))
+
+
+@pytest.mark.parametrize("a_name,b_name,target", [("int8", "int8", 250),
+                                                  ("float8_e5m2", "float8_e5m2", 250),
+                                                  ("float8_e4m3fn", "int8", 250),
+                                                  ("float4_e2m1fn", "uint4", 300)])
+def test_pipelined_multiplier_matches_ref(a_name, b_name, target, rng):
+    a_fmt, b_fmt = parse(a_name), parse(b_name)
+    dut = Multiplier(a_fmt, b_fmt, target_mhz=target)
+    assert dut.product == "logic" and dut.latency >= 2
+    a = rng.integers(0, 1 << a_fmt.bits, 1500)
+    b = rng.integers(0, 1 << b_fmt.bits, 1500)
+    got = _stream(dut, {"a": a, "b": b}, ["p", "special"], dut.latency)
+    finite = np.isfinite(a_fmt.table[a]) & np.isfinite(b_fmt.table[b])
+    product = got["p"].astype(np.int64)
+    np.testing.assert_array_equal(got["special"].astype(bool), ~finite, strict=True)
+    np.testing.assert_array_equal(product[finite], ref.mul(a[finite], a_fmt, b[finite], b_fmt)
+                                  .astype(np.int64), strict=True)
+    assert product.size == 1500
+
+
+def test_pipelined_converters_match_ref(rng):
+    checked = 0
+    fmt = parse("float8_e5m2")
+    dut = MinifloatToFixed(fmt, target_mhz=300)
+    assert dut.latency >= 1
+    codes = np.arange(256)
+    got = _stream(dut, {"i": codes}, ["o", "special"], dut.latency)
+    finite = np.isfinite(fmt.table)
+    np.testing.assert_array_equal(got["o"][finite].astype(np.int64),
+                                  ref.to_ints(codes[finite], fmt), strict=True)
+    checked += got["o"].size
+    for in_fmt, out_name, mode in [(Fixed(47, 18), "float8_e4m3fn", "rne"),
+                                   (Fixed(100, 40), "float8_e5m2", "stochastic"),
+                                   (Fixed(24, 10), "int8", "rna")]:
+        out = parse(out_name)
+        dut = Requantizer(in_fmt, out, rounding=mode, saturate=False, random_bits=5,
+                          target_mhz=250)
+        assert dut.latency >= 2
+        ints = _signed_values(rng, in_fmt.bits, 1200)
+        random = rng.integers(0, 32, ints.size)
+        drive = {"i": ints, **({"random": random} if mode == "stochastic" else {})}
+        got = _stream(dut, drive, ["o"], dut.latency)["o"].astype(np.int64)
+        want = ref.requantize(ints, in_fmt.frac_bits, out, rounding=mode, saturate=False,
+                              random=random, random_bits=5)
+        np.testing.assert_array_equal(got, want, strict=True)
+        checked += got.size
+    dut = DyadicRequantizer(Fixed(24, 0), parse("int8"), shift=20, target_mhz=250)
+    assert dut.product == "logic"
+    i = rng.integers(-(1 << 23), 1 << 23, 1000)
+    mult = rng.integers(0, 1 << 16, 1000)
+    zp = rng.integers(-256, 256, 1000)
+    got = _stream(dut, {"i": i, "m": mult, "zero_point": zp}, ["o"], dut.latency)
+    want = np.array([ref.requantize_dyadic(np.array([a]), int(m), 20, parse("int8"),
+                                           zero_point=int(z))[0] for a, m, z in zip(i, mult, zp)])
+    np.testing.assert_array_equal(got["o"].astype(np.int64), want.astype(np.int64), strict=True)
+    checked += got["o"].size
+    assert checked == 256 + 3 * 1200 + 1000
+
+
+def test_gen_target_mhz_writes_the_plan_into_the_manifest(tmp_path, capsys):
+    import json
+
+    from sqhw.cli import main
+
+    assert main(["gen", "mul", "--a", "int8", "--b", "int8", "--target-mhz", "200",
+                 "-o", str(tmp_path / "m")]) == 0
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    params = manifest["parameters"]
+    assert params["target_mhz"] == 200 and params["stages"] is None
+    assert params["product"] == "logic" and manifest["latency"] == sum(params["registers"]) > 0
+    assert params["estimated_mhz"] >= 200
+    capsys.readouterr()
+    for bad in (["--target-mhz", "0"], ["--target-mhz", "fast"],
+                ["--target-mhz", "200", "--stages", "1"]):
+        try:
+            code = main(["gen", "mul", "--a", "int8", "--b", "int8", *bad,
+                         "-o", str(tmp_path / "bad")])
+        except SystemExit as exit:  # argparse refuses the value itself
+            code = exit.code
+        assert code == 2
+        assert "--target-mhz" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

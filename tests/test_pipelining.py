@@ -4,6 +4,7 @@ at a pipelined latency are in test_rtl.py)."""
 
 import numpy as np
 import pytest
+from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from sqhw import ref
@@ -26,10 +27,10 @@ def _stream(dut, drive: dict, read: list, latency: int):
         for i in range(n + latency):
             if i < n:
                 for name, values in drive.items():
-                    ctx.set(getattr(dut, name), int(values[i]))
+                    ctx.set(Value.cast(getattr(dut, name)), int(values[i]))
             if i >= latency:
                 for name in read:
-                    out[name].append(ctx.get(getattr(dut, name)))
+                    out[name].append(ctx.get(Value.cast(getattr(dut, name))))
             await ctx.tick()
 
     sim = Simulator(dut)

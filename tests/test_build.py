@@ -212,6 +212,8 @@ def _never(*_, **__):
      "(integer, fixed, minifloat); mxfp4 is block-scaled"),
     ([], "lanes: 2\nlane: 4\n", "design.yaml:2: lane: unknown key (allowed: kind, weight, "
      "act, out, nm, lanes, chain, k, rows, cols, rounding, stages, target_mhz, from_ptq)"),
+    ([], "lanes: 1\nstages: 2\ntarget_mhz: 150\n", "design.yaml:3: target_mhz: give it or "
+     "stages, not both (target_mhz places the chain's registers itself)"),
     ([], "rounding: stochastic\n", "design.yaml:1: rounding: expected 'rne', 'rtz', 'rna', "
      "'floor' or 'ceil', got 'stochastic'"),
     ([], "- lanes: 2\n", "design.yaml:1: expected a mapping of design keys at the top, got "
@@ -349,6 +351,21 @@ def test_design_file_keys_and_defaults(tmp_path):
         ("float8_e4m3fn", "1:4", 1, 4, 1024, 8)  # 1:4 unquoted is a string, not base 60
     path.write_text("")
     assert load_design(path) == DSPChainDesign()
+
+
+def test_target_mhz_pipelines_the_chain(tmp_path):
+    """target_mhz is the build's clock and the frequency the chain's registers are placed
+    for: a faster target gives a longer latency, and the manifest says what it was planned for."""
+    path = tmp_path / "d.yaml"
+    latencies = []
+    for target in (50, 150, 250):
+        path.write_text(f"lanes: 1\nchain: 4\nk: 64\ntarget_mhz: {target}\n")
+        _, description = load_design(path).generate()
+        assert description["parameters"]["target_mhz"] == target
+        latencies.append(description["latency"])
+    _, fixed = DSPChainDesign(lanes=1, chain=4, k=64).generate()
+    assert fixed["parameters"]["target_mhz"] is None and fixed["parameters"]["stages"] == 1
+    assert latencies == sorted(latencies) and latencies[0] < latencies[-1], latencies
 
 
 @pytest.mark.rtl

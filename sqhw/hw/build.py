@@ -282,7 +282,7 @@ def _vendor_deliverables(out: Path, design: DSPChainDesign, board: Board) -> dic
     platform = board_platform(board)
     params = {"w": design.weight, "x": design.act, "m": design.m, "chain": design.chain,
               "max_k": design.k, "out": design.out, "rounding": design.rounding,
-              "stages": design.stages, "lanes": design.lanes, "array": True}
+              "lanes": design.lanes, "array": True, **design.pipelining()}
     written = write_vitis_deliverables(out / KERNEL_DIR, params, board)
     top = DEFAULT_TOP
     files = {kind: f"{KERNEL_DIR}/{path.name}" for kind, path in written.items()}

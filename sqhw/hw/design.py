@@ -20,7 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      model_validator)
 
 from ._yaml_config import ConfigFileError, FieldProblem, describe, kind_of, read_yaml, show
 from .boards import Board
@@ -109,13 +110,27 @@ class DSPChainDesign(BaseModel):
     rounding: Literal["rne", "rtz", "rna", "floor", "ceil"] = "rne"
     stages: Annotated[int, AfterValidator(_non_negative)] = 1  # register stages per multiply
     # the clock the build is constrained to (nextpnr --freq, the .lpf FREQUENCY) and the
-    # roofline uses; None: the board's clock_mhz
+    # roofline uses, and the frequency the chain's registers are placed for (the generators'
+    # target_mhz, instead of `stages`); None: the board's clock_mhz and `stages`
     target_mhz: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     sizing: str = "given"  # how lanes and chain were chosen (filled in, not a file key)
     # filled in from `from_ptq` (sqhw.hw.from_ptq), not file keys: the model's layer shapes
     # ({name, rows, k, cols}) and the PTQ row the formats and pattern came from
     layers: tuple[dict, ...] = ()
     ptq: dict | None = None
+
+    @model_validator(mode="after")
+    def _one_pipelining(self):
+        if self.target_mhz is not None and "stages" in self.model_fields_set:
+            raise ValueError("stages and target_mhz: give one (target_mhz places the chain's "
+                             "registers itself)")
+        return self
+
+    def pipelining(self) -> dict:
+        """The generators' pipelining arguments: planned for target_mhz, else `stages`."""
+        if self.target_mhz is not None:
+            return {"stages": None, "target_mhz": self.target_mhz}
+        return {"stages": self.stages}
 
     def layer_shapes(self) -> list[tuple[str, "DSPChainDesign"]]:
         """(name, this design with rows / k / cols of that layer) for each PTQ layer."""
@@ -160,8 +175,8 @@ class DSPChainDesign(BaseModel):
         from ..hdl.emit import design_dsp_chain
 
         return design_dsp_chain(self.weight, self.act, self.m, self.chain, self.k, self.out,
-                                rounding=self.rounding, stages=self.stages, lanes=self.lanes,
-                                array=True)
+                                rounding=self.rounding, lanes=self.lanes, array=True,
+                                **self.pipelining())
 
     def row(self) -> dict:
         row = self.model_dump(mode="json")
@@ -195,6 +210,9 @@ def load_design(path) -> DSPChainDesign:
         from .from_ptq import resolve
 
         data = resolve(dict(data), lines, shown, path, DesignError)
+    if "stages" in data and data.get("target_mhz") is not None:
+        raise DesignError(f"{shown}:{lines.get(('target_mhz',), 1)}: target_mhz: give it or "
+                          "stages, not both (target_mhz places the chain's registers itself)")
     try:
         return DSPChainDesign.model_validate(data)
     except ValidationError as err:

@@ -18,11 +18,11 @@ demo: $(STAMP)
 	$(VENV)/bin/sqhw demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q sqhw tests
+	$(PY) -m pytest -q -n 2 --dist loadfile sqhw tests
 
 # the inner loop: no Verilator / Yosys builds, no slow model loads
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not rtl and not slow" sqhw tests
+	$(PY) -m pytest -q -n 2 -m "not rtl and not slow" sqhw tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

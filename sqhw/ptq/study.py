@@ -190,7 +190,7 @@ def run_point(model: str, weight: str, act: str | None = None, sparsity: NM | No
     fp32 = _fp32(model, task, cache)
     row = _sqhw_row(model, task, desc, cfg, engine, cache, {})
     return {"model": task.name, "metric": task.metric.name, "fp32": fp32["score"],
-            "sqhw_version": __version__, "rows": [row]}
+            "sqhw_version": __version__, "layers": _layers(task), "rows": [row]}
 
 
 def _fp32(model: str, task, cache: Cache) -> dict:

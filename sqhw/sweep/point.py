@@ -23,10 +23,14 @@ __all__ = ["metrics", "run_point", "task"]
 
 
 def task(spec, point, folder: Path) -> dict:
-    """What a worker needs to run `point` of `spec`, as plain data."""
+    """What a worker needs to run `point` of `spec`, as plain data (the design without the
+    fields sqhw fills in, which a design file may not carry)."""
+    from ..hw.design import FILLED_IN
+
     return {"key": spec.key(point), "config": point.config(),
             "model": spec.model_path(point), "ptq": spec.ptq.model_dump(),
-            "design": spec.design_for(point).model_dump(mode="json", exclude={"sizing"})
+            "design": spec.design_for(point).model_dump(mode="json", exclude=set(FILLED_IN),
+                                                        exclude_unset=True)
             if point.board else None,
             "spec": spec.file, "folder": str(Path(folder).absolute() / spec.key(point)),
             "sqhw_version": __version__}

@@ -18,9 +18,9 @@ from ._refuse import refusing
 from .adder import chunk_segments, chunked_add
 from .multiplier import product_kind
 from .operand import decode, layout_of, max_shift
-from .pipeline import delay, effective_stages, resolve_registers, split_stages
+from .pipeline import Pipelined, delay, effective_stages, resolve_registers
 from .product import product_tree, tree_levels
-from .timing import ECP5, Segment, check_target, estimate_mhz, split_shift
+from .timing import ECP5, Segment, check_target, split_shift
 
 
 def fixed_shape(fmt: Fixed):
@@ -60,39 +60,6 @@ def leading_zeros(m: Module, value: Value, name: str) -> Signal:
     lzc = Signal(range(width + 1), name=name)
     m.d.comb += lzc.eq(Mux(zero, width, count))
     return lzc
-
-
-class Pipelined:
-    """Registers after named segments: `cut(m, name, *values)` delays values by the count
-    the plan gave that segment (None passes through)."""
-
-    def segments(self, model=ECP5) -> list[Segment]:
-        raise NotImplementedError
-
-    @property
-    def latency(self) -> int:
-        return sum(self.registers)
-
-    @property
-    def estimated_mhz(self) -> float:
-        """The delay model's Fmax of this pipeline (inputs and output registered outside)."""
-        return estimate_mhz(self.segments(), self.registers)
-
-    def _legacy_at(self, stages: int, mid: str, out: str) -> tuple[int, ...]:
-        """`stages` on the two fixed cut points: one after `mid`, the rest after `out`."""
-        first, last = split_stages(stages, 2)
-        return tuple(first if s.name == mid else last if s.name == out else 0
-                     for s in self.segments())
-
-    def registers_of(self, name: str) -> list[int]:
-        """The registers of a chunked add's segments (`name0`, `name1`, ..., `name`)."""
-        return [r for s, r in zip(self.segments(), self.registers)
-                if s.name == name or (s.name.startswith(name) and s.name[len(name):].isdigit())]
-
-    def cut(self, m: Module, name: str, *values):
-        count = self.registers[[s.name for s in self.segments()].index(name)]
-        return [v if v is None else delay(m, v, count, f"{name}{i}")
-                for i, v in enumerate(values)]
 
 
 def round_up(mode: str, negative: Value, lsb: Value, guard: Value, sticky: Value,

@@ -11,9 +11,9 @@ from ..formats import Fixed
 from ._refuse import refusing
 from .adder import chunk_segments, chunked_add
 from .operand import decode, layout_of, max_shift
-from .pipeline import delay, effective_stages, resolve_registers, split_stages
+from .pipeline import Pipelined, delay, effective_stages, resolve_registers
 from .product import product_tree, tree_levels
-from .timing import ECP5, Segment, check_target, estimate_mhz, split_shift
+from .timing import ECP5, Segment, check_target, split_shift
 
 PRODUCTS = ("dsp", "logic")
 
@@ -34,7 +34,7 @@ def product_kind(a_fmt, b_fmt, target_mhz, model=ECP5, extra_ns: float = 0.0) ->
     return "logic" if decode_ns + model.multiplier_ns + extra_ns > budget else "dsp"
 
 
-class Multiplier(wiring.Component):
+class Multiplier(Pipelined, wiring.Component):
     """p = a * b * 2**product_format.frac_bits, exactly; `special` flags a NaN/Inf input.
 
     The significands are multiplied (a small (m+1)x(m+1) multiplier) and the product is
@@ -119,19 +119,7 @@ class Multiplier(wiring.Component):
         return split_shift(max_shift(self.a_fmt) + max_shift(self.b_fmt) + 1)
 
     def _legacy(self, stages: int) -> tuple[int, ...]:
-        first, last = split_stages(stages, 2)
-        segments = self.segments()
-        return tuple(first if s.name == "multiply" else last if s.name == "sign" else 0
-                     for s in segments)
-
-    @property
-    def latency(self) -> int:
-        return sum(self.registers)
-
-    @property
-    def estimated_mhz(self) -> float:
-        """The delay model's Fmax of this pipeline (inputs and output registered outside)."""
-        return estimate_mhz(self.segments(), self.registers)
+        return self._legacy_at(stages, "multiply", "sign")
 
     def elaborate(self, platform):
         m = Module()

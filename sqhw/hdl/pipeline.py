@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, Value
 
+from .timing import ECP5, Segment, estimate_mhz
+
 
 def check_stages(stages) -> int:
     if not isinstance(stages, int) or isinstance(stages, bool) or stages < 0:
@@ -83,3 +85,36 @@ def effective_stages(stages, target_mhz, registers, default: int = 0):
     if target_mhz is not None or registers is not None:
         return None
     return default if stages is None else stages
+
+
+class Pipelined:
+    """Registers after named segments: `cut(m, name, *values)` delays values by the count
+    the plan gave that segment (None passes through)."""
+
+    def segments(self, model=ECP5) -> list[Segment]:
+        raise NotImplementedError
+
+    @property
+    def latency(self) -> int:
+        return sum(self.registers)
+
+    @property
+    def estimated_mhz(self) -> float:
+        """The delay model's Fmax of this pipeline (inputs and output registered outside)."""
+        return estimate_mhz(self.segments(), self.registers)
+
+    def _legacy_at(self, stages: int, mid: str, out: str) -> tuple[int, ...]:
+        """`stages` on the two fixed cut points: one after `mid`, the rest after `out`."""
+        first, last = split_stages(stages, 2)
+        return tuple(first if s.name == mid else last if s.name == out else 0
+                     for s in self.segments())
+
+    def registers_of(self, name: str) -> list[int]:
+        """The registers of a chunked add's segments (`name0`, `name1`, ..., `name`)."""
+        return [r for s, r in zip(self.segments(), self.registers)
+                if s.name == name or (s.name.startswith(name) and s.name[len(name):].isdigit())]
+
+    def cut(self, m: Module, name: str, *values):
+        count = self.registers[[s.name for s in self.segments()].index(name)]
+        return [v if v is None else delay(m, v, count, f"{name}{i}")
+                for i, v in enumerate(values)]

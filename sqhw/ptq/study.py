@@ -129,6 +129,7 @@ def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only
                      act_granularity)
     cache = Cache(cache_dir)
     task = load_task(model)
+    _check_token_layers(task, act_granularity)
     fp32 = _fp32(model, task, cache)
     total = len(rows_plan) + sum(row_count(p, formats) for p in peers)
     bar = progress(total) if progress else None
@@ -187,10 +188,26 @@ def run_point(model: str, weight: str, act: str | None = None, sparsity: NM | No
                          act_granularity, act_name=act)
     cache = Cache(cache_dir)
     task = load_task(model)
+    _check_token_layers(task, act_granularity)
     fp32 = _fp32(model, task, cache)
     row = _sqhw_row(model, task, desc, cfg, engine, cache, {})
     return {"model": task.name, "metric": task.metric.name, "fp32": fp32["score"],
             "sqhw_version": __version__, "layers": _layers(task), "rows": [row]}
+
+
+def _check_token_layers(task, act_granularity: str) -> None:
+    """Per-token activation scales apply to Linear layers: refuse a model with convs before
+    any row runs."""
+    import torch
+
+    if act_granularity != "token":
+        return
+    convs = [name for name, m in task.model.named_modules()
+             if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+    if convs:
+        raise ValueError(f"--act-granularity token: a scale per input row applies to Linear "
+                         f"layers; {task.name} has {len(convs)} conv layers ({convs[0]}, ...); "
+                         "use --act-granularity tensor")
 
 
 def _fp32(model: str, task, cache: Cache) -> dict:

@@ -96,7 +96,7 @@ def test_target_and_stages_are_exclusive():
         Multiplier(parse("int8"), parse("int8"), stages=1, target_mhz=100)
     with pytest.raises(ValueError, match="target_mhz: expected a frequency"):
         Multiplier(parse("int8"), parse("int8"), target_mhz=0)
-    with pytest.raises(ValueError, match="registers: expected 4 counts"):
+    with pytest.raises(ValueError, match="registers: expected 5 counts"):
         Multiplier(parse("int8"), parse("int8"), registers=(1,))
 
 

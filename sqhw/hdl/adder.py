@@ -24,8 +24,10 @@ def chunk_segments(name: str, width: int, extra_ns: float, model) -> list[Segmen
     `name`; `extra_ns` (the logic in front of the add) is charged to the first."""
     count = chunk_count(width)
     bounds = [width * i // count for i in range(count + 1)]
+    # a later chunk's carry-in comes from the previous chunk (a register or a route into
+    # its chain: carry_ns covers both)
     return [Segment(name if i == count - 1 else f"{name}{i}",
-                    (extra_ns if i == 0 else model.lut_ns) + model.carry_ns
+                    (extra_ns if i == 0 else 0.0) + model.carry_ns
                     + model.carry_bit_ns * (bounds[i + 1] - bounds[i]))
             for i in range(count)]
 

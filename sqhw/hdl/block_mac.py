@@ -6,7 +6,7 @@ NVFP4's per-tensor FP32 scales are applied outside the unit (they multiply every
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal, Value, signed
+from amaranth.hdl import EnableInserter, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +20,8 @@ from .operand import decode, layout_of
 from .multiplier import product_kind
 from .pipeline import check_stages, delay, plan_composite, unused
 from .product import product_tree, tree_levels
-from .timing import ECP5, Segment, check_target, estimate_mhz, split_shift
+from .shifter import shift_segments, step_names, stepped_shift
+from .timing import ECP5, Segment, check_target, estimate_mhz
 
 
 class BlockDotProduct(wiring.Component):
@@ -125,11 +126,9 @@ class BlockDotProduct(wiring.Component):
         product and the block sum times it (E4M3), each product a DSP or a pipelined tree."""
         acc = self.accumulator
         if self.scale_multiplier is None:
-            low_bits, high = split_shift(self.exp_high - self.exp_low + 1)
             return [Segment("scale_exponent", model.adder(12)),
                     Segment("scale_clamp", model.adder(12) + 2 * model.lut_ns),
-                    Segment("scale_low", model.shifter(1 << low_bits)),
-                    Segment("scale", model.shifter(high))]
+                    *shift_segments("scale", self.exp_high - self.exp_low + 1, model)]
         smul = [Segment(f"scale_{s.name}", s.ns)
                 for s in unused(self.scale_multiplier).segments(model)]
         narrow = min(acc.bits, self.scale_multiplier.product_format.bits)
@@ -208,13 +207,14 @@ class BlockDotProduct(wiring.Component):
                                            self.exp_high - self.exp_low,
                                            exponent - self.exp_low)))
             clamped, block, flagged = cut("scale_clamp", clamped, block, flagged)
-            low_bits, high = split_shift(self.exp_high - self.exp_low + 1)
-            part = Signal.like(scaled, name="scaled_low")
-            m.d.comb += part.eq(block << clamped[:low_bits])
-            part, clamped, flagged = cut("scale_low", part, clamped, flagged)
-            m.d.comb += scaled.eq(part << Cat(Const(0, low_bits), clamped[low_bits:])
-                                  if high > 1 else part)
-            scaled, flagged = cut("scale", scaled, flagged)
+            amounts = self.exp_high - self.exp_low + 1
+            names = step_names("scale", amounts)
+            widened = Signal.like(scaled, name="scaled_block")
+            m.d.comb += widened.eq(block)
+            shifted, _, (flagged,) = stepped_shift(
+                m, widened, clamped, amounts, "scaled", lambda i, *v: cut(names[i], *v),
+                (flagged,))
+            m.d.comb += scaled.eq(shifted)
         else:
             smul_latency = self.scale_multiplier.latency
             m.submodules.scale_multiplier = smul = EnableInserter(advance)(

@@ -20,7 +20,8 @@ from .multiplier import product_kind
 from .operand import decode, layout_of, max_shift
 from .pipeline import Pipelined, delay, effective_stages, resolve_registers
 from .product import product_tree, tree_levels
-from .timing import ECP5, Segment, check_target, split_shift
+from .shifter import shift_segments, step_names, stepped_shift
+from .timing import ECP5, Segment, check_target
 
 
 def fixed_shape(fmt: Fixed):
@@ -41,22 +42,46 @@ def saturate_or_wrap(m: Module, value: Value, out: Fixed, saturate: bool,
     return code
 
 
-def leading_zeros(m: Module, value: Value, name: str) -> Signal:
-    """The number of zero bits above value's highest set bit (len(value) when it is 0), as a
-    tree of 2:1 muxes: log2(width) levels, not a priority chain as long as the value."""
-    width = len(value)
+LZC_BLOCK = 16  # bits per block of the leading-zero count's first step
+
+
+def _zeros_tree(nodes):
+    """(all zero, zeros above the first one) of nodes (zero, count) of equal size, top first:
+    one level of 2:1 muxes per halving."""
+    if len(nodes) == 1:
+        return nodes[0]
+    half = len(nodes) // 2
+    (hi_zero, hi_count), (lo_zero, lo_count) = _zeros_tree(nodes[:half]), _zeros_tree(
+        nodes[half:])
+    count = Cat(Mux(hi_zero, lo_count, hi_count), hi_zero) if len(hi_count) else hi_zero
+    return hi_zero & lo_zero, count
+
+
+def lzc_blocks(width: int) -> tuple[int, int]:
+    """(block size, blocks) of the leading-zero count of `width` bits (a power of two each)."""
     size = 1 << max(1, (width - 1).bit_length())
-    bits = [value[i] for i in range(width)][::-1] + [Const(0, 1)] * (size - width)  # top first
+    block = min(size, LZC_BLOCK)
+    return block, size // block
 
-    def block(part):  # (all zero, zeros above the first one) of bits, top first
-        if len(part) == 1:
-            return ~part[0], Const(0, 0)
-        half = len(part) // 2
-        (hi_zero, hi_count), (lo_zero, lo_count) = block(part[:half]), block(part[half:])
-        count = Cat(Mux(hi_zero, lo_count, hi_count), hi_zero) if half > 1 else hi_zero
-        return hi_zero & lo_zero, count
 
-    zero, count = block(bits)
+def leading_zeros(m: Module, value: Value, name: str, cut=lambda *values: values) -> Signal:
+    """The number of zero bits above value's highest set bit (len(value) when it is 0), as a
+    tree of 2:1 muxes (log2(width) levels, not a priority chain as long as the value) in two
+    steps: the count inside each block of LZC_BLOCK bits, then across the blocks;
+    cut(*values) may register the blocks' results between the two."""
+    width = len(value)
+    block, blocks = lzc_blocks(width)
+    bits = [value[i] for i in range(width)][::-1] + [Const(0, 1)] * (block * blocks - width)
+    leaves = [(~bit, Const(0, 0)) for bit in bits]  # top first
+    parts = []
+    for j in range(blocks):
+        zero, count = _zeros_tree(leaves[j * block:(j + 1) * block])
+        zero_q = Signal(name=f"{name}_block{j}_zero")
+        count_q = Signal(len(count), name=f"{name}_block{j}_count")
+        m.d.comb += [zero_q.eq(zero), count_q.eq(count)]
+        parts += [zero_q, count_q]
+    parts = cut(*parts)
+    zero, count = _zeros_tree([(parts[2 * j], parts[2 * j + 1]) for j in range(blocks)])
     lzc = Signal(range(width + 1), name=name)
     m.d.comb += lzc.eq(Mux(zero, width, count))
     return lzc
@@ -189,11 +214,15 @@ class Requantizer(Pipelined, wiring.Component):
         if isinstance(self.out_fmt, Minifloat):
             w, _, _, _, limit, _, code_width = self._minifloat_geometry()
             man = self.out_fmt.man_bits
-            return [*chunk_segments("magnitude", width, model.lut_ns, model),
-                    Segment("leading_zeros", model.leading_zeros(w)),
+            # |n| = (n ^ mask) + negative: the complement (and the zero test) in one LUT
+            # level, then the add in chunks
+            return [Segment("complement", max(model.lut_ns, model.reduce(width))),
+                    *chunk_segments("magnitude", width, 0.0, model),
+                    # the leading-zero count: inside blocks, then across them
+                    Segment("leading_zeros_blocks", model.luts(lzc_blocks(w)[0].bit_length() - 1)),
+                    Segment("leading_zeros", model.luts(lzc_blocks(w)[1].bit_length())),
                     Segment("clamp", model.adder(limit.bit_length()) + model.lut_ns),
-                    Segment("normalise_low", model.shifter(1 << split_shift(limit + 1)[0])),
-                    Segment("normalise", model.shifter(split_shift(limit + 1)[1])),
+                    *shift_segments("normalise", limit + 1, model),
                     Segment("sticky", max(model.reduce(w - 2 - man) + model.lut_ns,
                                           model.adder(code_width))),  # beside: exp field
                     Segment("round", model.adder(code_width)),
@@ -263,6 +292,8 @@ class Requantizer(Pipelined, wiring.Component):
         m.d.comb += ones.eq(Mux(negative, ~n, n))
         nonzero = Signal(name="nonzero")
         m.d.comb += nonzero.eq(n != 0)
+        ones, negative, nonzero, random = self.cut(m, "complement", ones, negative, nonzero,
+                                                   random)
         magnitude = chunked_add(m, ones, negative, self.registers_of("magnitude"), "magnitude")
         negative, nonzero, random = (None if v is None else
                                      delay(m, v, sum(self.registers_of("magnitude")), name)
@@ -272,24 +303,21 @@ class Requantizer(Pipelined, wiring.Component):
         mag = Signal(w, name="padded")
         m.d.comb += mag.eq(Cat(Const(0, bottom), magnitude, Const(0, top)) if bottom or top
                            else magnitude)
-        lzc = leading_zeros(m, mag, "lzc")
+        lzc_regs = self.registers_of("leading_zeros_blocks")[0]
+        lzc = leading_zeros(m, mag, "lzc", lambda *v: [delay(m, x, lzc_regs, x.name) for x in v])
+        mag, negative, nonzero, random = self.cut(
+            m, "leading_zeros_blocks", mag, negative, nonzero, random)
         mag, lzc, negative, nonzero, random = self.cut(
             m, "leading_zeros", mag, lzc, negative, nonzero, random)
         shift = Signal(range(limit + 1), name="norm_shift")
         m.d.comb += shift.eq(Mux(lzc < limit, lzc, limit))
         mag, shift, negative, nonzero, random = self.cut(
             m, "clamp", mag, shift, negative, nonzero, random)
-        # the normalising shift in two steps: by the low bits of the amount, then the rest
-        low_bits, high = split_shift(limit + 1)
-        part = Signal(w, name="normalised_low")
-        m.d.comb += part.eq(mag << shift[:low_bits])
-        part, shift, negative, random, nonzero = self.cut(
-            m, "normalise_low", part, shift, negative, random, nonzero)
-        normalised = Signal(w, name="normalised")
-        m.d.comb += normalised.eq(part << Cat(Const(0, low_bits), shift[low_bits:])
-                                  if high > 1 else part)
-        normalised, shift, negative, random, nonzero = self.cut(
-            m, "normalise", normalised, shift, negative, random, nonzero)
+        # the normalising shift in 4:1 steps; the shift amount travels on (exponent field)
+        names = step_names("normalise", limit + 1)
+        normalised, shift, (negative, random, nonzero) = stepped_shift(
+            m, mag, shift, limit + 1, "normalised",
+            lambda i, *v: self.cut(m, names[i], *v), (negative, random, nonzero))
         significand = normalised[w - 1 - man:]
         guard = normalised[w - 2 - man]
         sticky = normalised[:w - 2 - man].any() if w - 2 - man > 0 else Const(0, 1)

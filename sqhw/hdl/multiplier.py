@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,7 +13,8 @@ from .adder import chunk_segments, chunked_add
 from .operand import decode, layout_of, max_shift
 from .pipeline import Pipelined, delay, effective_stages, resolve_registers
 from .product import product_tree, tree_levels
-from .timing import ECP5, Segment, check_target, split_shift
+from .shifter import shift_segments, step_names, stepped_shift
+from .timing import ECP5, Segment, check_target
 
 PRODUCTS = ("dsp", "logic")
 
@@ -87,36 +88,30 @@ class Multiplier(Pipelined, wiring.Component):
 
     def segments(self, model=ECP5) -> list[Segment]:
         both_fixed = isinstance(self.a_fmt, Fixed) and isinstance(self.b_fmt, Fixed)
-        decode_ns = 0.0 if both_fixed else model.lut_ns
         top_shift = max_shift(self.a_fmt) + max_shift(self.b_fmt)
-        # the exponents: decoded (exp - 1 for normals) beside the first product segment,
-        # summed beside the next one (a DSP product: both in its one segment)
+        # decode: the significands' implicit bits and each exponent (exp - 1 for normals);
+        # the exponent sum runs beside the first product segment
         exponent_bits = max(top_shift.bit_length(), 1)
         decode_exp = model.adder(exponent_bits) + model.lut_ns if top_shift else 0.0
+        decode = Segment("decode", max(0.0 if both_fixed else model.lut_ns, decode_exp))
         sum_exp = model.adder(exponent_bits) if top_shift else 0.0
-        low_extra = 0.0  # a one-level tree: the exponent sum waits for the align step
         if self.product == "dsp":
             multiply = model.multiplier_ns if min(self._operands()) >= 2 else model.lut_ns
-            product = [Segment("multiply", max(decode_ns + multiply, decode_exp + sum_exp))]
+            product = [Segment("multiply", max(multiply, sum_exp))]
         else:
             wide, narrow = self._operands()
             levels = tree_levels(narrow)
+            # level k adds two sums of 2**k partial products: wide + 2**(k+1) bits
             product = [Segment("multiply" if k == levels - 1 else f"product{k}",
-                               max((decode_ns + model.lut_ns if k == 0 else 0)
-                                   + model.adder(wide + narrow + 1),
-                                   decode_exp if k == 0 else sum_exp if k == 1 else 0.0))
+                               max((model.lut_ns if k == 0 else 0.0)
+                                   + model.adder(min(wide + (2 << k), wide + narrow + 1)),
+                                   sum_exp if k == 0 else 0.0))
                        for k in range(levels)]
-            if levels == 1:
-                low_extra = sum_exp
-        sign = ([Segment("sign", 0.0)] if both_fixed else
-                chunk_segments("sign", self.width, model.lut_ns, model))
-        low, high = self._shift_split()
-        return [*product, Segment("align_low", low_extra + model.shifter(1 << low)),
-                Segment("align", model.shifter(high)), *sign]
-
-    def _shift_split(self) -> tuple[int, int]:
-        """The exponent shift in two steps: (low bits, distinct high shifts)."""
-        return split_shift(max_shift(self.a_fmt) + max_shift(self.b_fmt) + 1)
+        # sign: 0 for NaN/Inf, else ~x when negative (one LUT level), then + 1 in chunks
+        sign = ([Segment("complement", 0.0), Segment("sign", 0.0)] if both_fixed else
+                [Segment("complement", model.lut_ns),
+                 *chunk_segments("sign", self.width, 0.0, model)])
+        return [decode, *product, *shift_segments("align", top_shift + 1, model), *sign]
 
     def _legacy(self, stages: int) -> tuple[int, ...]:
         return self._legacy_at(stages, "multiply", "sign")
@@ -126,63 +121,50 @@ class Multiplier(Pipelined, wiring.Component):
         segments = self.segments()
         a = decode(m, self.a_fmt, self.a, "a")
         b = decode(m, self.b_fmt, self.b, "b")
-        regs = dict(zip((s.name for s in segments), self.registers))
+        top_shift = max_shift(self.a_fmt) + max_shift(self.b_fmt)
+        negative, special = Signal(name="negative"), Signal(name="special")
+        m.d.comb += [negative.eq(a.negative ^ b.negative), special.eq(a.special | b.special)]
+        a_mag, b_mag, a_shift, b_shift, negative, special = self.cut(
+            m, "decode", a.magnitude, b.magnitude, a.shift if top_shift else None,
+            b.shift if top_shift else None, negative, special)
 
-        # the significand product, with the sign, NaN/Inf flag and exponent sum beside it
+        # the significand product, with the exponent sum, sign and NaN/Inf flag beside it
         both_unsigned = not (a.signed_magnitude or b.signed_magnitude)
-        width = len(a.magnitude) + len(b.magnitude) + (0 if both_unsigned else 1)
+        width = len(a_mag) + len(b_mag) + (0 if both_unsigned else 1)
         magnitude = Signal(unsigned(width) if both_unsigned else signed(width))
+        shift = Const(0, 1)  # two Fixed operands: no exponents (and no zero-width signal)
+        if top_shift:
+            shift = Signal(range(top_shift + 1), name="shift")
+            m.d.comb += shift.eq(a_shift + b_shift)
         if self.product == "dsp":
-            m.d.comb += magnitude.eq(a.magnitude * b.magnitude)
-            product_regs = regs["multiply"]
+            m.d.comb += magnitude.eq(a_mag * b_mag)
+            magnitude, shift, negative, special = self.cut(
+                m, "multiply", magnitude, shift, negative, special)
         else:
-            wide, narrow = ((a.magnitude, b.magnitude) if len(a.magnitude) >= len(b.magnitude)
-                            else (b.magnitude, a.magnitude))
+            wide, narrow = (a_mag, b_mag) if len(a_mag) >= len(b_mag) else (b_mag, a_mag)
             levels = [r for s, r in zip(segments, self.registers)
                       if s.name == "multiply" or s.name.startswith("product")]
             m.d.comb += magnitude.eq(product_tree(m, wide, narrow, levels, "pp"))
-            product_regs = sum(levels)
-        negative, special = Signal(), Signal()
-        m.d.comb += [negative.eq(a.negative ^ b.negative), special.eq(a.special | b.special)]
-        negative, special = (delay(m, v, product_regs, n) for v, n in
-                             ((negative, "neg"), (special, "special")))
-        if self.product == "dsp":
-            magnitude = delay(m, magnitude, product_regs, "mag")
-        shift = 0  # two Fixed operands: no exponents (and no zero-width shift signal)
-        top_shift = max_shift(self.a_fmt) + max_shift(self.b_fmt)
-        if top_shift:
-            # decoded exponents registered with the first product level, summed after it
-            first = self.registers[0] if self.product == "logic" else 0
-            shift_a = delay(m, a.shift, first, "shift_a")
-            shift_b = delay(m, b.shift, first, "shift_b")
-            shift = Signal(range(top_shift + 1))
-            m.d.comb += shift.eq(shift_a + shift_b)
-            shift = delay(m, shift, product_regs - first, "shift")
+            shift, negative, special = (delay(m, v, sum(levels), n) for v, n in
+                                        ((shift, "shift_pp"), (negative, "neg_pp"),
+                                         (special, "special_pp")))
 
-        # align: the exponent shift, by its low bits then by the rest (the magnitude fits
-        # p's shape: |aligned| <= |product|)
-        low, _ = self._shift_split()
-        shifted_low = Signal.like(self.p, name="aligned_low")
-        m.d.comb += shifted_low.eq(magnitude << shift[:low] if top_shift else magnitude)
-        shifted_low, negative, special = (
-            delay(m, v, regs["align_low"], n) for v, n in
-            ((shifted_low, "aligned_low"), (negative, "neg_low"), (special, "special_low")))
-        aligned = Signal.like(self.p, name="aligned")
-        if top_shift >> low:
-            high = delay(m, shift[low:], regs["align_low"], "shift_high")
-            m.d.comb += aligned.eq(shifted_low << Cat(Const(0, low), high))
-        else:
-            m.d.comb += aligned.eq(shifted_low)
-        aligned, negative, special = (delay(m, v, regs["align"], n) for v, n in
-                                      ((aligned, "aligned"), (negative, "neg_aligned"),
-                                       (special, "special_aligned")))
+        # align: the exponent shift in 4:1 steps (the magnitude fits p's shape:
+        # |aligned| <= |product|)
+        product = Signal.like(self.p, name="product")
+        m.d.comb += product.eq(magnitude)
+        names = step_names("align", top_shift + 1)
+        aligned, _, (negative, special) = stepped_shift(
+            m, product, shift, top_shift + 1, "aligned",
+            lambda i, *v: self.cut(m, names[i], *v), (negative, special))
 
         # sign: 0 for a NaN/Inf operand, else negate (~x + 1) when negative, in chunks
-        sign_regs = [r for s, r in zip(segments, self.registers) if s.name.startswith("sign")]
         negate = Signal(name="negate")
         kept = Signal(len(self.p), name="kept")
         m.d.comb += [negate.eq(negative & ~special),
                      kept.eq(Mux(special, 0, Mux(negate, ~aligned, aligned)))]
+        kept, negate, special = self.cut(m, "complement", kept, negate, special)
+        sign_regs = self.registers_of("sign")
         m.d.comb += [self.p.eq(chunked_add(m, kept, negate, sign_regs, "p")),
                      self.special.eq(delay(m, special, sum(sign_regs), "special_out"))]
         return m

@@ -58,33 +58,43 @@ class IndexMuxBank(wiring.Component):
     """The chain's activation select, on its own so its cost can be synthesised apart:
     slot c takes group c >> n_log2 of the window (chain * m activations) and, through an
     m-way mux, the activation at its index. Only the log2(m) + 1 groups a run-time n can
-    give slot c are wired, so each slot's mux is at most (log2(m) + 1) * m wide.
+    give slot c are wired. Two steps: the m-way index mux of each of those groups, then the
+    pick of the group by n_log2, with `registers` (0 or more) between them.
 
     >>> from sqhw.formats import parse
     >>> len(IndexMuxBank(parse("int8"), m=8, chain=8).selected)  # one activation per slot
     8
     """
 
-    def __init__(self, x_fmt, m: int, chain: int):
+    def __init__(self, x_fmt, m: int, chain: int, registers: int = 0):
         self.x_fmt, self.m, self.chain = x_fmt, m, chain
         self.index_bits = max(1, int(math.log2(m)))
+        self.registers = registers
         super().__init__({
             "acts": In(data.ArrayLayout(x_fmt.bits, chain * m)),
             "indices": In(data.ArrayLayout(self.index_bits, chain)),
             "n_log2": In(range(int(math.log2(m)) + 1)),
             "selected": Out(data.ArrayLayout(x_fmt.bits, chain))})
 
+    def groups(self, c: int) -> dict[int, int]:
+        """Slot c's candidate groups: run-time n_log2 -> the group's first activation."""
+        return {k: (c >> k) * self.m for k in range(int(math.log2(self.m)) + 1)
+                if (c >> k) * self.m < self.chain * self.m}
+
     def elaborate(self, platform):
         m = Module()
+        n_log2 = delay(m, self.n_log2, self.registers, "n_log2")
         for c in range(self.chain):
-            with m.Switch(self.n_log2):
-                for k in range(int(math.log2(self.m)) + 1):
-                    first = (c >> k) * self.m
-                    if first >= self.chain * self.m:
-                        continue
+            candidates = {}  # one index mux per distinct group
+            for first in sorted(set(self.groups(c).values())):
+                group = Array(self.acts[first + j] for j in range(self.m))
+                picked = Signal(self.x_fmt.bits, name=f"slot{c}_group{first // self.m}")
+                m.d.comb += picked.eq(group[self.indices[c]])
+                candidates[first] = delay(m, picked, self.registers, picked.name)
+            with m.Switch(n_log2):
+                for k, first in self.groups(c).items():
                     with m.Case(k):
-                        group = Array(self.acts[first + j] for j in range(self.m))
-                        m.d.comb += self.selected[c].eq(group[self.indices[c]])
+                        m.d.comb += self.selected[c].eq(candidates[first])
                 with m.Default():  # an n_log2 that reaches no group: 0 (said, for lint)
                     m.d.comb += self.selected[c].eq(0)
         return m
@@ -167,14 +177,14 @@ class SparseDSPChain(wiring.Component):
         self.accumulator = ref.accumulator_format(w_fmt, x_fmt, max_k)
         rq_args = dict(rounding=rounding, saturate=saturate)
         kind = product_kind(w_fmt, x_fmt, target)
-        self.select_registers = 0
+        self.select_plan = (0, 0)  # registers after the index step and the group step
         mul_args = dict(stages=self.stages)
         rq_regs = dict(stages=self.stages)
         if target is not None:  # one plan: index mux, multiplier, cascade, accumulator, rq
             probe_mul = unused(Multiplier(w_fmt, x_fmt, product=kind))
             probe_rq = unused(Requantizer(self.accumulator, out_fmt, **rq_args))
-            (self.select_registers,), mul_regs, _, _, rq_plan = plan_composite(target, [
-                [self._select_segment()], probe_mul.segments(),
+            self.select_plan, mul_regs, _, _, rq_plan = plan_composite(target, [
+                self._select_segments(), probe_mul.segments(),
                 [Segment("cascade", ECP5.adder(self.accumulator.bits), registered=True)],
                 [accumulate_segment(self.accumulator.bits)], probe_rq.segments()])
             mul_args, rq_regs = dict(registers=mul_regs), dict(registers=rq_plan)
@@ -182,7 +192,8 @@ class SparseDSPChain(wiring.Component):
                              for _ in range(lanes * pack)]
         self.multipliers = [[Multiplier(w_fmt, x_fmt, product=kind, **mul_args)
                              for _ in range(chain)] for _ in range(lanes)] if behavioural else []
-        self.index_muxes = [IndexMuxBank(x_fmt, m, chain) for _ in range(lanes * pack)]
+        self.index_muxes = [IndexMuxBank(x_fmt, m, chain, registers=self.select_plan[0])
+                            for _ in range(lanes * pack)]
         super().__init__(chain_signature(w_fmt, x_fmt, m, chain, out_fmt, self.accumulator,
                                          lanes, pack))
 
@@ -217,9 +228,15 @@ class SparseDSPChain(wiring.Component):
         """The N:M patterns one build runs: every power-of-two n <= min(m, chain)."""
         return [f"{1 << k}:{self.m}" for k in range(int(math.log2(min(self.m, self.chain))) + 1)]
 
-    def _select_segment(self, model=ECP5) -> Segment:
-        """The index mux: one of (log2(m) + 1) * m activations per slot."""
-        return Segment("select", model.mux((int(math.log2(self.m)) + 1) * self.m))
+    def _select_segments(self, model=ECP5) -> list[Segment]:
+        """The index mux: an m-way mux by the slot's index, then one of log2(m) + 1 groups."""
+        return [Segment("select_index", model.mux(self.m)),
+                Segment("select", model.mux(int(math.log2(self.m)) + 1))]
+
+    @property
+    def select_registers(self) -> int:
+        """Registers in the index muxes (between their two steps) and after them."""
+        return sum(self.select_plan)
 
     @property
     def registers(self) -> tuple[int, ...]:
@@ -227,7 +244,7 @@ class SparseDSPChain(wiring.Component):
         the packed and primitive chains, whose registers are fixed."""
         if not self.multipliers:
             return ()
-        return (self.select_registers, *self.multipliers[0][0].registers,
+        return (*self.select_plan, *self.multipliers[0][0].registers,
                 *self.requantizers[0].registers)
 
     @property
@@ -238,10 +255,10 @@ class SparseDSPChain(wiring.Component):
             return None
         bits = self.accumulator.bits
         return estimate_mhz(
-            [self._select_segment(), *self.multipliers[0][0].segments(),
+            [*self._select_segments(), *self.multipliers[0][0].segments(),
              Segment("cascade", ECP5.adder(bits), registered=True), accumulate_segment(bits),
              *self.requantizers[0].segments()],
-            (self.select_registers, *self.multipliers[0][0].registers, 0, 0,
+            (*self.select_plan, *self.multipliers[0][0].registers, 0, 0,
              *self.requantizers[0].registers))
 
     @property
@@ -258,9 +275,11 @@ class SparseDSPChain(wiring.Component):
         partial = flag = None
         for c, mul in enumerate(self.multipliers[lane]):
             m.submodules[f"lane{lane}_stage{c}"] = stage = EnableInserter(advance)(mul)
-            skew = c + self.select_registers  # the index mux's registers, then the cascade's
+            # the index muxes' registers (the first inside the bank), then the cascade's
+            skew = c + self.select_registers
             m.d.comb += [stage.a.eq(delay(m, values[c], skew, f"w{lane}_{c}", advance)),
-                         stage.b.eq(delay(m, selected[c], skew, f"x{lane}_{c}", advance))]
+                         stage.b.eq(delay(m, selected[c], skew - self.select_plan[0],
+                                          f"x{lane}_{c}", advance))]
             total = Signal(fixed_shape(self.accumulator), name=f"cascade{lane}_{c}")
             any_special = Signal(name=f"cascade{lane}_{c}_special")
             m.d.comb += [total.eq(stage.p if partial is None else partial + stage.p),
@@ -369,7 +388,8 @@ class SparseDSPChain(wiring.Component):
             selected = []
             for p in range(self.pack):  # one index mux bank per column, the lane's indices
                 name = f"index_muxes{lane}" + (f"_{p}" if self.pack > 1 else "")
-                m.submodules[name] = muxes = self.index_muxes[p * self.lanes + lane]
+                m.submodules[name] = muxes = EnableInserter(advance)(
+                    self.index_muxes[p * self.lanes + lane])
                 m.d.comb += [muxes.acts.eq(self.acts.payload.as_value()[
                                  p * window * self.x_fmt.bits:(p + 1) * window * self.x_fmt.bits]),
                              muxes.indices.eq(self.weights.payload.indices[lane]),

@@ -63,25 +63,15 @@ class DelayModel:
         """An OR / AND of `bits` bits (sticky bits, zero tests): a tree of LUT4s."""
         return 0.0 if bits <= 1 else self.luts(math.ceil(math.log(bits, 4)))
 
-    def leading_zeros(self, bits: int) -> float:
-        """A priority encoder over `bits` bits (the count that a normalising shift needs)."""
-        return self.luts(math.ceil(math.log(max(bits, 2), 4)) + 1)
-
 
 # Fitted to nextpnr-ecp5 (LFE5U-25F, speed 6, seed 1) critical paths of the generators here:
 # see docs/pipelining.md for the figures and scripts/hw_table.py to measure them again.
-ECP5 = DelayModel("ecp5", register_ns=1.1, lut_ns=0.85, carry_ns=2.3, carry_bit_ns=0.035,
-                  multiplier_ns=5.8, mux_level_ns=1.3)
+# Refitted 2026-11-22 on the critical paths of the hardware table's rows (docs/pipelining.md):
+# a 4:1 shift / mux level routed was 1.7-2.3 ns (one select fans out to every data bit), a LUT
+# level 0.24 ns of logic + 0.6-1.5 ns of route.
+ECP5 = DelayModel("ecp5", register_ns=1.1, lut_ns=1.0, carry_ns=2.4, carry_bit_ns=0.035,
+                  multiplier_ns=5.8, mux_level_ns=2.0)
 MODELS = {"ecp5": ECP5}
-
-
-def split_shift(amounts: int) -> tuple[int, int]:
-    """A barrel shift by 0 .. amounts-1 in two steps with a possible register between: the
-    low bits of the amount (about half the 4:1 mux levels), then the rest. Returns
-    (low_bits, distinct high shifts)."""
-    bits = max(amounts - 1, 0).bit_length()
-    low_bits = min(bits, 2 * math.ceil(math.ceil(bits / 2) / 2))
-    return low_bits, ((amounts - 1) >> low_bits) + 1
 
 
 def check_target(target_mhz) -> float | None:

@@ -5,13 +5,17 @@ the bare LFE5U-25F of boards/ecp5_25k.yaml).
 
     .venv/bin/python scripts/hw_table.py [--json]
     .venv/bin/python scripts/hw_table.py --dsp [--json]   # the DSP-efficiency table
+    .venv/bin/python scripts/hw_table.py --only ecp5 --json > ecp5.json   # one flow
+    .venv/bin/python scripts/hw_table.py --from-json ecp5.json --from-json xilinx.json
 
 Every row is a fresh `sqhw gen` design with 2 pipeline stages (MACs: accumulator sized for
 dot products of 1024 terms) for the Xilinx columns; the ECP5 columns place and route the
 same operator generated with `--target-mhz` (ECP5_TARGETS: 200 MHz for the 8-bit multipliers
 and the int8 MAC, 150 MHz for the rest; the delay model of sqhw.hdl.timing places the
 registers), so they show the latency and the LUT / FF cost of the added registers. ECP5 Fmax
-is register to register (inputs and outputs registered around the design), nextpnr seed 1."""
+is register to register (inputs and outputs registered around the design), nextpnr seed 1;
+--json keeps each row's worst path (`ecp5.critical_path`: its first and last cell, logic and
+routing ns), what the delay model is calibrated against (docs/pipelining.md)."""
 
 import argparse
 import json
@@ -120,7 +124,8 @@ def measure(rows=ROWS, only: str | None = None):
             for name, fn, keys, where in (
                     ("xcup", synth_xcup, ("lut", "ff", "carry", "dsp48e2"), design),
                     ("xc7", synth_xc7, ("lut", "dsp48e1", "dsp_cascade"), design),
-                    ("ecp5", synth_ecp5, ("fmax_mhz", "lut4", "ff", "mult18"), ecp5_design)):
+                    ("ecp5", synth_ecp5, ("fmax_mhz", "lut4", "ff", "mult18",
+                                           "critical_path"), ecp5_design)):
                 if only is not None and (name == "ecp5") != (only == "ecp5"):
                     row[name] = {k: None for k in keys}
                     continue
@@ -227,6 +232,38 @@ def dsp_markdown(rows) -> str:
                    r["ice40"]["ff"], r["ice40"]["mac16"]] for r in rows])
 
 
+TOOL_COLUMNS = ("xcup", "xc7", "ecp5")  # a row's measured columns, one dict per flow
+
+
+def merge(runs: list[list[dict]]) -> list[dict]:
+    """Rows of several --json runs (e.g. one --only ecp5, one --only xilinx) as one table:
+    the first run's rows, each flow's columns taken from the first run that measured them."""
+    merged = [dict(row) for row in runs[0]]
+    for run in runs[1:]:
+        by_key = {(r["operator"], r["formats"]): r for r in run}
+        for row in merged:
+            other = by_key.get((row["operator"], row["formats"]))
+            for flow in TOOL_COLUMNS:
+                if other is not None and all(v is None for v in row[flow].values()):
+                    row[flow] = other[flow]
+    return merged
+
+
+def load_runs(parser, files: list[str]) -> list[dict]:
+    runs = []
+    for name in files:
+        try:
+            rows = json.loads(Path(name).read_text())
+            if not isinstance(rows, list) or not all(
+                    isinstance(r, dict) and {"operator", "formats", *TOOL_COLUMNS} <= set(r)
+                    for r in rows):
+                raise ValueError("expected the rows of a hw_table.py --json run")
+        except (OSError, ValueError) as err:
+            parser.error(f"--from-json {name}: {err}")
+        runs.append(rows)
+    return merge(runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true")
@@ -236,8 +273,10 @@ def main() -> None:
                         help="with --dsp: only the rows whose formats contain this text")
     parser.add_argument("--only", choices=("ecp5", "xilinx"),
                         help="run one flow (the other columns print as -)")
-    parser.add_argument("--from-json", metavar="FILE",
-                        help="print the table of rows saved by an earlier --json run")
+    parser.add_argument("--from-json", metavar="FILE", action="append",
+                        help="print the table of rows saved by an earlier --json run; given "
+                             "more than once, each flow's columns come from the first file "
+                             "that measured them (an --only ecp5 run + an --only xilinx run)")
     args = parser.parse_args()
     if args.dsp_rows is not None and not args.dsp:
         parser.error("--dsp-rows: goes with --dsp")
@@ -246,8 +285,7 @@ def main() -> None:
                             if args.dsp_rows is None or args.dsp_rows in r[1]])
         print(json.dumps(rows, indent=1) if args.json else dsp_markdown(rows))
         return
-    rows = (json.loads(Path(args.from_json).read_text()) if args.from_json
-            else measure(only=args.only))
+    rows = load_runs(parser, args.from_json) if args.from_json else measure(only=args.only)
     print(json.dumps(rows, indent=1) if args.json else markdown(rows))
 
 

@@ -120,6 +120,31 @@ def netlist_usage(cells: dict[str, int], family: str) -> dict[str, int]:
             "bram": pick("SB_RAM40_4K"), "uram": pick("SB_SPRAM256KA")}
 
 
+def critical_path(report: dict) -> dict | None:
+    """The worst register-to-register path of nextpnr's report.json (I/O paths left out):
+    its start and end cells and its delay split into logic (clock-to-out, cells, setup) and
+    routing, in ns; None when the report has no such path.
+
+    >>> step = lambda kind, ns, cell: {"type": kind, "delay": ns, "from": {"cell": cell},
+    ...                                "to": {"cell": cell}}
+    >>> critical_path({"critical_paths": [{"from": "clk", "to": "clk", "path": [
+    ...     step("clk-to-q", 0.5, "a"), step("routing", 1.0, "a"), step("logic", 0.25, "b"),
+    ...     step("setup", 0.0, "c")]}]})
+    {'from': 'a', 'to': 'c', 'ns': 1.75, 'logic_ns': 0.75, 'routing_ns': 1.0}
+    """
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")
+             and "async" not in p.get("from", "") and "async" not in p.get("to", "")]
+    if not paths:
+        return None
+    worst = max(paths, key=lambda p: sum(step["delay"] for step in p["path"]))
+    steps = worst["path"]
+    routing = sum(step["delay"] for step in steps if step["type"] == "routing")
+    total = sum(step["delay"] for step in steps)
+    return {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+            "ns": round(total, 3), "logic_ns": round(total - routing, 3),
+            "routing_ns": round(routing, 3)}
+
+
 def board_pins(board: Board) -> dict[str, dict] | None:
     """{clk, din, dout: {site, attrs}} from the board's amaranth-boards platform: its default
     clock, a UART rx (else a button) and a UART tx (else an LED); None for a bare device."""
@@ -177,8 +202,8 @@ def run(design_dir: Path, sources: list[str], wrapper: str, top: str, board: Boa
     exits without a netlist on a flat 9-lane array). `bitstream`: the file name (in work)
     to pack the routed design into. `progress(step)` is called before each tool. `freq_mhz`:
     the clock nextpnr is constrained to (default: the board's clock_mhz). Returns
-    {cells, netlist (usage), budget, placed (usage), utilization, fmax_mhz, bitstream,
-    files}."""
+    {cells, netlist (usage), budget, placed (usage), utilization, fmax_mhz, critical_path,
+    bitstream, files}."""
     family = OPEN_FAMILIES[board.family]
     step = progress or (lambda _: None)
     for source in sources:
@@ -196,8 +221,8 @@ def run(design_dir: Path, sources: list[str], wrapper: str, top: str, board: Boa
     netlist = netlist_usage(cells, board.family)
     budget = board.budget(netlist)
     result = {"command": command, "cells": cells, "netlist": netlist, "budget": budget,
-              "placed": None,
-              "utilization": None, "fmax_mhz": None, "bitstream": None, "files": []}
+              "placed": None, "utilization": None, "fmax_mhz": None, "critical_path": None,
+              "bitstream": None, "files": []}
     if stop_on_overflow and not budget["fits"]:
         return result
     pnr = board.nextpnr
@@ -228,6 +253,7 @@ def run(design_dir: Path, sources: list[str], wrapper: str, top: str, board: Boa
     placed["carry"] = netlist["carry"]
     result.update(placed=placed, utilization=util,
                   fmax_mhz=round(min(fmax), 1) if fmax else None,
+                  critical_path=critical_path(report),
                   budget=board.budget(placed))
     if bitstream:
         step(family.packer)

@@ -186,7 +186,7 @@ def synth_ecp5(design_dir, board: str | Board = DEFAULT_ECP5_BOARD, seed: int = 
     util = result["utilization"]
     return {"target": "ecp5", "tool": "yosys synth_ecp5 + nextpnr-ecp5", "board": spec.name,
             "top": manifest["top"], "fmax_mhz": result["fmax_mhz"],
-            "lut4": util.get("TRELLIS_COMB", 0), "ff": util.get("TRELLIS_FF", 0),
+            "critical_path": result["critical_path"], "lut4": util.get("TRELLIS_COMB", 0), "ff": util.get("TRELLIS_FF", 0),
             "mult18": util.get("MULT18X18D", 0), "bram": util.get("DP16KD", 0),
             "io": util.get("TRELLIS_IO", 0), "utilization": util}
 

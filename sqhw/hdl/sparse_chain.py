@@ -54,22 +54,28 @@ PRIMITIVES = {"DSP48E2": {"a": 27, "b": 18, "opmode_bits": 9},
               "DSP48E1": {"a": 25, "b": 18, "opmode_bits": 7}}
 
 
+def index_steps(m: int) -> list[tuple[int, int]]:
+    """The index mux's steps: two index bits (one 4:1 mux level) each, lowest first."""
+    bits = int(math.log2(m))
+    return [(lo, min(lo + 2, bits)) for lo in range(0, bits, 2)] or [(0, 0)]
+
+
 class IndexMuxBank(wiring.Component):
     """The chain's activation select, on its own so its cost can be synthesised apart:
     slot c takes group c >> n_log2 of the window (chain * m activations) and, through an
     m-way mux, the activation at its index. Only the log2(m) + 1 groups a run-time n can
-    give slot c are wired. Two steps: the m-way index mux of each of those groups, then the
-    pick of the group by n_log2, with `registers` (0 or more) between them.
+    give slot c are wired, one index mux per distinct group. The index mux runs in 4:1 steps
+    (index_steps), `registers[i]` after step i; then the group is picked by n_log2.
 
     >>> from sqhw.formats import parse
     >>> len(IndexMuxBank(parse("int8"), m=8, chain=8).selected)  # one activation per slot
     8
     """
 
-    def __init__(self, x_fmt, m: int, chain: int, registers: int = 0):
+    def __init__(self, x_fmt, m: int, chain: int, registers=None):
         self.x_fmt, self.m, self.chain = x_fmt, m, chain
         self.index_bits = max(1, int(math.log2(m)))
-        self.registers = registers
+        self.registers = tuple(registers or (0,) * len(index_steps(m)))
         super().__init__({
             "acts": In(data.ArrayLayout(x_fmt.bits, chain * m)),
             "indices": In(data.ArrayLayout(self.index_bits, chain)),
@@ -83,18 +89,32 @@ class IndexMuxBank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n_log2 = delay(m, self.n_log2, self.registers, "n_log2")
+        latency = sum(self.registers)
+        n_log2 = delay(m, self.n_log2, latency, "n_log2")
         for c in range(self.chain):
-            candidates = {}  # one index mux per distinct group
-            for first in sorted(set(self.groups(c).values())):
-                group = Array(self.acts[first + j] for j in range(self.m))
-                picked = Signal(self.x_fmt.bits, name=f"slot{c}_group{first // self.m}")
-                m.d.comb += picked.eq(group[self.indices[c]])
-                candidates[first] = delay(m, picked, self.registers, picked.name)
+            firsts = sorted(set(self.groups(c).values()))
+            # candidates[g][j]: group g's activations whose index has high bits j (the low
+            # bits the steps so far consumed)
+            candidates = [[self.acts[first + j] for j in range(self.m)] for first in firsts]
+            index = self.indices[c]
+            for step, ((lo, hi), count) in enumerate(zip(index_steps(self.m), self.registers)):
+                width = hi - lo
+                picked = []
+                for g, values in enumerate(candidates):
+                    row = []
+                    for j in range(len(values) >> width):
+                        out = Signal(self.x_fmt.bits, name=f"slot{c}_g{g}_s{step}_{j}")
+                        choices = Array(values[(j << width) | k] for k in range(1 << width))
+                        m.d.comb += out.eq(choices[index[lo:hi]] if width else values[j])
+                        row.append(delay(m, out, count, out.name))
+                    picked.append(row)
+                candidates = picked
+                index = delay(m, index, count, f"slot{c}_index_s{step}")
+            chosen = {first: row[0] for first, row in zip(firsts, candidates)}
             with m.Switch(n_log2):
                 for k, first in self.groups(c).items():
                     with m.Case(k):
-                        m.d.comb += self.selected[c].eq(candidates[first])
+                        m.d.comb += self.selected[c].eq(chosen[first])
                 with m.Default():  # an n_log2 that reaches no group: 0 (said, for lint)
                     m.d.comb += self.selected[c].eq(0)
         return m
@@ -177,7 +197,8 @@ class SparseDSPChain(wiring.Component):
         self.accumulator = ref.accumulator_format(w_fmt, x_fmt, max_k)
         rq_args = dict(rounding=rounding, saturate=saturate)
         kind = product_kind(w_fmt, x_fmt, target)
-        self.select_plan = (0, 0)  # registers after the index step and the group step
+        # registers after each index-mux step and after the group step
+        self.select_plan = (0,) * len(self._select_segments())
         mul_args = dict(stages=self.stages)
         rq_regs = dict(stages=self.stages)
         if target is not None:  # one plan: index mux, multiplier, cascade, accumulator, rq
@@ -192,7 +213,7 @@ class SparseDSPChain(wiring.Component):
                              for _ in range(lanes * pack)]
         self.multipliers = [[Multiplier(w_fmt, x_fmt, product=kind, **mul_args)
                              for _ in range(chain)] for _ in range(lanes)] if behavioural else []
-        self.index_muxes = [IndexMuxBank(x_fmt, m, chain, registers=self.select_plan[0])
+        self.index_muxes = [IndexMuxBank(x_fmt, m, chain, registers=self.select_plan[:-1])
                             for _ in range(lanes * pack)]
         super().__init__(chain_signature(w_fmt, x_fmt, m, chain, out_fmt, self.accumulator,
                                          lanes, pack))
@@ -229,8 +250,13 @@ class SparseDSPChain(wiring.Component):
         return [f"{1 << k}:{self.m}" for k in range(int(math.log2(min(self.m, self.chain))) + 1)]
 
     def _select_segments(self, model=ECP5) -> list[Segment]:
-        """The index mux: an m-way mux by the slot's index, then one of log2(m) + 1 groups."""
-        return [Segment("select_index", model.mux(self.m)),
+        """The index mux: 4:1 steps by the slot's index (the first one reaching into the act
+        window that every lane shares), then one of log2(m) + 1 groups."""
+        steps = index_steps(self.m)
+        return [*(Segment("select_index" if i == len(steps) - 1 else f"select_index{i}",
+                          (model.spread(self.lanes) if i == 0 else 0.0)
+                          + (model.mux(1 << (hi - lo)) if hi > lo else 0.0))
+                  for i, (lo, hi) in enumerate(steps)),
                 Segment("select", model.mux(int(math.log2(self.m)) + 1))]
 
     @property
@@ -278,7 +304,7 @@ class SparseDSPChain(wiring.Component):
             # the index muxes' registers (the first inside the bank), then the cascade's
             skew = c + self.select_registers
             m.d.comb += [stage.a.eq(delay(m, values[c], skew, f"w{lane}_{c}", advance)),
-                         stage.b.eq(delay(m, selected[c], skew - self.select_plan[0],
+                         stage.b.eq(delay(m, selected[c], c + self.select_plan[-1],
                                           f"x{lane}_{c}", advance))]
             total = Signal(fixed_shape(self.accumulator), name=f"cascade{lane}_{c}")
             any_special = Signal(name=f"cascade{lane}_{c}_special")

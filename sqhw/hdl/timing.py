@@ -59,6 +59,11 @@ class DelayModel:
         """A barrel shift by 0 .. amounts-1: one 4:1 mux level per two bits of the amount."""
         return 0.0 if amounts <= 1 else self.mux(amounts)
 
+    def spread(self, copies: int) -> float:
+        """The extra route of a value that feeds `copies` copies of a circuit (the act window
+        every lane of a chain shares): one LUT level's route per doubling."""
+        return self.lut_ns * math.log2(max(copies, 1))
+
     def reduce(self, bits: int) -> float:
         """An OR / AND of `bits` bits (sticky bits, zero tests): a tree of LUT4s."""
         return 0.0 if bits <= 1 else self.luts(math.ceil(math.log(bits, 4)))

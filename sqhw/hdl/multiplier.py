@@ -45,8 +45,9 @@ class Multiplier(Pipelined, wiring.Component):
 
     Pipelining: `stages` fills the fixed cut points (after the significand product, then the
     output); `target_mhz` lets the delay model (sqhw.hdl.timing) place registers after any of
-    `segments` - the product (one `*`, or with product="logic" a partial-product tree with a
-    cut after each adder level), the exponent shift and the sign - until every path fits.
+    `segments` - the decode, the product (one `*`, or with product="logic" a partial-product
+    tree with a cut after each adder level), each 4:1 step of the exponent shift, the
+    complement and each chunk of the sign's add - until every path fits.
 
     >>> from sqhw.formats import parse
     >>> mul = Multiplier(parse("float8_e4m3fn"), parse("int8"), stages=2)

@@ -181,3 +181,28 @@ def test_gen_target_mhz_writes_the_plan_into_the_manifest(tmp_path, capsys):
         assert code == 2
         assert "--target-mhz" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("m,registers", [(8, (1, 1)), (8, (0, 2)), (4, (1,)), (2, (1,))])
+def test_index_muxes_in_steps_pick_the_indexed_activation(m, registers, rng):
+    """IndexMuxBank with registers after its 4:1 index steps: every slot's output, `latency`
+    cycles later, is the activation its index picks in the group its run-time n gives it."""
+    from sqhw.hdl.sparse_chain import IndexMuxBank
+
+    chain, rows = 8, 300
+    dut = IndexMuxBank(parse("int8"), m=m, chain=chain, registers=registers)
+    acts = rng.integers(0, 256, (rows, chain * m))
+    indices = rng.integers(0, m, (rows, chain))
+    n_log2 = rng.integers(0, int(np.log2(m)) + 1, rows)
+    pack = lambda words, bits: [sum(int(w) << (bits * i) for i, w in enumerate(row))
+                                for row in words]
+    got = _stream(dut, {"acts": pack(acts, 8), "indices": pack(indices, int(np.log2(m)) or 1),
+                        "n_log2": n_log2}, ["selected"], sum(registers))["selected"]
+    got = np.array([[(int(word) >> (8 * c)) & 0xFF for c in range(chain)] for word in got])
+    want = np.zeros((rows, chain), dtype=np.int64)
+    for r in range(rows):
+        for c in range(chain):
+            first = (c >> int(n_log2[r])) * m
+            want[r, c] = acts[r, first + indices[r, c]] if first < chain * m else 0
+    np.testing.assert_array_equal(got, want, strict=True)
+    assert got.size == rows * chain

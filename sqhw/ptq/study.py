@@ -1,5 +1,6 @@
 """The PTQ study: one model, a list of formats (dense and N:M), sqhw's engine and the peers,
-scored by one metric; every row cached per (model, row config, sqhw version).
+scored by one metric; every row cached per (model, row config, sqhw version and a digest of
+the code that computes a row: a changed quantizer or model never returns a stale score).
 
 Row configuration for a format name: element formats quantize weights per output channel
 and activations per tensor (min-max); block formats (MX, NVFP4) use their own block scales
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import time
@@ -54,9 +56,26 @@ def model_key(model: str) -> str:
     return model
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """A hash of the source that decides a row's score: sqhw.ptq, the formats, the exact
+    reference, the sparsity helpers and the models."""
+    import sqhw
+    import sqhw.models
+
+    root = Path(sqhw.__file__).parent
+    folders = [root / "ptq", root / "formats", root / "ref", root / "sparsity",
+               Path(sqhw.models.__file__).parent]
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def row_key(model: str, row: dict) -> str:
-    text = json.dumps({"model": model_key(model), "row": row, "sqhw": __version__},
-                      sort_keys=True)
+    text = json.dumps({"model": model_key(model), "row": row, "sqhw": __version__,
+                       "code": code_digest()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

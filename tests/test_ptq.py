@@ -246,6 +246,8 @@ def test_refusals():
     (["--algo", "awq"], "--algo: unknown algorithm 'awq'"),
     (["--peers", "tensorrt"], "--peers: unknown peer 'tensorrt'"),
     (["--model", "missing.onnx"], "--model: missing.onnx: no such file"),
+    (["--calibration", "percentile", "--percentile", "nan"], "--percentile: expected a number"),
+    (["--percentile", "99"], "--percentile: applies with --calibration percentile only"),
 ])
 def test_cli_refuses_bad_arguments(argv, message, capsys):
     assert main(["ptq", *argv]) == 2

@@ -104,7 +104,9 @@ class QuantSpec:
             parts.append(f"group{g[1]}" if isinstance(g, tuple) else g)
             if self.scale != "float":
                 parts.append(self.scale)
-            if self.calibration != "minmax":
+            if self.calibration == "percentile":
+                parts.append(f"percentile{self.percentile:g}")
+            elif self.calibration != "minmax":
                 parts.append(self.calibration)
         return "/".join(parts)
 

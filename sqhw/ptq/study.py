@@ -27,7 +27,8 @@ from .peers import PEERS, installed, missing_row, peer_formats, row_count
 
 def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
                algorithms: tuple[str, ...], calibration: str = "minmax",
-               act_granularity: str = "tensor", act_name: str | None = None) -> QuantConfig:
+               act_granularity: str = "tensor", act_name: str | None = None,
+               percentile: float = 99.999) -> QuantConfig:
     """`act_name`: the activations' format when it differs from the weights' (a sweep's
     separate axes); None: both in `fmt_name`."""
     try:
@@ -39,7 +40,7 @@ def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
     weight = QuantSpec(fmt, granularity="tensor" if block else "channel")
     act = None if weights_only else QuantSpec(
         act_fmt, calibration="minmax" if isinstance(act_fmt, BlockScaled) else calibration,
-        percentile=99.999,
+        percentile=percentile,
         granularity="tensor" if isinstance(act_fmt, BlockScaled) else act_granularity)
     if weights_only:
         algorithms = tuple(a for a in algorithms if a != "smoothquant")
@@ -114,7 +115,8 @@ def load_task(model: str):
 def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
          algorithms: tuple[str, ...], engine: str, calibration: str = "minmax",
          act_granularity: str = "tensor",
-         act_name: str | None = None) -> list[tuple[dict, QuantConfig]]:
+         act_name: str | None = None,
+         percentile: float = 99.999) -> list[tuple[dict, QuantConfig]]:
     """(row description, config) of every sqhw row; bad names refused before any work.
     `act_name`: see config_for; a row whose activation format differs from its weight
     format says so in `act_format` (the study's own rows never have that key)."""
@@ -122,7 +124,7 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
     for name in formats:
         for nm in sparsities:
             cfg = config_for(name, nm, weights_only, algorithms, calibration, act_granularity,
-                             act_name)
+                             act_name, percentile)
             act = {} if cfg.act is None or cfg.act.fmt == cfg.weight.fmt else \
                 {"act_format": cfg.act.fmt.name}
             rows.append(({"engine": "sqhw", "format": cfg.weight.fmt.name, **act,
@@ -138,14 +140,14 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
 def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only=False,
         algorithms: tuple[str, ...] = (), peers: tuple[str, ...] = (), engine="exact",
         cache_dir: Path | None = None, progress=None, calibration: str = "minmax",
-        act_granularity: str = "tensor") -> dict:
+        act_granularity: str = "tensor", percentile: float = 99.999) -> dict:
     """The study's result: {"model", "metric", "fp32", "rows": [...]} (see sqhw ptq)."""
     for peer in peers:
         if peer not in PEERS:
             raise ValueError(f"--peers: unknown peer {peer!r}; known: {', '.join(PEERS)}")
     sparsities = [None] if sparsity is None else [None, sparsity]
     rows_plan = plan(formats, sparsities, weights_only, algorithms, engine, calibration,
-                     act_granularity)
+                     act_granularity, percentile=percentile)
     cache = Cache(cache_dir)
     task = load_task(model)
     _check_token_layers(task, act_granularity)

@@ -553,8 +553,10 @@ def cmd_sim(args) -> int:
         if layer and k > MAX_K:
             raise ValueError(f"--weights {args.weights}: K = {k} columns; the chain takes at "
                              f"most {MAX_K}")
+        # sized for --k (or the layer's K where larger): a layer with a shorter K runs on the
+        # same build (K is a run-time input), so the default design's Verilator build is reused
         dut, description = design_dsp_chain(args.weight, args.act, nm.m, args.chain,
-                                            max(k, 1), args.out, stages=args.stages,
+                                            max(k, args.k, 1), args.out, stages=args.stages,
                                             lanes=args.lanes, pack=args.pack)
     except (ValueError, TypeError) as err:
         raise CommandError(str(err)) from err

@@ -522,7 +522,8 @@ def cmd_bench(args) -> int:
     from .baselines import bench
 
     interactive = sys.stderr.isatty() and not args.json
-    result = bench.run(quick=args.quick, progress=bench.main_progress if interactive else None)
+    result = bench.run(quick=args.quick, progress=bench.main_progress if interactive else None,
+                       gpu_only=args.gpu_only)
     if interactive:
         print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
     print(json.dumps(result, indent=1) if args.json else bench.report(result))
@@ -816,9 +817,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_report import add_parser as add_report
 
     add_report(sub)
-    p = sub.add_parser("bench", help="Numba vs ml_dtypes / torch / memcpy, in one run")
+    p = sub.add_parser("bench", help="Numba vs ml_dtypes / torch / memcpy, in one run; on a "
+                       "CUDA GPU, Triton vs torch, cuBLAS int8 and cuSPARSELt")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    p.add_argument("--gpu-only", action="store_true", help="only the GPU rows")
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -51,16 +51,26 @@ NEAR_TIE_FORMATS = [("int8", 129), ("fixed<s,4,4>", 129), ("float8_e4m3fn", 127)
                     ("float4_e2m1fn", 8)]
 
 
+def _near_ties_float32(values) -> np.ndarray:
+    """near_ties with float32 neighbours (what the float32 kernels round from)."""
+    points = np.unique(np.abs(near_ties(values)).astype(np.float32))  # neighbours collapse
+    points = np.concatenate([points, np.nextafter(points, np.float32(np.inf)),
+                             np.nextafter(points, np.float32(-np.inf))])
+    return np.concatenate([points, -points])
+
+
 @pytest.mark.parametrize("name,magnitudes", NEAR_TIE_FORMATS)
-def test_float64_encode_near_every_tie(name, magnitudes):
-    """Issue 11: float64 inputs at and beside every tie, both signs, every mode."""
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_encode_near_every_tie(name, magnitudes, dtype):
+    """Issue 11: inputs at and beside every tie (float64 or float32 neighbours), both signs,
+    every mode."""
     fmt = parse(name)
-    x = near_ties(fmt.table)
+    x = near_ties(fmt.table) if dtype == np.float64 else _near_ties_float32(fmt.table)
     checked = 0
     for rounding in DETERMINISTIC_MODES:
         for saturate in (False, True):
             got = triton_gpu.encode(torch.from_numpy(x), fmt, rounding, saturate)
-            want = fmt.encode(x, rounding=rounding, saturate=saturate)
+            want = fmt.encode(x.astype(np.float64), rounding=rounding, saturate=saturate)
             np.testing.assert_array_equal(got.cpu().numpy().astype(np.int64),
                                           want.astype(np.int64), strict=True,
                                           err_msg=f"{rounding} saturate={saturate}")

@@ -34,7 +34,8 @@ _RTZ = tl.constexpr(int(Rounding.RTZ))
 _RNA = tl.constexpr(int(Rounding.RNA))
 _FLOOR = tl.constexpr(int(Rounding.FLOOR))
 _CEIL = tl.constexpr(int(Rounding.CEIL))
-BLOCK = 1024
+BLOCK = 1024  # elements per program of the element kernels
+NUM_WARPS = 4
 # (significand bits, exponent mask, exponent bias, largest useful shift) of the source bits
 _FLOAT64_BITS = (52, 0x7FF, 1023, 62)
 _FLOAT32_BITS = (23, 0xFF, 127, 30)
@@ -81,6 +82,15 @@ def _minifloat_codes(v, man, emin, bias, max_mag, sign_bit, nan_code, special_co
     sig = sig >> carry
     normal = (sig >> man) != 0
     mag = tl.where(normal, ((exponent + bias) << man) | (sig - (one << man)), sig)
+    return _finish_codes(mag, negative, is_nan, is_inf, max_mag, sign_bit, nan_code,
+                         special_code, MODE, SATURATE, HAS_INF, HAS_SPECIAL, KEEP_ZERO_SIGN)
+
+
+@triton.jit
+def _finish_codes(mag, negative, is_nan, is_inf, max_mag, sign_bit, nan_code, special_code,
+                  MODE: tl.constexpr, SATURATE: tl.constexpr, HAS_INF: tl.constexpr,
+                  HAS_SPECIAL: tl.constexpr, KEEP_ZERO_SIGN: tl.constexpr):
+    """Codes from rounded magnitude codes: overflow (clamped or special), sign, NaN."""
     if MODE == _RTZ:
         toward_zero = negative | (~negative)
     elif MODE == _FLOOR:
@@ -101,9 +111,59 @@ def _minifloat_codes(v, man, emin, bias, max_mag, sign_bit, nan_code, special_co
     if HAS_INF:
         special = special_code | tl.where(negative, sign_bit, 0)
     else:
-        special = tl.zeros(u.shape, u.dtype) + special_code
+        special = tl.zeros(mag.shape, mag.dtype) + special_code
     code = tl.where(overflow & ~clamp, special, code)
     return tl.where(is_nan, nan_code, code), is_nan
+
+
+@triton.jit
+def _float32_codes(v, max_mag, sign_bit, nan_code, special_code, MODE: tl.constexpr,
+                   SATURATE: tl.constexpr, HAS_INF: tl.constexpr, HAS_SPECIAL: tl.constexpr,
+                   KEEP_ZERO_SIGN: tl.constexpr, MAN: tl.constexpr, EMIN: tl.constexpr,
+                   BIAS: tl.constexpr):
+    """_minifloat_codes for float32 v and a format whose normal range lies inside float32's
+    (EMIN >= -126), in fewer operations: a value in the format's normal range is rounded by
+    adding an increment to its bits and shifting (the carry moves into the exponent); one
+    below it is scaled by 2**(MAN - EMIN), exactly, to an integer count of the format's
+    subnormal step, rounded in float32 arithmetic (exact: the value is below 2**MAN)."""
+    u = v.to(tl.int32, bitcast=True)
+    a = u & 0x7FFFFFFF
+    negative = u < 0
+    is_nan = a > 0x7F800000
+    is_inf = a == 0x7F800000
+    S: tl.constexpr = 23 - MAN
+    if MODE == _RNE:
+        inc = (1 << (S - 1)) - 1 + ((a >> S) & 1)
+    elif MODE == _RNA:
+        inc = tl.full(a.shape, 1 << (S - 1), tl.int32)
+    elif MODE == _FLOOR:
+        inc = tl.where(negative, (1 << S) - 1, 0)
+    elif MODE == _CEIL:
+        inc = tl.where(negative, 0, (1 << S) - 1)
+    else:  # rtz
+        inc = tl.zeros(a.shape, tl.int32)
+    normal = ((a + inc) >> S) - ((127 - BIAS) << MAN)
+    smallest_normal: tl.constexpr = (EMIN + 127) << 23
+    # below the normals: < 2**MAN (larger values take smallest_normal: no float overflow)
+    y = tl.minimum(a, smallest_normal).to(tl.float32, bitcast=True) * (2.0 ** (MAN - EMIN))
+    if MODE == _RNE:
+        r = y + 8388608.0  # adding 2**23 rounds to an integer, to nearest even
+    else:
+        whole = tl.floor(y)
+        frac = y - whole  # exact
+        if MODE == _RNA:
+            up = frac >= 0.5
+        elif MODE == _FLOOR:
+            up = negative & (frac > 0.0)
+        elif MODE == _CEIL:
+            up = (~negative) & (frac > 0.0)
+        else:
+            up = frac < 0.0  # never
+        r = whole + up.to(tl.float32) + 8388608.0
+    subnormal = r.to(tl.int32, bitcast=True) - 0x4B000000  # the integer, from 2**23's bits
+    mag = tl.where(a < smallest_normal, subnormal, normal)
+    return _finish_codes(mag, negative, is_nan, is_inf, max_mag, sign_bit, nan_code,
+                         special_code, MODE, SATURATE, HAS_INF, HAS_SPECIAL, KEEP_ZERO_SIGN)
 
 
 @triton.jit
@@ -113,7 +173,8 @@ def _minifloat_kernel(x_ptr, div_ptr, out_ptr, flag_ptr, n, div_block, man, emin
                       HAS_SPECIAL: tl.constexpr, KEEP_ZERO_SIGN: tl.constexpr,
                       REFUSE_NAN: tl.constexpr, WIDE: tl.constexpr, SRC_MAN: tl.constexpr,
                       SRC_EXP_MASK: tl.constexpr, SRC_BIAS: tl.constexpr,
-                      SHIFT_CAP: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+                      SHIFT_CAP: tl.constexpr, FAST: tl.constexpr, F_MAN: tl.constexpr,
+                      F_EMIN: tl.constexpr, F_BIAS: tl.constexpr, BLOCK_SIZE: tl.constexpr):
     off = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
     inside = off < n
     v = tl.load(x_ptr + off, mask=inside, other=0.0)
@@ -124,10 +185,15 @@ def _minifloat_kernel(x_ptr, div_ptr, out_ptr, flag_ptr, n, div_block, man, emin
     if HAS_DIV:  # block formats: divide by the block's divisor (a zero divisor gives 0)
         d = tl.load(div_ptr + off // div_block, mask=inside, other=1.0)
         v = tl.where(d != 0.0, v / tl.where(d != 0.0, d, 1.0), 0.0)
-    code, is_nan = _minifloat_codes(v, man, emin, bias, max_mag, sign_bit, nan_code,
-                                    special_code, MODE, SATURATE, HAS_INF, HAS_SPECIAL,
-                                    KEEP_ZERO_SIGN, WIDE, SRC_MAN, SRC_EXP_MASK, SRC_BIAS,
-                                    SHIFT_CAP)
+    if FAST:  # float32 bits, the format's constants compiled in
+        code, is_nan = _float32_codes(v, max_mag, sign_bit, nan_code, special_code, MODE,
+                                      SATURATE, HAS_INF, HAS_SPECIAL, KEEP_ZERO_SIGN, F_MAN,
+                                      F_EMIN, F_BIAS)
+    else:
+        code, is_nan = _minifloat_codes(v, man, emin, bias, max_mag, sign_bit, nan_code,
+                                        special_code, MODE, SATURATE, HAS_INF, HAS_SPECIAL,
+                                        KEEP_ZERO_SIGN, WIDE, SRC_MAN, SRC_EXP_MASK, SRC_BIAS,
+                                        SHIFT_CAP)
     tl.store(out_ptr + off, code.to(out_ptr.dtype.element_ty), mask=inside)
     if REFUSE_NAN:  # the format has no NaN: flag it, the caller refuses the input
         if tl.max((is_nan & inside).to(tl.int32), axis=0) > 0:
@@ -206,13 +272,17 @@ def _launch_encode(values: torch.Tensor, fmt, rounding, saturate, divisors=None,
         bits = _source_bits(fmt, flat.dtype)
         if bits is _FLOAT64_BITS and flat.dtype != torch.float64:
             flat = flat.to(torch.float64)
-        flag = torch.zeros(1, dtype=torch.int32, device=flat.device)
+        # a format with NaN needs no flag: any pointer will do
+        flag = out if fmt.has_nan else torch.zeros(1, dtype=torch.int32, device=flat.device)
         args, kwargs = _minifloat_args(fmt, rounding, saturate)
+        fast = bits is _FLOAT32_BITS and divisors is None and fmt.emin >= -126
         _minifloat_kernel[grid](flat, div, out, flag, n, div_block, *args, **kwargs,
                                 HAS_DIV=divisors is not None, REFUSE_NAN=not fmt.has_nan,
                                 WIDE=bits is _FLOAT64_BITS, SRC_MAN=bits[0],
                                 SRC_EXP_MASK=bits[1], SRC_BIAS=bits[2], SHIFT_CAP=bits[3],
-                                BLOCK_SIZE=BLOCK)
+                                FAST=fast, F_MAN=fmt.man_bits if fast else 0,
+                                F_EMIN=fmt.emin if fast else 0, F_BIAS=fmt.bias if fast else 0,
+                                BLOCK_SIZE=BLOCK, num_warps=NUM_WARPS)
         if not fmt.has_nan and int(flag.item()):
             raise ValueError(f"x contains NaN but {fmt.name} has no NaN encoding")
     else:
@@ -269,16 +339,17 @@ def _block_kernel(x_ptr, elements_ptr, scales_ptr, flag_ptr, scale_table_ptr, nb
                   MODE: tl.constexpr, SATURATE: tl.constexpr, HAS_INF: tl.constexpr,
                   HAS_SPECIAL: tl.constexpr, KEEP_ZERO_SIGN: tl.constexpr,
                   S_HAS_INF: tl.constexpr, S_HAS_SPECIAL: tl.constexpr,
-                  S_KEEP_ZERO_SIGN: tl.constexpr, POW2: tl.constexpr, B: tl.constexpr,
-                  ROWS: tl.constexpr):
+                  S_KEEP_ZERO_SIGN: tl.constexpr, POW2: tl.constexpr, NARROW: tl.constexpr,
+                  B: tl.constexpr, ROWS: tl.constexpr):
     """ROWS blocks of B elements: the block amax, its scale code and divisor (the rules of
-    sqhw.formats.block, in float64), and the elements divided and rounded."""
+    sqhw.formats.block, in float64), and the elements divided and rounded. NARROW (float32
+    input, power-of-two scale): no division, the element format's exponent range moves by
+    the scale's exponent instead, and the rounding runs on the float32 bits."""
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
     cols = tl.arange(0, B)
     inside = rows < nblocks
-    v = tl.load(x_ptr + rows[:, None] * B + cols[None, :], mask=inside[:, None],
-                other=0.0).to(tl.float64)
-    amax = tl.max(tl.abs(v), axis=1)
+    x = tl.load(x_ptr + rows[:, None] * B + cols[None, :], mask=inside[:, None], other=0.0)
+    amax = tl.max(tl.abs(x), axis=1).to(tl.float64)
     if tl.max(((amax != amax) | (amax > 1.7976931348623157e308)).to(tl.int32), axis=0) > 0:
         tl.atomic_max(flag_ptr, 1)  # NaN / Inf: refused by the caller
     if POW2:  # 2**(floor(log2(amax)) - emax_elem), clamped; a float64 subnormal is scaled up
@@ -296,11 +367,18 @@ def _block_kernel(x_ptr, elements_ptr, scales_ptr, flag_ptr, scale_table_ptr, nb
                                     s_sign_bit, s_nan_code, s_special, _RNE, True, S_HAS_INF,
                                     S_HAS_SPECIAL, S_KEEP_ZERO_SIGN, True, 52, 0x7FF, 1023, 62)
         divisor = tl.load(scale_table_ptr + scale, mask=inside, other=1.0) * tensor_scale
-    safe = tl.where(divisor != 0.0, divisor, 1.0)
-    q = tl.where(divisor[:, None] != 0.0, v / safe[:, None], 0.0)
-    codes, _ = _minifloat_codes(q, man, emin, bias, max_mag, sign_bit, nan_code, special_code,
-                                MODE, SATURATE, HAS_INF, HAS_SPECIAL, KEEP_ZERO_SIGN, True,
-                                52, 0x7FF, 1023, 62)
+    if NARROW:  # x / 2**s in (man, emin, bias) is x in (man, emin + s, bias - s)
+        s = exponent.to(tl.int32)[:, None]
+        codes, _ = _minifloat_codes(x.to(tl.float32), man, emin + s, bias - s, max_mag,
+                                    sign_bit, nan_code, special_code, MODE, SATURATE, HAS_INF,
+                                    HAS_SPECIAL, KEEP_ZERO_SIGN, False, 23, 0xFF, 127, 30)
+    else:
+        v = x.to(tl.float64)
+        safe = tl.where(divisor != 0.0, divisor, 1.0)
+        q = tl.where(divisor[:, None] != 0.0, v / safe[:, None], 0.0)
+        codes, _ = _minifloat_codes(q, man, emin, bias, max_mag, sign_bit, nan_code,
+                                    special_code, MODE, SATURATE, HAS_INF, HAS_SPECIAL,
+                                    KEEP_ZERO_SIGN, True, 52, 0x7FF, 1023, 62)
     tl.store(elements_ptr + rows[:, None] * B + cols[None, :],
              codes.to(elements_ptr.dtype.element_ty), mask=inside[:, None])
     tl.store(scales_ptr + rows, scale.to(scales_ptr.dtype.element_ty), mask=inside)
@@ -345,13 +423,18 @@ def _encode_block(x, fmt: BlockScaled, rounding, saturate) -> BlockEncoded:
     s_args, s_kwargs = _minifloat_args(scale_fmt, "rne", True)
     s_man, s_emin, s_bias, s_max_mag, s_sign, s_nan, s_special = s_args
     rows = max(1, 256 // fmt.block_size) if ON_GPU else 4
+    element = fmt.element
+    narrow = fmt.power_of_two_scale and flat.dtype != torch.float64 and element.man_bits < 23 \
+        and (element.bias + 256) << (element.man_bits + 1) < 1 << 31
+    if flat.dtype not in (torch.float32, torch.float64):
+        flat = flat.to(torch.float32)  # float16 / bfloat16: widened exactly
     _block_kernel[(triton.cdiv(max(nblocks, 1), rows),)](
         flat, elements, scales, flag, table, nblocks, fmt.element_emax,
         fmt.element.max * tensor_scale, tensor_scale, *args,
         s_man, s_emin, scale_fmt.emax, s_bias, s_max_mag, s_sign if scale_fmt.signed else 0,
         s_nan, s_special, **kwargs, S_HAS_INF=s_kwargs["HAS_INF"],
         S_HAS_SPECIAL=s_kwargs["HAS_SPECIAL"], S_KEEP_ZERO_SIGN=s_kwargs["KEEP_ZERO_SIGN"],
-        POW2=fmt.power_of_two_scale, B=fmt.block_size, ROWS=rows)
+        POW2=fmt.power_of_two_scale, NARROW=narrow, B=fmt.block_size, ROWS=rows)
     if int(flag.item()):
         raise ValueError(refusal)
     return BlockEncoded(elements.reshape(x.shape),

@@ -62,7 +62,7 @@ def _dot_configs():
                           num_stages=s) for bm, bn, bk, w, s in shapes]
 
 
-_CPU_CONFIG = triton.Config({"BM": 16, "BN": 16, "BK": 32, "GROUP_M": 2}, num_warps=1,
+_CPU_CONFIG = triton.Config({"BM": 32, "BN": 32, "BK": 32, "GROUP_M": 2}, num_warps=1,
                             num_stages=1)
 
 

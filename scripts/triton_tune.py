@@ -1,0 +1,62 @@
+"""Times the Triton kernels' tunable choices on a CUDA GPU, one table per kernel, so the
+defaults in sqhw.baselines.triton_gpu / triton_matmul can be rechecked on another GPU:
+    python scripts/triton_tune.py
+Element encode: BLOCK x num_warps; int8 matmul / 2:4: every autotune config at every K
+split, beside the autotuned wrapper (the difference is the host's launch overhead)."""
+
+import torch
+from triton.testing import do_bench
+
+from sqhw.baselines import triton_gpu, triton_matmul
+from sqhw.formats import parse
+
+
+def ms(fn):
+    return do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+
+def encode_table(n=1 << 25):
+    x = torch.randn(n, device="cuda")
+    copy = torch.empty_like(x)
+    base = ms(lambda: copy.copy_(x))
+    print(f"copy of {n} float32: {base * 1e3:.1f} us")
+    for name in ("float8_e4m3fn", "float4_e2m1fn"):
+        fmt = parse(name)
+        for block in (1024, 2048, 4096, 8192):
+            for warps in (4, 8, 16):
+                triton_gpu.BLOCK, triton_gpu.NUM_WARPS = block, warps
+                t = ms(lambda: triton_gpu.encode(x, fmt))
+                print(f"{name:<14} BLOCK {block:>5} warps {warps:>2}: {t * 1e3:7.1f} us, "
+                      f"{5 * n / t / 1e9:6.0f} GB/s = {5 / 8 * base / t:.3f} of copy")
+    triton_gpu.BLOCK, triton_gpu.NUM_WARPS = 1024, 4
+
+
+def matmul_table(shapes=((1024, 1024, 1024), (4096, 4096, 64), (8192, 8192, 8192))):
+    for m, k, n in shapes:
+        a = torch.randint(-128, 128, (m, k), device="cuda", dtype=torch.int8)
+        b = torch.randint(-128, 128, (n, k), device="cuda", dtype=torch.int8).t()
+        ops = 2 * m * k * n
+        print(f"{m}x{k}x{n}: torch._int_mm {ops / ms(lambda: torch._int_mm(a, b)) / 1e9:.0f} "
+              f"TOPS, sqhw.matmul_int8 {ops / ms(lambda: triton_matmul.matmul_int8(a, b)) / 1e9:.0f} "
+              f"TOPS (split {triton_matmul._split_k(m, n, k)})")
+        for split in ((1,) if m * n >= 1 << 24 else (1, 2, 4, 8, 16)):
+            out = torch.zeros((m, n), dtype=torch.int32, device="cuda")
+            best = None
+            for c in triton_matmul._dot_configs():
+                grid = (-(-m // c.kwargs["BM"]) * -(-n // c.kwargs["BN"]), split)
+
+                def run(c=c, grid=grid, out=out):
+                    triton_matmul._int8_dot_kernel.fn[grid](
+                        a, b, out, m, n, k, a.stride(0), a.stride(1), b.stride(0),
+                        b.stride(1), out.stride(0), out.stride(1), SPLIT_K=split,
+                        num_warps=c.num_warps, num_stages=c.num_stages, **c.kwargs)
+                t = ms(run)
+                if best is None or t < best[0]:
+                    best = (t, c)
+            t, c = best
+            print(f"  split {split:>2}: best {ops / t / 1e9:6.0f} TOPS with {c}")
+
+
+if __name__ == "__main__":
+    encode_table()
+    matmul_table()

@@ -1,8 +1,8 @@
 """Times the Triton kernels' tunable choices on a CUDA GPU, one table per kernel, so the
 defaults in sqhw.baselines.triton_gpu / triton_matmul can be rechecked on another GPU:
     python scripts/triton_tune.py
-Element encode: BLOCK x num_warps; int8 matmul / 2:4: every autotune config at every K
-split, beside the autotuned wrapper (the difference is the host's launch overhead)."""
+Element encode: BLOCK x num_warps; int8 matmul: every autotune config, beside the
+autotuned wrapper and torch._int_mm."""
 
 import torch
 from triton.testing import do_bench
@@ -36,25 +36,19 @@ def matmul_table(shapes=((1024, 1024, 1024), (4096, 4096, 64), (8192, 8192, 8192
         a = torch.randint(-128, 128, (m, k), device="cuda", dtype=torch.int8)
         b = torch.randint(-128, 128, (n, k), device="cuda", dtype=torch.int8).t()
         ops = 2 * m * k * n
-        print(f"{m}x{k}x{n}: torch._int_mm {ops / ms(lambda: torch._int_mm(a, b)) / 1e9:.0f} "
-              f"TOPS, sqhw.matmul_int8 {ops / ms(lambda: triton_matmul.matmul_int8(a, b)) / 1e9:.0f} "
-              f"TOPS (split {triton_matmul._split_k(m, n, k)})")
-        for split in ((1,) if m * n >= 1 << 24 else (1, 2, 4, 8, 16)):
-            out = torch.zeros((m, n), dtype=torch.int32, device="cuda")
-            best = None
-            for c in triton_matmul._dot_configs():
-                grid = (-(-m // c.kwargs["BM"]) * -(-n // c.kwargs["BN"]), split)
+        cublas = ops / ms(lambda: torch._int_mm(a, b)) / 1e9
+        tuned = ops / ms(lambda: triton_matmul.matmul_int8(a, b)) / 1e9
+        print(f"{m}x{k}x{n}: torch._int_mm {cublas:.0f} TOPS, matmul_int8 {tuned:.0f} TOPS")
+        out = torch.empty((m, n), dtype=torch.int32, device="cuda")
+        for c in triton_matmul._dot_configs():
+            grid = (-(-m // c.kwargs["BM"]) * -(-n // c.kwargs["BN"]),)
 
-                def run(c=c, grid=grid, out=out):
-                    triton_matmul._int8_dot_kernel.fn[grid](
-                        a, b, out, m, n, k, a.stride(0), a.stride(1), b.stride(0),
-                        b.stride(1), out.stride(0), out.stride(1), SPLIT_K=split,
-                        num_warps=c.num_warps, num_stages=c.num_stages, **c.kwargs)
-                t = ms(run)
-                if best is None or t < best[0]:
-                    best = (t, c)
-            t, c = best
-            print(f"  split {split:>2}: best {ops / t / 1e9:6.0f} TOPS with {c}")
+            def run(c=c, grid=grid):
+                triton_matmul._int8_dot_kernel.fn[grid](
+                    a, b, out, m, n, k, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+                    out.stride(0), out.stride(1), num_warps=c.num_warps,
+                    num_stages=c.num_stages, **c.kwargs)
+            print(f"  {ops / ms(run) / 1e9:6.0f} TOPS with {c}")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,8 @@ _RTZ = tl.constexpr(int(Rounding.RTZ))
 _RNA = tl.constexpr(int(Rounding.RNA))
 _FLOOR = tl.constexpr(int(Rounding.FLOOR))
 _CEIL = tl.constexpr(int(Rounding.CEIL))
-BLOCK = 1024  # elements per program of the element kernels
-NUM_WARPS = 4
+BLOCK = 2048  # elements per program of the element kernels (scripts/triton_tune.py)
+NUM_WARPS = 8
 # (significand bits, exponent mask, exponent bias, largest useful shift) of the source bits
 _FLOAT64_BITS = (52, 0x7FF, 1023, 62)
 _FLOAT32_BITS = (23, 0xFF, 127, 30)

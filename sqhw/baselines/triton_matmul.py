@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .. import ref
-from ._triton import ON_GPU, autotune, device, tl, triton
+from ._triton import autotune, device, tl, triton
 
 __all__ = ["Packed2to4", "matmul", "matmul_int8", "nm_matmul", "nm_matmul_2to4",
            "prepare_2to4"]
@@ -78,50 +78,36 @@ def _tile(m, n, BM: tl.constexpr, BN: tl.constexpr, GROUP_M: tl.constexpr):
 
 
 @triton.jit
-def _k_range(k, BK: tl.constexpr, SPLIT_K: tl.constexpr):
-    """This program's share [lo, hi) of K, whole BK steps, for a K split SPLIT_K ways."""
-    chunk = tl.cdiv(k, BK * SPLIT_K) * BK
-    lo = tl.program_id(1) * chunk
-    return lo, tl.minimum(lo + chunk, k)
+def _store_tile(out_ptr, acc, rows, cols, m, n, stride_om, stride_on):
+    tl.store(out_ptr + rows[:, None] * stride_om + cols[None, :] * stride_on,
+             acc.to(out_ptr.dtype.element_ty), mask=(rows[:, None] < m) & (cols[None, :] < n))
 
 
-@triton.jit
-def _store_tile(out_ptr, acc, rows, cols, m, n, stride_om, stride_on, SPLIT_K: tl.constexpr):
-    ptrs = out_ptr + rows[:, None] * stride_om + cols[None, :] * stride_on
-    mask = (rows[:, None] < m) & (cols[None, :] < n)
-    value = acc.to(out_ptr.dtype.element_ty)
-    if SPLIT_K == 1:
-        tl.store(ptrs, value, mask=mask)
-    else:  # integer sums: the order of the partial sums does not matter
-        tl.atomic_add(ptrs, value, mask=mask)
-
-
-@autotune(_dot_configs(), _CPU_CONFIG, key=["m", "n", "k", "SPLIT_K"], restore_value=["out_ptr"])
+@autotune(_dot_configs(), _CPU_CONFIG, key=["m", "n", "k"])
 @triton.jit
 def _int8_dot_kernel(a_ptr, b_ptr, out_ptr, m, n, k, stride_am, stride_ak, stride_bk,
-                     stride_bn, stride_om, stride_on, SPLIT_K: tl.constexpr, BM: tl.constexpr,
+                     stride_bn, stride_om, stride_on, BM: tl.constexpr,
                      BN: tl.constexpr, BK: tl.constexpr, GROUP_M: tl.constexpr):
     pid_m, pid_n = _tile(m, n, BM, BN, GROUP_M)
     rows = pid_m * BM + tl.arange(0, BM)
     cols = pid_n * BN + tl.arange(0, BN)
     safe_rows = rows % m  # wrapped into range: no M/N masks on the loads
     safe_cols = cols % n
-    lo, hi = _k_range(k, BK, SPLIT_K)
     acc = tl.zeros((BM, BN), dtype=tl.int32)
-    for start in range(lo, hi, BK):
+    for start in range(0, k, BK):
         ks = start + tl.arange(0, BK)
         a = tl.load(a_ptr + safe_rows[:, None] * stride_am + ks[None, :] * stride_ak,
-                    mask=ks[None, :] < hi, other=0)
+                    mask=ks[None, :] < k, other=0)
         b = tl.load(b_ptr + ks[:, None] * stride_bk + safe_cols[None, :] * stride_bn,
-                    mask=ks[:, None] < hi, other=0)
+                    mask=ks[:, None] < k, other=0)
         acc = tl.dot(a, b, acc, out_dtype=tl.int32)
-    _store_tile(out_ptr, acc, rows, cols, m, n, stride_om, stride_on, SPLIT_K)
+    _store_tile(out_ptr, acc, rows, cols, m, n, stride_om, stride_on)
 
 
-@autotune(_dot_configs(), _CPU_CONFIG, key=["m", "n", "k", "SPLIT_K"], restore_value=["out_ptr"])
+@autotune(_dot_configs(), _CPU_CONFIG, key=["m", "n", "k"])
 @triton.jit
 def _int8_2to4_kernel(v_ptr, i_ptr, b_ptr, out_ptr, m, n, k, half_k, stride_bk, stride_bn,
-                      stride_om, stride_on, SPLIT_K: tl.constexpr, BM: tl.constexpr,
+                      stride_om, stride_on, BM: tl.constexpr,
                       BN: tl.constexpr, BK: tl.constexpr, GROUP_M: tl.constexpr):
     """2:4 weights as (M, K/2) kept values and their positions 0..3 in each group of four:
     each (BM, BK) weight tile is rebuilt dense in registers, then one int8 tl.dot."""
@@ -130,9 +116,8 @@ def _int8_2to4_kernel(v_ptr, i_ptr, b_ptr, out_ptr, m, n, k, half_k, stride_bk, 
     cols = pid_n * BN + tl.arange(0, BN)
     safe_rows = rows % m
     safe_cols = cols % n
-    lo, hi = _k_range(k, BK, SPLIT_K)
     acc = tl.zeros((BM, BN), dtype=tl.int32)
-    for start in range(lo, hi, BK):
+    for start in range(0, k, BK):
         kept = start // 2 + tl.arange(0, BK // 2)
         at = safe_rows[:, None] * half_k + kept[None, :]
         inside = kept[None, :] < half_k
@@ -149,30 +134,13 @@ def _int8_2to4_kernel(v_ptr, i_ptr, b_ptr, out_ptr, m, n, k, half_k, stride_bk, 
         a = tl.reshape(tl.join(tl.join(d0, d2), tl.join(d1, d3)), (BM, BK))
         ks = start + tl.arange(0, BK)
         b = tl.load(b_ptr + ks[:, None] * stride_bk + safe_cols[None, :] * stride_bn,
-                    mask=ks[:, None] < hi, other=0)
+                    mask=ks[:, None] < k, other=0)
         acc = tl.dot(a, b, acc, out_dtype=tl.int32)
-    _store_tile(out_ptr, acc, rows, cols, m, n, stride_om, stride_on, SPLIT_K)
+    _store_tile(out_ptr, acc, rows, cols, m, n, stride_om, stride_on)
 
 
-def _split_k(m: int, n: int, k: int) -> int:
-    """Split K over more programs when the output has too few tiles to fill the GPU."""
-    if not ON_GPU:
-        return 1
-    tiles = triton.cdiv(m, 128) * triton.cdiv(n, 128)
-    sms = torch.cuda.get_device_properties(device()).multi_processor_count
-    split = 1
-    while split < 16 and tiles * split < sms and k >= split * 1024:
-        split *= 2
-    return split
-
-
-def _grid(m, n, split):
-    return lambda meta: (triton.cdiv(m, meta["BM"]) * triton.cdiv(n, meta["BN"]), split)
-
-
-def _output(m, n, out_dtype, split):
-    make = torch.zeros if split > 1 else torch.empty
-    return make((m, n), dtype=out_dtype, device=device())
+def _grid(m, n):
+    return lambda meta: (triton.cdiv(m, meta["BM"]) * triton.cdiv(n, meta["BN"]),)
 
 
 def _check_int8(name, t, ndim=2):
@@ -200,11 +168,10 @@ def matmul_int8(a: torch.Tensor, b: torch.Tensor, out_dtype=torch.int32) -> torc
     if k >= 1 << 17:
         raise ValueError(f"matmul_int8: K={k} could overflow the int32 accumulator")
     a, b = a.to(device()), b.to(device())
-    split = _split_k(m, n, k)
-    out = _output(m, n, out_dtype, split)
+    out = torch.empty((m, n), dtype=out_dtype, device=device())
     if m and n:
-        _int8_dot_kernel[_grid(m, n, split)](a, b, out, m, n, k, a.stride(0), a.stride(1), b.stride(0),
-                               b.stride(1), out.stride(0), out.stride(1), SPLIT_K=split)
+        _int8_dot_kernel[_grid(m, n)](a, b, out, m, n, k, a.stride(0), a.stride(1),
+                                      b.stride(0), b.stride(1), out.stride(0), out.stride(1))
     return out
 
 
@@ -247,11 +214,10 @@ def nm_matmul_2to4(w: Packed2to4, b: torch.Tensor, out_dtype=torch.int32) -> tor
         raise ValueError(f"nm_matmul_2to4: expected b of {w.k} rows, got {tuple(b.shape)}")
     m, n, half_k = w.values.shape[0], b.shape[1], w.values.shape[1]
     b = b.to(device())
-    split = _split_k(m, n, 2 * half_k)
-    out = _output(m, n, out_dtype, split)
+    out = torch.empty((m, n), dtype=out_dtype, device=device())
     if m and n:
-        _int8_2to4_kernel[_grid(m, n, split)](w.values, w.positions, b, out, m, n, w.k, half_k, b.stride(0),
-                                b.stride(1), out.stride(0), out.stride(1), SPLIT_K=split)
+        _int8_2to4_kernel[_grid(m, n)](w.values, w.positions, b, out, m, n, w.k, half_k,
+                                       b.stride(0), b.stride(1), out.stride(0), out.stride(1))
     return out
 
 

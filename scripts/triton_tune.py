@@ -1,6 +1,6 @@
 """Times the Triton kernels' tunable choices on a CUDA GPU, one table per kernel, so the
 defaults in sqhw.baselines.triton_gpu / triton_matmul can be rechecked on another GPU:
-    python scripts/triton_tune.py
+    python scripts/triton_tune.py [encode] [overhead] [matmul [small]]
 Element encode: BLOCK x num_warps; int8 matmul: every autotune config, beside the
 autotuned wrapper and torch._int_mm."""
 
@@ -13,6 +13,20 @@ from sqhw.formats import parse
 
 def ms(fn):
     return do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+
+def host_overhead_table():
+    """encode of a format without NaN reads a NaN flag back (a device sync): its fixed cost
+    shows as the gap between sizes."""
+    for n in (1 << 23, 1 << 25, 1 << 27):
+        x = torch.randn(n, device="cuda")
+        copy = torch.empty_like(x)
+        base = ms(lambda: copy.copy_(x))
+        for name in ("float8_e4m3fn", "float4_e2m1fn"):
+            fmt = parse(name)
+            t = ms(lambda: triton_gpu.encode(x, fmt))
+            print(f"n=2^{n.bit_length() - 1} {name:<14} {t * 1e3:8.1f} us = "
+                  f"{5 / 8 * base / t:.3f} of copy")
 
 
 def encode_table(n=1 << 25):
@@ -39,6 +53,10 @@ def matmul_table(shapes=((1024, 1024, 1024), (4096, 4096, 64), (8192, 8192, 8192
         cublas = ops / ms(lambda: torch._int_mm(a, b)) / 1e9
         tuned = ops / ms(lambda: triton_matmul.matmul_int8(a, b)) / 1e9
         print(f"{m}x{k}x{n}: torch._int_mm {cublas:.0f} TOPS, matmul_int8 {tuned:.0f} TOPS")
+        kernel = triton_matmul._int8_dot_kernel
+        print(f"  autotune chose {kernel.best_config}; its timings (ms):")
+        for c, t in sorted(kernel.configs_timings.items(), key=lambda item: item[1][0]):
+            print(f"    {t[0] * 1e3:7.1f} us  {c}")
         out = torch.empty((m, n), dtype=torch.int32, device="cuda")
         for c in triton_matmul._dot_configs():
             grid = (-(-m // c.kwargs["BM"]) * -(-n // c.kwargs["BN"]),)
@@ -52,5 +70,13 @@ def matmul_table(shapes=((1024, 1024, 1024), (4096, 4096, 64), (8192, 8192, 8192
 
 
 if __name__ == "__main__":
-    encode_table()
-    matmul_table()
+    import sys
+
+    parts = sys.argv[1:] or ["encode", "overhead", "matmul"]
+    if "encode" in parts:
+        encode_table()
+    if "overhead" in parts:
+        host_overhead_table()
+    if "matmul" in parts:
+        matmul_table(((1024, 1024, 1024), (4096, 4096, 64)) if "small" in parts else
+                     ((1024, 1024, 1024), (4096, 4096, 64), (8192, 8192, 8192)))

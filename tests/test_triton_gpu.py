@@ -2,6 +2,8 @@
 is attached (larger shapes there), otherwise in Triton's interpreter on the CPU (small
 shapes)."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -172,3 +174,45 @@ def test_refusals_are_named():
     with pytest.raises(ValueError, match="expected 2:4 weights, got 1:4"):
         nm = NM.parse("1:4")
         triton_matmul.prepare_2to4(nm.pack(np.zeros((2, 8), np.uint8), parse("int8")))
+
+
+@pytest.mark.skipif(ON_GPU, reason="the no-GPU answer")
+def test_bench_gpu_rows_say_no_gpu(capsys):
+    from sqhw.cli import main
+
+    assert main(["bench", "--gpu-only", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "gpu": {"skipped": "no GPU (torch.cuda.is_available() is false)"}}
+    assert main(["bench", "--gpu-only"]) == 0
+    assert capsys.readouterr().out.strip() == "GPU: no GPU (torch.cuda.is_available() is false)"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not ON_GPU, reason="needs a CUDA device")
+def test_bench_gpu_rows_checked_and_timed():
+    from sqhw.baselines import bench_gpu
+
+    result = bench_gpu.run(quick=True)
+    ours = [r for r in result["encode"] + result["matmul"] if r["impl"].startswith("sqhw")]
+    assert len(ours) == 6 and all("error" not in r and r["seconds"] > 0 for r in ours), ours
+    assert all("graph" not in r for r in result["encode"] + result["matmul"])
+    text = bench_gpu.report(result)
+    assert result["machine"]["gpu"] in text and text.count("sqhw triton") == 6
+
+
+def test_bench_gpu_report_shows_errors_and_ratios():
+    from sqhw.baselines import bench_gpu
+
+    machine = {"gpu": "G", "sms": 2, "memory_gib": 1.0, "driver": "D", "cuda": "C",
+               "torch": "T", "triton": "R"}
+    result = {"machine": machine, "encode_elements": 8, "encode": [
+        {"format": "-", "impl": "copy", "elements_per_s": 2e9, "of_copy_bandwidth": 1.0,
+         "kernel_of_copy_bandwidth": 1.0},
+        {"format": "float4_e2m1fn", "impl": "sqhw triton", "error": "output differs"}],
+        "matmul": [{"shape": "8x8x8", "pattern": "2:4", "impl": "sqhw triton int8 2:4",
+                    "dense_ops_per_s": 3e12, "vs_cublas_int8": 0.5}]}
+    lines = bench_gpu.report(result).splitlines()
+    assert lines[0] == "GPU: G (2 SMs, 1.0 GiB), driver D, CUDA C, torch T, Triton R"
+    assert "float4_e2m1fn   sqhw triton                  error: output differs" in lines
+    assert lines[-2].split() == ["8x8x8", "2:4", "sqhw", "triton", "int8", "2:4", "3.0", "0.50",
+                                 "-", "-"]

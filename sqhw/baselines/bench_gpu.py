@@ -2,11 +2,15 @@
 (torch._int_mm), cuSPARSELt 2:4 (torch._cslt_sparse_mm), torchao's MX / NVFP4 quantizers
 where torchao imports, and a device-to-device copy as the bandwidth roofline.
 
-Every time is the median of triton.testing.do_bench (CUDA events, warm-up first, L2 flushed
-between runs) in one process, so the ratios are what to read. Every sqhw row's output is
-first compared with the reference (sqhw.formats / sqhw.ref) on the same input: a row whose
-output differs gets an error and no time. Peer rows (torch, torchao) record how many of their
-codes equal the reference's (`agree`); they are timed either way."""
+Two times per row, both medians in one process, so the ratios are what to read: `seconds`,
+a Python call as a user makes it (triton.testing.do_bench: CUDA events, warm-up first, L2
+flushed between runs; the host's launch overhead shows where it exceeds the GPU's work), and
+`kernel_seconds`, the same call captured once in a CUDA graph and replayed
+(triton.testing.do_bench_cudagraph: the GPU's time alone; calls that read a flag back to the
+host, a device sync, cannot be captured and have none). Every sqhw row's output is first
+compared with the reference (sqhw.formats / sqhw.ref) on the same input: a row whose output
+differs gets an error and no time. Peer rows (torch, torchao) record how many of their codes
+equal the reference's (`agree`); they are timed either way."""
 
 from __future__ import annotations
 
@@ -48,26 +52,46 @@ def _seconds(fn) -> float:
     return do_bench(fn, warmup=25, rep=100, return_mode="median") / 1e3
 
 
+def _graph_seconds(fn) -> float:
+    from triton.testing import do_bench_cudagraph
+
+    return do_bench_cudagraph(fn, rep=100, return_mode="median") / 1e3
+
+
+def _kernel_times(rows) -> None:
+    """kernel_seconds of every row that kept a `graph` callable, after every per-call time
+    is taken (a capture that fails cannot spoil those)."""
+    for r in sorted(rows, key=lambda r: "cslt" in r["impl"]):  # cuSPARSELt last
+        fn = r.pop("graph", None)
+        if fn is not None and "seconds" in r:
+            try:
+                r["kernel_seconds"] = _graph_seconds(fn)
+            except Exception as exc:
+                r["kernel_error"] = f"{type(exc).__name__}: {exc}"[:200]
+
+
 def _equal(got, want) -> bool:
     got, want = np.asarray(got), np.asarray(want)
     return got.shape == want.shape and bool(np.array_equal(got, want))
 
 
-def _timed(row: dict, fn, check) -> dict:
-    """row with its time, if check() (the exact comparison) holds; an error otherwise."""
+def _timed(row: dict, fn, check, graph: bool = True) -> dict:
+    """row with its time, if check() (the exact comparison) holds; an error otherwise.
+    graph: fn never syncs with the host, so it can be timed as a CUDA graph too."""
     try:
         ok = check()
     except Exception as exc:  # a failing kernel gives an error row, never a figure
         return {**row, "error": f"{type(exc).__name__}: {exc}"}
     if not ok:
         return {**row, "error": "output differs from sqhw's reference"}
-    return {**row, "seconds": _seconds(fn)}
+    return {**row, "seconds": _seconds(fn), **({"graph": fn} if graph else {})}
 
 
-def _peer(row: dict, fn, agree) -> dict:
+def _peer(row: dict, fn, agree, graph: bool = True) -> dict:
     try:
         share = float(agree())
-        return {**row, "agree": share, "seconds": _seconds(fn)}
+        return {**row, "agree": share, "seconds": _seconds(fn),
+                **({"graph": fn} if graph else {})}
     except Exception as exc:
         return {**row, "error": f"{type(exc).__name__}: {exc}"}
 
@@ -90,15 +114,17 @@ def bench_encode(n: int, progress) -> list[dict]:
         torch.randint(-12, 13, (n,), device="cuda", generator=gen).float())
     x_host = x.cpu().numpy()
     copy = torch.empty_like(x)
-    rows = [{"format": "-", "impl": COPY, "bytes": 8 * n,
-             "seconds": _seconds(lambda: copy.copy_(x))}]
+    copy_fn = lambda: copy.copy_(x)  # noqa: E731
+    rows = [{"format": "-", "impl": COPY, "bytes": 8 * n, "seconds": _seconds(copy_fn),
+             "graph": copy_fn}]
     for name in ("float8_e4m3fn", "float4_e2m1fn"):
         progress(f"gpu encode {name}")
         fmt = parse(name)
         want = fmt.encode(x_host, saturate=False)
         rows.append(_timed({"format": name, "impl": "sqhw triton", "bytes": 5 * n},
                            lambda: triton_gpu.encode(x, fmt),
-                           lambda: _equal(triton_gpu.encode(x, fmt).cpu().numpy(), want)))
+                           lambda: _equal(triton_gpu.encode(x, fmt).cpu().numpy(), want),
+                           graph=fmt.has_nan))  # no NaN code: a NaN flag is read back
         if name == "float8_e4m3fn":
             rows.append(_peer({"format": name, "impl": "torch .to(float8_e4m3fn)",
                                "bytes": 5 * n}, lambda: x.to(torch.float8_e4m3fn),
@@ -122,7 +148,8 @@ def bench_encode(n: int, progress) -> list[dict]:
                     and got.tensor_scale == want.tensor_scale)
 
         rows.append(_timed({"format": name, "impl": "sqhw triton", "bytes": nbytes},
-                           lambda fmt=fmt, xb=xb: triton_gpu.encode(xb, fmt), check))
+                           lambda fmt=fmt, xb=xb: triton_gpu.encode(xb, fmt), check,
+                           graph=False))  # the NaN/Inf flag (and NVFP4's amax) is read back
         if ao is None:
             rows.append({"format": name, "impl": "torchao", "error": why})
             continue
@@ -141,12 +168,17 @@ def bench_encode(n: int, progress) -> list[dict]:
                            "bytes": nbytes}, quantize,
                           lambda want=want: np.mean(scales(quantize()).cpu().numpy()
                                                     .reshape(want.scales.shape)
-                                                    == want.scales)))
+                                                    == want.scales), graph=False))
+    _kernel_times(rows)
     copy_bw = rows[0]["bytes"] / rows[0]["seconds"]
+    copy_kernel_bw = rows[0]["bytes"] / rows[0]["kernel_seconds"] \
+        if "kernel_seconds" in rows[0] else None
     for r in rows:
         if "seconds" in r:
             r["elements_per_s"] = n / r["seconds"]
             r["of_copy_bandwidth"] = r["bytes"] / r["seconds"] / copy_bw
+        if "kernel_seconds" in r and copy_kernel_bw:
+            r["kernel_of_copy_bandwidth"] = r["bytes"] / r["kernel_seconds"] / copy_kernel_bw
     return rows
 
 
@@ -222,14 +254,17 @@ def bench_matmul(shapes, progress) -> list[dict]:
                                                 dense, b, want, sample)))
         del want, dense
         torch.cuda.empty_cache()
-    dense_t = {r["shape"]: r.get("seconds") for r in rows
-               if r["impl"].startswith("torch._int_mm")}
-    for r in rows:
-        if "seconds" in r:
-            m, k, n = map(int, r["shape"].split("x"))
-            r["dense_ops_per_s"] = 2 * m * k * n / r["seconds"]
-            if dense_t.get(r["shape"]):
-                r["vs_cublas_int8"] = dense_t[r["shape"]] / r["seconds"]
+    _kernel_times(rows)
+    for key, ops, ratio in (("seconds", "dense_ops_per_s", "vs_cublas_int8"),
+                            ("kernel_seconds", "kernel_dense_ops_per_s",
+                             "kernel_vs_cublas_int8")):
+        cublas = {r["shape"]: r.get(key) for r in rows if r["impl"].startswith("torch._int_mm")}
+        for r in rows:
+            if key in r:
+                m, k, n = map(int, r["shape"].split("x"))
+                r[ops] = 2 * m * k * n / r[key]
+                if cublas.get(r["shape"]):
+                    r[ratio] = cublas[r["shape"]] / r[key]
     return rows
 
 
@@ -256,20 +291,22 @@ def report(result: dict) -> str:
     m = result["machine"]
     lines = [f"GPU: {m['gpu']} ({m['sms']} SMs, {m['memory_gib']} GiB), driver {m['driver']}, "
              f"CUDA {m['cuda']}, torch {m['torch']}, Triton {m['triton']}",
-             f"median of triton.testing.do_bench; encode of {result['encode_elements']:,} "
-             "float32 values (one code per byte)", "",
+             "medians; call: a Python call (triton.testing.do_bench), kernel: the same call "
+             "replayed as a CUDA graph", f"encode of {result['encode_elements']:,} float32 "
+             "values (one code per byte)", "",
              f"{'format':<15} {'implementation':<28} {'Gelem/s':>8} {'of copy BW':>10} "
-             f"{'agree':>6}"]
+             f"{'kernel':>7} {'agree':>6}"]
     for r in result["encode"]:
         if "error" in r:
-            lines.append(f"{r['format']:<15} {r['impl']:<28} error: {r['error']}")
+            lines.append(f"{r['format']:<15} {r['impl']:<28} error: {r['error'][:80]}")
             continue
         lines.append(f"{r['format']:<15} {r['impl']:<28} "
                      f"{_figure(r, 'elements_per_s', 1e9, '{:.1f}'):>8} "
                      f"{_figure(r, 'of_copy_bandwidth'):>10} "
+                     f"{_figure(r, 'kernel_of_copy_bandwidth'):>7} "
                      f"{_figure(r, 'agree', 1.0, '{:.4f}'):>6}")
     lines += ["", f"{'shape MxKxN':<16} {'pattern':<8} {'implementation':<36} {'TOPS':>7} "
-                  f"{'x cuBLAS int8':>13}"]
+                  f"{'x cuBLAS':>8} {'kernel TOPS':>11} {'x cuBLAS':>8}"]
     for r in result["matmul"]:
         if "error" in r:
             lines.append(f"{r['shape']:<16} {r['pattern']:<8} {r['impl']:<36} "
@@ -277,7 +314,9 @@ def report(result: dict) -> str:
             continue
         lines.append(f"{r['shape']:<16} {r['pattern']:<8} {r['impl']:<36} "
                      f"{_figure(r, 'dense_ops_per_s', 1e12, '{:.1f}'):>7} "
-                     f"{_figure(r, 'vs_cublas_int8', 1.0, '{:.2f}'):>13}")
+                     f"{_figure(r, 'vs_cublas_int8', 1.0, '{:.2f}'):>8} "
+                     f"{_figure(r, 'kernel_dense_ops_per_s', 1e12, '{:.1f}'):>11} "
+                     f"{_figure(r, 'kernel_vs_cublas_int8', 1.0, '{:.2f}'):>8}")
     lines.append("(int8 x int8 -> exact int32, B column-major for all; 2:4 rows count "
                  "dense-equivalent operations; every sqhw row was checked equal to the "
                  "reference first)")

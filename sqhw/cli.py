@@ -15,7 +15,8 @@
     sqhw ptq --model NAME     PTQ study: accuracy per format beside ONNX Runtime (cli_ptq.py)
     sqhw sweep SPEC.yaml      PTQ + build per point on a local pool or Ray, into SQLite
     sqhw results --db PATH    the stored points of a sweep (cli_sweep.py)
-    sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
+    sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy; on a
+                              CUDA GPU, Triton beside torch, cuBLAS and cuSPARSELt
     sqhw report --ptq R -o D  PTQ rows joined with builds, cost per MAC, baselines (cli_report.py)
 
 Exit status: 0 ok; 1 a check found a mismatch (verify, sim) or a sweep point failed (stored);

@@ -18,7 +18,7 @@ from sqhw.sparsity import NM, PATTERNS
 pytestmark = pytest.mark.slow
 
 ELEMENT = ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float6_e2m3fn", "float4_e2m1fn",
-           "e3m4", "int8", "uint4", "fixed<s,4,4>"]
+           "e3m4", "e9m3", "bfloat16", "int8", "uint4", "fixed<s,4,4>"]  # e9m3: below float32
 N = 1 << 18 if ON_GPU else 4096  # encode inputs per mode
 # (M, K, N) of the matmuls: odd sizes; on a GPU also a long K and a narrow N
 SHAPES = [(5, 77, 3), (20, 64, 18)] + ([(300, 1000, 130), (256, 4096, 64)] if ON_GPU else [])

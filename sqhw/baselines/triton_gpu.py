@@ -22,7 +22,7 @@ import torch
 
 from ..formats import BlockEncoded, BlockScaled, Fixed, Minifloat
 from ..formats.rounding import DETERMINISTIC_MODES, Rounding, check_mode
-from ._triton import ON_GPU, autotune, device, tl, triton
+from ._triton import ON_GPU, device, tl, triton
 from .triton_matmul import matmul, matmul_int8, nm_matmul, nm_matmul_2to4, prepare_2to4
 
 __all__ = ["decode", "device", "encode", "matmul", "matmul_int8", "nm_matmul", "nm_matmul_2to4",
@@ -122,7 +122,7 @@ def _float32_codes(v, max_mag, sign_bit, nan_code, special_code, MODE: tl.conste
                    KEEP_ZERO_SIGN: tl.constexpr, MAN: tl.constexpr, EMIN: tl.constexpr,
                    BIAS: tl.constexpr):
     """_minifloat_codes for float32 v and a format whose normal range lies inside float32's
-    (EMIN >= -126), in fewer operations: a value in the format's normal range is rounded by
+    (EMIN >= -126, MAN - EMIN <= 126), in fewer operations: a value in the format's normal range is rounded by
     adding an increment to its bits and shifting (the carry moves into the exponent); one
     below it is scaled by 2**(MAN - EMIN), exactly, to an integer count of the format's
     subnormal step, rounded in float32 arithmetic (exact: the value is below 2**MAN)."""
@@ -275,7 +275,9 @@ def _launch_encode(values: torch.Tensor, fmt, rounding, saturate, divisors=None,
         # a format with NaN needs no flag: any pointer will do
         flag = out if fmt.has_nan else torch.zeros(1, dtype=torch.int32, device=flat.device)
         args, kwargs = _minifloat_args(fmt, rounding, saturate)
-        fast = bits is _FLOAT32_BITS and divisors is None and fmt.emin >= -126
+        # the fast path scales values below the normals by 2**(man - emin), a float32 constant
+        fast = bits is _FLOAT32_BITS and divisors is None and fmt.emin >= -126 \
+            and fmt.man_bits - fmt.emin <= 126
         _minifloat_kernel[grid](flat, div, out, flag, n, div_block, *args, **kwargs,
                                 HAS_DIV=divisors is not None, REFUSE_NAN=not fmt.has_nan,
                                 WIDE=bits is _FLOAT64_BITS, SRC_MAN=bits[0],

@@ -444,7 +444,8 @@ def _encode_block(x, fmt: BlockScaled, rounding, saturate) -> BlockEncoded:
 
 
 def _encode_block_host_scales(x, fmt: BlockScaled, rounding, saturate) -> BlockEncoded:
-    """Block formats of Fixed elements: scales on the host (sqhw.formats), elements here."""
+    """Block formats the fused kernel does not take (Fixed elements, a block size that is not
+    a power of two up to 1024): scales on the host (sqhw.formats), elements here."""
     blocks = torch.from_numpy(fmt._blocks(x.detach().cpu().double().numpy(), pad=False))
     amax = blocks.abs().amax(dim=-1)
     codes, divisors, tensor_scale = fmt.scales(amax.numpy(), float(amax.max()) if amax.numel()

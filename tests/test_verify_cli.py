@@ -456,8 +456,8 @@ def test_verify_passes_and_reports_a_mismatch(designs, tmp_path, capsys):
                                                ("block", 3120, "terms"),
                                                ("chain", 3 * 256, "outputs")])
 def test_verify_every_kind(designs, capsys, kind, checked, unit):
-    """One small design per testbench (tb_cvt, tb_mac for MACs and block dots,
-    tb_dsp_chain for every run-time pattern of the chain), each one Verilator build."""
+    """One small design per testbench (tb_cvt, the C++ stream program for MACs and block
+    dots, tb_dsp_chain for every run-time pattern of the chain), each one Verilator build."""
     assert main(["verify", str(designs[kind]), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["mismatches"] == 0 and report["checked"] == checked
@@ -467,3 +467,45 @@ def test_verify_every_kind(designs, capsys, kind, checked, unit):
     if kind in ("mac", "block"):
         assert report["mode"] == "every element-code pair in random dot products"
         assert report["vectors"] >= 100_000 - 8 * 32
+
+
+@pytest.mark.rtl
+def test_verify_mac_reports_a_mismatch_with_a_waveform(designs, tmp_path, capsys):
+    """A MAC goes through the stream program: the int8 x int8 MAC under a manifest that
+    claims uint8 `a` mismatches exactly in the dot products where the b terms beside a
+    negative a do not sum to 0 (counted from the vectors alone); failures.json, the replay's
+    waveform from the program's traced build, and a replay that fails again."""
+    from sqhw.hdl.emit import read_manifest
+    from sqhw.verify.check import LANES
+
+    wrong = tmp_path / "wrong"
+    shutil.copytree(designs["mac"], wrong)
+    manifest = json.loads((wrong / "manifest.json").read_text())
+    manifest["parameters"]["a"] = "uint8"
+    manifest["inputs"]["terms"]["payload"]["a"]["format"] = "uint8"
+    (wrong / "manifest.json").write_text(json.dumps(manifest))
+    vs = V.generate(read_manifest(wrong), 1234, count=5000, group=LANES["mac"])
+    starts, _ = V.dots(vs)
+    b = np.where(vs.inputs["b"] >= 128, vs.inputs["b"] - 256, vs.inputs["b"])
+    independent = int(np.count_nonzero(np.add.reduceat(np.where(vs.inputs["a"] >= 128, b, 0),
+                                                       starts)))
+    assert 0 < independent < vs.size
+
+    assert main(["verify", str(wrong), "--vectors", "5000", "--seed", "1234", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["testbench"] == "stream_program" and report["checked"] == vs.size
+    assert report["mismatches"] == independent and report["reproduced"]
+    failures = json.loads(Path(report["failures"]).read_text())
+    assert failures["mismatches"] == independent
+    assert len(failures["failures"]) == min(independent, 1000)
+    for row in failures["failures"]:
+        assert row["got"]["acc"] != row["want"]["acc"]
+        assert any(a >= 128 for a in row["inputs"]["a"])
+    wave = Path(report["wave"])
+    assert wave.parent == wrong / "verify" and wave.stat().st_size > 1000
+    replay_wave = tmp_path / f"replay{wave.suffix}"
+    assert main(["verify", str(wrong), "--replay", report["failures"], "--wave",
+                 str(replay_wave)]) == 1
+    out = capsys.readouterr().out
+    assert f"{len(failures['replay'])} vectors" in out and "MISMATCH; replay" in out
+    assert replay_wave.stat().st_size > 1000

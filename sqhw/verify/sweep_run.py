@@ -1,27 +1,20 @@
 """Build the sweep harness (sqhw.verify.sweep) around generated designs as one Verilator
-program (a C++ main clocks it: no cocotb or VPI in the loop, so every signal can be
-optimised), run it, and compare its output files with sqhw.ref.
-
-Builds are cached like sqhw.verify.runner's: by the hash of what goes into them, in the
-user's cache folder."""
+program (sqhw.verify.program: a C++ main clocks it, no cocotb or VPI in the loop), run it,
+and compare its output files with sqhw.ref."""
 
 from __future__ import annotations
 
 import os
 import resource
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from ..hdl.emit import read_manifest
 from . import sweep
-from .runner import BUILD_ARGS, BuildError, _digest, _locked, default_cache
-from .toolchain import use_verilator
+from .program import build as build_program
 
 PROGRAM = "sqhw_sweep"
-BINARY_ARGS = ["--cc", "--exe", "--build", "-j", "2"]
 # C++ -O2 runs a one-design sweep about a quarter faster than Verilator's default -Os, but
 # compiling a harness of many designs at -O2 takes far longer than it saves
 OPTIMIZE = ["-MAKEFLAGS", "OPT_FAST=-O2"]
@@ -34,38 +27,12 @@ def build(design_dirs, lanes: int, cache: Path | None = None) -> tuple[Path, lis
     design_dirs = [design_dirs] if isinstance(design_dirs, (str, Path)) else design_dirs
     manifests = [read_manifest(d) for d in design_dirs]
     sources = [Path(d) / s for d, m in zip(design_dirs, manifests) for s in m["sources"]]
-    harness = sweep.sweep_verilog(manifests, lanes)
-    main = sweep.main_cpp(manifests, lanes)
-    args = BUILD_ARGS + BINARY_ARGS + (OPTIMIZE if len(manifests) <= OPTIMIZE_UP_TO else [])
-    key = _digest([s.read_text() for s in sources] + [harness, main], args)
-    build_dir = (cache or default_cache()) / f"{manifests[0]['top']}-sweep-{key}"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    program = build_dir / "obj" / PROGRAM
-    with _locked(build_dir):
-        if program.exists():
-            return program, manifests
-        harness_file = build_dir / "sweep.sv"
-        harness_file.write_text(harness)
-        main_file = build_dir / "sweep_main.cpp"
-        main_file.write_text(main)
-        local = []
-        for s in sources:
-            shutil.copyfile(s, build_dir / s.name)
-            local.append(build_dir / s.name)
-        names = manifests[0]["top"] + (f" and {len(manifests) - 1} more" if len(manifests) > 1
-                                       else "")
-        print(f"sqhw: building the sweep program for {names} (first time: minutes; cached "
-              f"in {build_dir})", file=sys.stderr, flush=True)
-        verilator = use_verilator()
-        log = build_dir / "build.log"
-        with open(log, "w") as out:
-            done = subprocess.run([str(verilator), *args, "--top-module", sweep.SWEEP_TOP,
-                                   "-Mdir", str(build_dir / "obj"), "-o", PROGRAM,
-                                   *map(str, local), str(harness_file), str(main_file)],
-                                  stdout=out, stderr=subprocess.STDOUT, cwd=build_dir)
-        if done.returncode != 0 or not program.exists():
-            raise BuildError(f"the Verilator build of the sweep for {names} failed "
-                             f"(exit {done.returncode}); see {log}")
+    names = manifests[0]["top"] + (f" and {len(manifests) - 1} more" if len(manifests) > 1
+                                   else "")
+    program = build_program(sources, sweep.sweep_verilog(manifests, lanes),
+                            sweep.main_cpp(manifests, lanes), sweep.SWEEP_TOP, PROGRAM,
+                            f"{manifests[0]['top']}-sweep", f"sweep program for {names}",
+                            OPTIMIZE if len(manifests) <= OPTIMIZE_UP_TO else [], cache)
     return program, manifests
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,26 +40,54 @@ def build(design_dirs, lanes: int, cache: Path | None = None) -> tuple[Path, lis
 def run(design_dirs, lanes: int, seed: int = 1234, cache: Path | None = None) -> dict:
     """Sweep every input of every design; returns {vectors, mismatches, examples, designs:
     {top: {vectors, mismatches}}, seconds, simulated_seconds, vectors_per_second,
-    cpu_seconds} (seconds: the program's run plus the comparison; cpu_seconds: the CPU time
-    both took, which other load on the machine does not inflate; the build is not
-    counted)."""
+    cpu_seconds} (seconds: the program's run and the comparison, which reads each output
+    file while the program is still writing it; simulated_seconds: until the program ended;
+    cpu_seconds: the CPU time both took, which other load on the machine does not inflate;
+    the build is not counted)."""
     program, manifests = build(design_dirs, lanes, cache)
     prefix = program.parent.parent / f"sweep-{os.getpid()}-"
     start, cpu = time.perf_counter(), cpu_seconds()
+    log = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen([str(program), f"+sqhw_out={prefix}", f"+sqhw_seed={seed}"],
+                               stdout=log, stderr=subprocess.STDOUT, text=True)
+    limit = 600 + sweep.cycles(manifests, lanes) // 1000  # seconds
+    deadline = time.monotonic() + limit
+    ended = []
+
+    def wait(path: Path | None, nbytes: int | None) -> None:
+        """Until path holds nbytes (or, with None, the program ended well)."""
+        while True:
+            code = process.poll()
+            if code is not None and not ended:
+                ended.append(time.perf_counter() - start)
+            if path is not None and path.exists() and path.stat().st_size >= nbytes:
+                return
+            if code is not None:
+                if code != 0:
+                    log.seek(0)
+                    tail = log.read().strip().splitlines()[-3:]
+                    raise RuntimeError(f"{program}: exit {code}: {' / '.join(tail)}")
+                if path is None:
+                    return
+                size = path.stat().st_size if path.exists() else 0
+                raise RuntimeError(f"{path}: {size} bytes after the program ended, expected "
+                                   f"at least {nbytes}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{program}: still running after its limit of {limit} s")
+            time.sleep(0.002)
+
     try:
-        done = subprocess.run([str(program), f"+sqhw_out={prefix}", f"+sqhw_seed={seed}"],
-                              capture_output=True, text=True,
-                              timeout=600 + sweep.cycles(manifests, lanes) // 1000)
-        simulated = time.perf_counter() - start
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-            raise RuntimeError(f"{program}: exit {done.returncode}: {' / '.join(tail)}")
-        result = sweep.check(manifests, lanes, seed, str(prefix))
+        result = sweep.check(manifests, lanes, seed, str(prefix), wait)
+        wait(None, None)
     finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        log.close()
         for left in program.parent.parent.glob(f"{prefix.name}*.bin"):
             left.unlink()
     elapsed = time.perf_counter() - start
-    result.update(seconds=round(elapsed, 3), simulated_seconds=round(simulated, 3),
+    result.update(seconds=round(elapsed, 3), simulated_seconds=round(ended[0], 3),
                   vectors_per_second=round(result["vectors"] / elapsed),
                   cpu_seconds=round(cpu_seconds() - cpu, 3))
     return result

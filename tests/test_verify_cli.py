@@ -286,7 +286,7 @@ def test_first_yowasp_run_says_so(monkeypatch, tmp_path, capsys):
                                                                                        "", ""))
     synth.yosys("help", tmp_path)
     assert capsys.readouterr().err == ("sqhw: compiling yosys (YoWASP) for this machine (first "
-                                       "time ~5 min; cached in the user cache folder)\n")
+                                       "time only, 1-5 min; cached in the user cache folder)\n")
     monkeypatch.setattr(open_flow, "_yowasp_compiled", lambda module, wasm: True)
     synth.yosys("help", tmp_path)
     assert capsys.readouterr().err == ""

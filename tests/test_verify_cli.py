@@ -509,3 +509,34 @@ def test_verify_mac_reports_a_mismatch_with_a_waveform(designs, tmp_path, capsys
     out = capsys.readouterr().out
     assert f"{len(failures['replay'])} vectors" in out and "MISMATCH; replay" in out
     assert replay_wave.stat().st_size > 1000
+
+
+def test_sweep_reads_wide_products_as_views_of_the_records(tmp_path):
+    """The sweep's file layout without a simulator: records as the harness writes them
+    (64 lanes of 288-bit p slots, then 64 special bytes) for the first 65536 pairs of
+    bfloat16 x float8_e4m3fn, from sqhw.ref; one flipped bit is exactly one mismatch, at its
+    vector, and a file still being written is read up to what it holds."""
+    from sqhw.hdl.emit import read_manifest
+    from sqhw.verify import sweep
+
+    manifest = read_manifest(_gen(tmp_path / "bf16", "mul", "--a", "bfloat16", "--b",
+                                  "float8_e4m3fn"))
+    lanes, count = 64, 1 << 16
+    assert sweep.record_layout(manifest, lanes) == [("p", 0, 288, True),
+                                                    ("special", 64 * 36, 8, False)]
+    want = sweep.expected_outputs(manifest, sweep.sweep_inputs(manifest, 1, 0, count))
+    p = want["p"].copy()
+    p[12345, 5] ^= 1 << 17
+    records = np.concatenate([p.view(np.uint8).reshape(count // lanes, -1),
+                              want["special"].astype(np.uint8).reshape(-1, lanes)], axis=1)
+    path = tmp_path / "out.bin"
+    records.tofile(path)
+    with pytest.raises(RuntimeError, match="bytes, expected"):
+        sweep.read_outputs(path, manifest, lanes, 0, count)  # not the whole 2**24 pairs
+    got = sweep.read_outputs(path, manifest, lanes, 0, count, whole=False)
+    assert got["p"].shape == (count // lanes, lanes, 9) and not got["p"].flags.owndata
+    bad = sweep.compare(got, want)
+    assert bad.shape == (count,)
+    np.testing.assert_array_equal(np.flatnonzero(bad), np.array([12345]), strict=True)
+    assert sweep._vector(got["p"], 12345) == p[12345].tolist() != want["p"][12345].tolist()
+    assert int(want["special"].sum()) > 0  # NaN / Inf operands are among them

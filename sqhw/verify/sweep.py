@@ -293,7 +293,7 @@ def read_outputs(path: Path, manifest: dict, lanes: int, start: int = 0,
             got[name] = np.ascontiguousarray(part).view(dtype).reshape(-1)
             if slot == 64:
                 got[name] = got[name].astype(np.int64)
-        else:  # records are whole words (slots of 32k bits), so the view is aligned
+        else:  # a view of the records (lanes >= 4: every field starts at a whole word)
             got[name] = part.view("<u4").reshape(part.shape[0], lanes, slot // 32)
     return got
 

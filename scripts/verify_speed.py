@@ -2,10 +2,12 @@
 cycle, sqhw.verify.harness; numpy compares) against the sweep program (sqhw.verify.sweep:
 counters in the RTL harness enumerate every input, DPI writers dump the outputs, numpy
 compares with sqhw.ref) on the same three 8-bit multipliers (every input pair of
-e4m3fn x e4m3fn, e5m2 x int8, int8 x int8), and the sweep of all 16.7 M pairs of
-bfloat16 x float8_e4m3fn (as tests/test_rtl.py runs it).
+e4m3fn x e4m3fn, e5m2 x int8, int8 x int8), the sweep of all 16.7 M pairs of
+bfloat16 x float8_e4m3fn (as tests/test_rtl.py runs it), and the MAC stream program
+(sqhw.verify.stream_program) on the 22 MACs and block dots of tests/test_rtl_mac.py, 10**6
+terms each (a vector here is a term), and on the int8 x int8 MAC alone.
 
-    python scripts/verify_speed.py [--json] [--seed S]
+    python scripts/verify_speed.py [--json] [--seed S] [--terms N]
 
 Builds come first (cached in the user cache folder; minutes the first time) and are not
 timed. `check s`: the lanes testbench's own clock (simulation + comparison), or the sweep
@@ -27,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _markdown import table  # noqa: E402
 
-from sqhw.verify import suite, sweep_run  # noqa: E402
+from sqhw.verify import stream_run, suite, sweep_run, vectors  # noqa: E402
 from sqhw.verify.runner import build, run  # noqa: E402
 
 LANES = suite.LANES
+MAC_LANES = 2  # as tests/test_rtl_mac.py
 PAIRS = [("float8_e4m3fn", "float8_e4m3fn"), ("float8_e5m2", "int8"), ("int8", "int8")]
 
 
@@ -44,6 +47,17 @@ def _lanes(dirs, seed):
 def _sweep(dirs, seed, lanes=LANES):
     start, cpu = time.perf_counter(), sweep_run.cpu_seconds()
     result = sweep_run.run(dirs, lanes, seed=seed)
+    return _checked(result, result["seconds"], time.perf_counter() - start,
+                    sweep_run.cpu_seconds() - cpu)
+
+
+def _stream(program, manifests, seed, terms, lanes):
+    """The MAC stream program on vector sets made beforehand (untimed, as the builds)."""
+    sets = [vectors.generate(m, seed, count=terms, group=lanes, exhaustive=True)
+            for m in manifests]
+    start, cpu = time.perf_counter(), sweep_run.cpu_seconds()
+    result = stream_run.run(program, manifests, sets, lanes, seed)
+    result["vectors"] = result["terms"]
     return _checked(result, result["seconds"], time.perf_counter() - start,
                     sweep_run.cpu_seconds() - cpu)
 
@@ -62,7 +76,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--terms", type=int, default=10**6,
+                        help="MAC terms per design (default 10**6)")
     args = parser.parse_args(argv)
+    if not 1000 <= args.terms <= vectors.MAX_COUNT["mac"]:
+        parser.error(f"--terms: expected 1000 to {vectors.MAX_COUNT['mac']}, got {args.terms}")
     with tempfile.TemporaryDirectory() as tmp:
         mul8 = suite.generate(Path(tmp) / "mul8", [
             (builder, kwargs, top) for builder, kwargs, top in suite.multipliers(suite.EIGHT_BIT)
@@ -71,11 +89,18 @@ def main(argv=None) -> int:
         build(mul8, LANES)  # untimed
         sweep_run.build(mul8, LANES)
         sweep_run.build(bf16, suite.SWEEP_HARNESSES[("bf16",)])
+        mac_dirs = suite.generate(Path(tmp) / "macs", suite.macs())
+        macs = stream_run.build(mac_dirs, MAC_LANES)
+        one_mac = stream_run.build(mac_dirs[:1], 1)
         load = os.getloadavg()
         rows = {"lanes harness (cocotb), 3 x 8-bit multipliers": _lanes(mul8, args.seed),
                 "sweep program, the same 3 multipliers": _sweep(mul8, args.seed),
                 "sweep program, bfloat16 x float8_e4m3fn": _sweep(
-                    bf16, args.seed, suite.SWEEP_HARNESSES[("bf16",)])}
+                    bf16, args.seed, suite.SWEEP_HARNESSES[("bf16",)]),
+                f"MAC stream program, {len(mac_dirs)} MACs / block dots, {MAC_LANES} lanes "
+                "(terms)": _stream(*macs, args.seed, args.terms, MAC_LANES),
+                "MAC stream program, int8 x int8 MAC alone, 1 lane (terms)": _stream(
+                    *one_mac, args.seed, args.terms, 1)}
     lanes, sweep = list(rows.values())[:2]
     report = {"rows": rows, "sweep_over_lanes": {
                   key: round(sweep[key] / lanes[key], 2) for key in (

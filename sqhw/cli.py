@@ -15,7 +15,8 @@
     sqhw ptq --model NAME     PTQ study: accuracy per format beside ONNX Runtime (cli_ptq.py)
     sqhw sweep SPEC.yaml      PTQ + build per point on a local pool or Ray, into SQLite
     sqhw results --db PATH    the stored points of a sweep (cli_sweep.py)
-    sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy
+    sqhw bench [--json]       Numba encode / matmul beside ml_dtypes, torch and memcpy; on a
+                              CUDA GPU, Triton beside torch, cuBLAS and cuSPARSELt
     sqhw report --ptq R -o D  PTQ rows joined with builds, cost per MAC, baselines (cli_report.py)
 
 Exit status: 0 ok; 1 a check found a mismatch (verify, sim) or a sweep point failed (stored);
@@ -522,7 +523,8 @@ def cmd_bench(args) -> int:
     from .baselines import bench
 
     interactive = sys.stderr.isatty() and not args.json
-    result = bench.run(quick=args.quick, progress=bench.main_progress if interactive else None)
+    result = bench.run(quick=args.quick, progress=bench.main_progress if interactive else None,
+                       gpu_only=args.gpu_only)
     if interactive:
         print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
     print(json.dumps(result, indent=1) if args.json else bench.report(result))
@@ -553,8 +555,10 @@ def cmd_sim(args) -> int:
         if layer and k > MAX_K:
             raise ValueError(f"--weights {args.weights}: K = {k} columns; the chain takes at "
                              f"most {MAX_K}")
+        # sized for --k (or the layer's K where larger): a layer with a shorter K runs on the
+        # same build (K is a run-time input), so the default design's Verilator build is reused
         dut, description = design_dsp_chain(args.weight, args.act, nm.m, args.chain,
-                                            max(k, 1), args.out, stages=args.stages,
+                                            max(k, args.k, 1), args.out, stages=args.stages,
                                             lanes=args.lanes, pack=args.pack)
     except (ValueError, TypeError) as err:
         raise CommandError(str(err)) from err
@@ -816,9 +820,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_report import add_parser as add_report
 
     add_report(sub)
-    p = sub.add_parser("bench", help="Numba vs ml_dtypes / torch / memcpy, in one run")
+    p = sub.add_parser("bench", help="Numba vs ml_dtypes / torch / memcpy, in one run; on a "
+                       "CUDA GPU, Triton vs torch, cuBLAS int8 and cuSPARSELt")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    p.add_argument("--gpu-only", action="store_true", help="only the GPU rows")
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -26,9 +26,13 @@ def add_parser(sub) -> None:
                    help="exact: integer products and sums as sqhw.ref (default); emulate: "
                    "float32 fake quantization")
     p.add_argument("--calibration", choices=["minmax", "percentile", "mse"], default="minmax",
-                   help="activation ranges of element formats: min-max, the 99.999th "
-                   "percentile of |x|, or the MSE-optimal clipping (block formats scale "
-                   "per block)")
+                   help="activation ranges of element formats: min-max, a percentile of |x| "
+                   "(each calibration batch's, averaged: Brevitas's rule), or the MSE-optimal "
+                   "clipping (block formats scale per block)")
+    p.add_argument("--percentile", type=float, default=99.999, metavar="Q",
+                   help="the percentile of --calibration percentile, in (50, 100] (default "
+                   "99.999, Brevitas's PTQ default; 100 is the mean of the batches' maxima, "
+                   "what Brevitas's minifloat activations use)")
     p.add_argument("--act-granularity", choices=["tensor", "token"], default="tensor",
                    help="activation scales of element formats: one per tensor, calibrated "
                    "(default), or one per token (input row of a Linear layer), taken from the "
@@ -69,6 +73,10 @@ def _validate(args):
     formats = _names(args.formats)
     if not formats:
         raise CommandError("--formats: expected at least one format name")
+    if not 50 < args.percentile <= 100:  # NaN fails too
+        raise CommandError(f"--percentile: expected a number in (50, 100], got {args.percentile}")
+    if args.percentile != 99.999 and args.calibration != "percentile":
+        raise CommandError("--percentile: applies with --calibration percentile only")
     for name in formats:
         try:
             parse(name)
@@ -148,7 +156,8 @@ def cmd_ptq(args) -> int:
                 result = study.run(args.model, formats, nm, args.weights_only, algorithms, peers,
                                args.engine, None if args.no_cache else cache_dir("ptq"),
                                progress=progress, calibration=args.calibration,
-                               act_granularity=args.act_granularity)
+                               act_granularity=args.act_granularity,
+                               percentile=args.percentile)
     except (ValueError, RuntimeError) as err:
         raise CommandError(str(err)) from None
     text = table(result)

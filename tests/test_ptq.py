@@ -165,6 +165,30 @@ def test_smoothquant_keeps_the_function():
     assert err_smooth < err_plain
 
 
+def test_percentile_calibration_is_brevitas_rule():
+    """Activation percentile calibration: each batch's k-th smallest |x| (k = floor(q n / 100
+    + 0.5)), averaged over batches; equal to Brevitas's AbsPercentile where it is installed."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(40, 8))
+    batches = [(torch.randn(25, 40) * (1 + i),) for i in range(3)]
+    q = 99.5
+    quantize_(model, QuantConfig(QuantSpec("int8", "channel"),
+                                 QuantSpec("int8", calibration="percentile", percentile=q)),
+              batches)
+    per_batch = []
+    for (x,) in batches:  # 1000 values: k = 995, the 6th largest
+        values = np.sort(np.abs(x.numpy().astype(np.float64)).ravel())
+        per_batch.append(values[int(np.floor(q / 100 * values.size + 0.5)) - 1])
+    want = float(np.mean(per_batch))
+    assert quantized_layers(model)["0"].act_amax == want and len(per_batch) == 3
+    try:
+        from brevitas.core.stats.stats_op import AbsPercentile
+    except ImportError:
+        return
+    theirs = [float(AbsPercentile(q, None)(x.double())) for (x,) in batches]
+    np.testing.assert_array_equal(np.array(theirs), np.array(per_batch), strict=True)
+
+
 @pytest.mark.parametrize("name", ["int8", "float8_e4m3fn"])
 def test_token_activations_scale_each_row_and_stay_exact(name):
     """granularity 'token': each input row gets the scale it would get as a tensor of its
@@ -222,6 +246,8 @@ def test_refusals():
     (["--algo", "awq"], "--algo: unknown algorithm 'awq'"),
     (["--peers", "tensorrt"], "--peers: unknown peer 'tensorrt'"),
     (["--model", "missing.onnx"], "--model: missing.onnx: no such file"),
+    (["--calibration", "percentile", "--percentile", "nan"], "--percentile: expected a number"),
+    (["--percentile", "99"], "--percentile: applies with --calibration percentile only"),
 ])
 def test_cli_refuses_bad_arguments(argv, message, capsys):
     assert main(["ptq", *argv]) == 2

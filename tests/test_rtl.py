@@ -1,30 +1,20 @@
-"""Generated Verilog under Verilator + cocotb, checked bit for bit against sqhw.ref.
-
-Each test generates its designs with the same code as `sqhw gen`, builds them into one
-harness (cached in the user cache folder by content), and runs a sim/ testbench that counts
-what it checked. Exhaustive: every input pair / code (multipliers, bf16 x e4m3fn included,
-and converters share one self-driving sweep harness and one build); the MAC sees >= 10**6
-terms."""
+"""Generated multipliers and converters under Verilator, checked bit for bit against sqhw.ref
+over every input pair / code (bf16 x e4m3fn included): the designs share self-driving sweep
+harnesses (sqhw.verify.sweep), built once each and cached in the user cache folder by
+content; every test counts what it checked. The MACs and block dots: tests/test_rtl_mac.py."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from sqhw.hdl.emit import design_mac, design_mul
+from sqhw.hdl.emit import design_mul
 from sqhw.verify import suite, sweep_run
-from sqhw.verify.runner import run
 
 pytestmark = pytest.mark.rtl
 
 EIGHT_BIT, NARROW = suite.EIGHT_BIT, suite.NARROW
-LANES = 64
-HIGH_TARGET = suite.HIGH_TARGET
 SWEEP = suite.groups()  # group -> designs
-
-
-def _top(*parts):
-    return suite.top_name(*parts)
 
 
 def _generate(tmp_path, designs):
@@ -102,40 +92,3 @@ def test_sweep_counts_the_mismatches_of_a_misstated_design(tmp_path, seed):
     assert independent == 112
     assert (result["vectors"], result["mismatches"]) == (256, independent)
     assert all(e["inputs"]["a"] >= 8 for e in result["examples"]) and result["examples"]
-
-
-# the last field: fixed stages, or "target" (planned for HIGH_TARGET)
-MACS = [
-    ("int8", "int8", "int8", "rne", 1),
-    ("float8_e4m3fn", "float8_e4m3fn", "float8_e4m3fn", "rne", 2),
-    ("float8_e4m3fn", "int8", "float8_e5m2", "rtz", "target"),
-    ("float8_e5m2", "float8_e5m2", "float8_e4m3fn", "rna", 3),
-    ("int8", "int8", "int8", "rna", "target"),
-] + [(a, b, "float8_e4m3fn", "rne", "target" if a == b == "float4_e2m1fn" else 1)
-       for a, b in itertools.product(NARROW, repeat=2)] + [
-    # block-scaled: one result per block, element dot x both scales, rounded once
-    ("mxfp8_e4m3", "mxfp8_e4m3", "float8_e4m3fn", "rne", "target"),
-    ("mxfp8_e5m2", "mxfp8_e5m2", "float8_e5m2", "rna", 2),
-    ("mxfp6_e2m3", "mxfp6_e2m3", "float8_e4m3fn", "floor", 1),
-    ("mxfp6_e3m2", "mxfp6_e3m2", "float6_e3m2fn", "rne", 0),
-    ("mxfp4", "mxfp4", "float4_e2m1fn", "ceil", 1),
-    ("mxint8", "mxint8", "int8", "rne", 1),
-    ("nvfp4", "nvfp4", "float8_e4m3fn", "rtz", 2),
-    ("nvfp4", "nvfp4", "float8_e4m3fn", "rne", "target"),
-]
-
-
-def test_mac_random_dot_products(tmp_path, seed):
-    designs = [(design_mac, {"a": a, "b": b, "length": 96, "out": out, "rounding": mode,
-                             **({"target_mhz": HIGH_TARGET} if stages == "target"
-                                else {"stages": stages})}, _top("mac", i))
-               for i, (a, b, out, mode, stages) in enumerate(MACS)]
-    results = run("tb_mac", _generate(tmp_path, designs), 32,
-                  env={"SQHW_SEED": str(seed), "SQHW_MAC_TERMS": "1000000"})
-    through, back = results["throughput"], results["backpressure"]
-    assert through["mismatches"] == back["mismatches"] == 0
-    assert through["terms"] >= (10**6 - 32 * 32) * len(MACS)  # block MACs: whole blocks
-    assert through["cycles"] <= through["ideal_cycles"] + 1
-    assert back["terms"] >= (20000 - 32 * 32) * len(MACS)
-    assert back["cycles"] > back["ideal_cycles"]
-    print(f"{through['terms']} terms, {through['vectors_per_second']} terms/s")

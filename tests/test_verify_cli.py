@@ -286,7 +286,7 @@ def test_first_yowasp_run_says_so(monkeypatch, tmp_path, capsys):
                                                                                        "", ""))
     synth.yosys("help", tmp_path)
     assert capsys.readouterr().err == ("sqhw: compiling yosys (YoWASP) for this machine (first "
-                                       "time ~5 min; cached in the user cache folder)\n")
+                                       "time only, 1-5 min; cached in the user cache folder)\n")
     monkeypatch.setattr(open_flow, "_yowasp_compiled", lambda module, wasm: True)
     synth.yosys("help", tmp_path)
     assert capsys.readouterr().err == ""
@@ -456,8 +456,8 @@ def test_verify_passes_and_reports_a_mismatch(designs, tmp_path, capsys):
                                                ("block", 3120, "terms"),
                                                ("chain", 3 * 256, "outputs")])
 def test_verify_every_kind(designs, capsys, kind, checked, unit):
-    """One small design per testbench (tb_cvt, tb_mac for MACs and block dots,
-    tb_dsp_chain for every run-time pattern of the chain), each one Verilator build."""
+    """One small design per testbench (tb_cvt, the C++ stream program for MACs and block
+    dots, tb_dsp_chain for every run-time pattern of the chain), each one Verilator build."""
     assert main(["verify", str(designs[kind]), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["mismatches"] == 0 and report["checked"] == checked
@@ -467,3 +467,76 @@ def test_verify_every_kind(designs, capsys, kind, checked, unit):
     if kind in ("mac", "block"):
         assert report["mode"] == "every element-code pair in random dot products"
         assert report["vectors"] >= 100_000 - 8 * 32
+
+
+@pytest.mark.rtl
+def test_verify_mac_reports_a_mismatch_with_a_waveform(designs, tmp_path, capsys):
+    """A MAC goes through the stream program: the int8 x int8 MAC under a manifest that
+    claims uint8 `a` mismatches exactly in the dot products where the b terms beside a
+    negative a do not sum to 0 (counted from the vectors alone); failures.json, the replay's
+    waveform from the program's traced build, and a replay that fails again."""
+    from sqhw.hdl.emit import read_manifest
+    from sqhw.verify.check import LANES
+
+    wrong = tmp_path / "wrong"
+    shutil.copytree(designs["mac"], wrong)
+    manifest = json.loads((wrong / "manifest.json").read_text())
+    manifest["parameters"]["a"] = "uint8"
+    manifest["inputs"]["terms"]["payload"]["a"]["format"] = "uint8"
+    (wrong / "manifest.json").write_text(json.dumps(manifest))
+    vs = V.generate(read_manifest(wrong), 1234, count=5000, group=LANES["mac"])
+    starts, _ = V.dots(vs)
+    b = np.where(vs.inputs["b"] >= 128, vs.inputs["b"] - 256, vs.inputs["b"])
+    independent = int(np.count_nonzero(np.add.reduceat(np.where(vs.inputs["a"] >= 128, b, 0),
+                                                       starts)))
+    assert 0 < independent < vs.size
+
+    assert main(["verify", str(wrong), "--vectors", "5000", "--seed", "1234", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["testbench"] == "stream_program" and report["checked"] == vs.size
+    assert report["mismatches"] == independent and report["reproduced"]
+    failures = json.loads(Path(report["failures"]).read_text())
+    assert failures["mismatches"] == independent
+    assert len(failures["failures"]) == min(independent, 1000)
+    for row in failures["failures"]:
+        assert row["got"]["acc"] != row["want"]["acc"]
+        assert any(a >= 128 for a in row["inputs"]["a"])
+    wave = Path(report["wave"])
+    assert wave.parent == wrong / "verify" and wave.stat().st_size > 1000
+    replay_wave = tmp_path / f"replay{wave.suffix}"
+    assert main(["verify", str(wrong), "--replay", report["failures"], "--wave",
+                 str(replay_wave)]) == 1
+    out = capsys.readouterr().out
+    assert f"{len(failures['replay'])} vectors" in out and "MISMATCH; replay" in out
+    assert replay_wave.stat().st_size > 1000
+
+
+def test_sweep_reads_wide_products_as_views_of_the_records(tmp_path):
+    """The sweep's file layout without a simulator: records as the harness writes them
+    (64 lanes of 288-bit p slots, then 64 special bytes) for the first 65536 pairs of
+    bfloat16 x float8_e4m3fn, from sqhw.ref; one flipped bit is exactly one mismatch, at its
+    vector, and a file still being written is read up to what it holds."""
+    from sqhw.hdl.emit import read_manifest
+    from sqhw.verify import sweep
+
+    manifest = read_manifest(_gen(tmp_path / "bf16", "mul", "--a", "bfloat16", "--b",
+                                  "float8_e4m3fn"))
+    lanes, count = 64, 1 << 16
+    assert sweep.record_layout(manifest, lanes) == [("p", 0, 288, True),
+                                                    ("special", 64 * 36, 8, False)]
+    want = sweep.expected_outputs(manifest, sweep.sweep_inputs(manifest, 1, 0, count))
+    p = want["p"].copy()
+    p[12345, 5] ^= 1 << 17
+    records = np.concatenate([p.view(np.uint8).reshape(count // lanes, -1),
+                              want["special"].astype(np.uint8).reshape(-1, lanes)], axis=1)
+    path = tmp_path / "out.bin"
+    records.tofile(path)
+    with pytest.raises(RuntimeError, match="bytes, expected"):
+        sweep.read_outputs(path, manifest, lanes, 0, count)  # not the whole 2**24 pairs
+    got = sweep.read_outputs(path, manifest, lanes, 0, count, whole=False)
+    assert got["p"].shape == (count // lanes, lanes, 9) and not got["p"].flags.owndata
+    bad = sweep.compare(got, want)
+    assert bad.shape == (count,)
+    np.testing.assert_array_equal(np.flatnonzero(bad), np.array([12345]), strict=True)
+    assert sweep._vector(got["p"], 12345) == p[12345].tolist() != want["p"][12345].tolist()
+    assert int(want["special"].sum()) > 0  # NaN / Inf operands are among them

@@ -1,6 +1,7 @@
-"""`sqhw bench`: the Numba path beside ml_dtypes, torch and a memcpy, in one run.
+"""`sqhw bench`: the Numba path beside ml_dtypes, torch and a memcpy, in one run, and on a
+CUDA GPU the Triton rows of sqhw.baselines.bench_gpu.
 
-Every figure is a best-of-`repeats` wall time on the same data in the same process; the
+Every CPU figure is a best-of-`repeats` wall time on the same data in the same process; the
 ratios are what to read (these machines are shared and noisy)."""
 
 from __future__ import annotations
@@ -159,18 +160,29 @@ def bench_exact_linear(size: int, repeats: int, progress) -> list[dict]:
     return rows
 
 
-def run(quick: bool = False, progress=None) -> dict:
+def run(quick: bool = False, progress=None, gpu_only: bool = False) -> dict:
+    """The CPU rows and the GPU rows ("gpu": {"skipped": "no GPU ..."} without one)."""
+    from . import bench_gpu
+
     progress = progress or (lambda message: None)
+    if gpu_only:
+        return {"gpu": bench_gpu.run(quick, progress)}
     n = 1_000_000 if quick else 10_000_000  # both multiples of 64 (whole blocks)
     shapes = [(256, 256, 256)] if quick else [(1024, 1024, 1024), (4096, 4096, 64)]
     repeats = 3
     return {"machine": machine(), "repeats": repeats, "encode_elements": n,
             "encode": bench_encode(n, repeats, progress),
             "matmul": bench_matmul(shapes, repeats, progress),
-            "exact_linear": bench_exact_linear(256 if quick else 1024, repeats, progress)}
+            "exact_linear": bench_exact_linear(256 if quick else 1024, repeats, progress),
+            "gpu": bench_gpu.run(quick, progress)}
 
 
 def report(result: dict) -> str:
+    from . import bench_gpu
+
+    gpu = bench_gpu.report(result["gpu"]) if "gpu" in result else None
+    if "machine" not in result:  # --gpu-only
+        return gpu or ""
     m = result["machine"]
     lines = [f"machine: {m['cpu']}, {m['cores']} cores, numba threads {m['numba_threads']}; "
              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
@@ -194,6 +206,8 @@ def report(result: dict) -> str:
                          f"{r['macs_per_s'] / 1e9:>8.2f} {r['vs_torch_fp32']:>13.2f}")
         lines.append("(the exact engine: float32/float64 BLAS on exact integers, K chunked so "
                      "every partial sum stays exact)")
+    if gpu is not None:
+        lines += ["", gpu]
     return "\n".join(lines)
 
 

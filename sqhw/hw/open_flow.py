@@ -61,7 +61,7 @@ def tool(module: str, entry: str, args: list[str], cwd: Path, what: str) -> None
         if _yowasp_compiled(module, YOWASP_BINARIES[module]):
             _compiled.add(module)
         else:
-            print(f"sqhw: compiling {what} (YoWASP) for this machine (first time ~5 min; "
+            print(f"sqhw: compiling {what} (YoWASP) for this machine (first time only, 1-5 min; "
                   "cached in the user cache folder)", file=sys.stderr, flush=True)
     code = f"import sys, {module}; sys.argv[0] = {what!r}; sys.exit({module}.{entry}())"
     proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,

@@ -105,7 +105,10 @@ def quantize_(model: torch.nn.Module, config: QuantConfig, calibration=None,
                         want_hessian={n for n in needs_data if "gptq" in layers[n][1].algorithms},
                         want_mean={n for n in needs_data
                                    if "bias-correction" in layers[n][1].algorithms},
-                        progress=lambda: tick("calibrate"))
+                        progress=lambda: tick("calibrate"),
+                        percentiles={n: layers[n][1].act.percentile for n in needs_data
+                                     if layers[n][1].act is not None
+                                     and layers[n][1].act.calibration == "percentile"})
     for name in smoothing:
         smooth[name] = _smoothquant(layers[name][0], stats[name], layers[name][1])
     replaced = {}
@@ -154,9 +157,12 @@ def _quantize_layer(name, module, config: QuantConfig, stats, smooth) -> QuantLa
     act_amax = None
     if config.act is not None and not config.act.block:
         if smooth is None:
-            values = stats.sample_values()
-            act_amax = stats.amax if config.act.calibration == "minmax" else \
-                calibrate_amax(values, config.act)
+            if config.act.calibration == "minmax":
+                act_amax = stats.amax
+            elif config.act.calibration == "percentile":
+                act_amax = stats.percentile_amax
+            else:
+                act_amax = calibrate_amax(stats.sample_values(), config.act)
         else:
             act_amax = _smoothed_amax(module, stats, smooth)
         if act_amax == 0:

@@ -2,11 +2,18 @@
 quantizers and algorithms need: activation range and samples, per-channel maxima
 (SmoothQuant), the mean input patch (bias correction) and X^T X (GPTQ).
 
+Percentile calibration follows Brevitas's rule, so that the two are compared with the same
+algorithm: each calibration batch's exact q-th percentile of |x| (its k-th smallest value,
+k = floor(q/100 * n + 0.5), 1-indexed, over all n values of the batch), averaged over the
+batches.
+
 A layer's input rows are what its weight matrix (out, K) multiplies: Linear inputs
 flattened to (rows, K); Conv2d inputs as im2col patches per group (rows, groups, K).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -32,8 +39,11 @@ def input_rows(module, x: torch.Tensor) -> torch.Tensor:
 
 
 class LayerStats:
-    def __init__(self, module, want_hessian: bool, want_mean: bool, seed: int):
+    def __init__(self, module, want_hessian: bool, want_mean: bool, seed: int,
+                 percentile: float | None = None):
         self.module = module
+        self.percentile = percentile
+        self.batch_percentiles: list[float] = []
         self.want_hessian, self.want_mean = want_hessian, want_mean
         self.amax = 0.0
         self.samples: list[np.ndarray] = []
@@ -49,6 +59,8 @@ class LayerStats:
             raise ValueError("calibration: a layer input contains NaN or Inf")
         flat = x.detach().reshape(-1)
         self.amax = max(self.amax, float(flat.abs().max()) if flat.numel() else 0.0)
+        if self.percentile is not None and flat.numel():
+            self.batch_percentiles.append(batch_percentile(flat, self.percentile))
         take = min(flat.numel(), max(SAMPLES // 8, 1))
         idx = self.rng.integers(0, flat.numel(), size=take)
         self.samples.append(flat[torch.from_numpy(idx)].to(torch.float64).numpy())
@@ -74,14 +86,29 @@ class LayerStats:
         return values
 
     @property
+    def percentile_amax(self) -> float:
+        """The mean over batches of each batch's percentile of |x| (Brevitas's rule)."""
+        return float(np.mean(self.batch_percentiles))
+
+    @property
     def mean(self) -> np.ndarray:
         return self.sum / max(self.rows, 1)
 
 
+def batch_percentile(flat: torch.Tensor, q: float) -> float:
+    """The q-th percentile of |flat|: its k-th smallest value, k = floor(q/100 * n + 0.5)."""
+    n = flat.numel()
+    k = min(max(int(math.floor(0.01 * q * n + 0.5)), 1), n)
+    return float(torch.kthvalue(flat.abs().to(torch.float64), k).values)
+
+
 def collect(model, layers: dict, batches, want_hessian: set, want_mean: set,
-            progress=None) -> dict:
-    """Run batches through model; return {name: LayerStats} for the named modules."""
-    stats = {name: LayerStats(m, name in want_hessian, name in want_mean, seed=i)
+            progress=None, percentiles: dict | None = None) -> dict:
+    """Run batches through model; return {name: LayerStats} for the named modules.
+    percentiles: {name: q} for the layers whose activations calibrate by percentile."""
+    percentiles = percentiles or {}
+    stats = {name: LayerStats(m, name in want_hessian, name in want_mean, seed=i,
+                              percentile=percentiles.get(name))
              for i, (name, m) in enumerate(layers.items())}
     hooks = [m.register_forward_pre_hook(lambda mod, args, s=stats[name]: s.add(args[0]))
              for name, m in layers.items()]

@@ -34,8 +34,9 @@ class QuantSpec:
     run time from that row under `calibration`: dynamic quantization) or ("group", k) (k
     consecutive weights of a row share a scale). scale: "float" (amax / format max),
     "pow2" (the next power of two up: a shift in hardware) or "dyadic" (m / 2**s with a
-    16-bit m). calibration: "minmax", "percentile" (of |x|, `percentile`) or "mse" (the
-    clipping that minimises the squared error, searched on a grid).
+    16-bit m). calibration: "minmax", "percentile" (of |x|, `percentile`; for activations each
+    calibration batch's exact percentile, averaged over the batches, as Brevitas calibrates)
+    or "mse" (the clipping that minimises the squared error, searched on a grid).
     """
 
     format: object
@@ -103,7 +104,9 @@ class QuantSpec:
             parts.append(f"group{g[1]}" if isinstance(g, tuple) else g)
             if self.scale != "float":
                 parts.append(self.scale)
-            if self.calibration != "minmax":
+            if self.calibration == "percentile":
+                parts.append(f"percentile{self.percentile:g}")
+            elif self.calibration != "minmax":
                 parts.append(self.calibration)
         return "/".join(parts)
 

@@ -1,5 +1,6 @@
 """The PTQ study: one model, a list of formats (dense and N:M), sqhw's engine and the peers,
-scored by one metric; every row cached per (model, row config, sqhw version).
+scored by one metric; every row cached per (model, row config, sqhw version and a digest of
+the code that computes a row: a changed quantizer or model never returns a stale score).
 
 Row configuration for a format name: element formats quantize weights per output channel
 and activations per tensor (min-max); block formats (MX, NVFP4) use their own block scales
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import time
@@ -25,7 +27,8 @@ from .peers import PEERS, installed, missing_row, peer_formats, row_count
 
 def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
                algorithms: tuple[str, ...], calibration: str = "minmax",
-               act_granularity: str = "tensor", act_name: str | None = None) -> QuantConfig:
+               act_granularity: str = "tensor", act_name: str | None = None,
+               percentile: float = 99.999) -> QuantConfig:
     """`act_name`: the activations' format when it differs from the weights' (a sweep's
     separate axes); None: both in `fmt_name`."""
     try:
@@ -37,7 +40,7 @@ def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
     weight = QuantSpec(fmt, granularity="tensor" if block else "channel")
     act = None if weights_only else QuantSpec(
         act_fmt, calibration="minmax" if isinstance(act_fmt, BlockScaled) else calibration,
-        percentile=99.999,
+        percentile=percentile,
         granularity="tensor" if isinstance(act_fmt, BlockScaled) else act_granularity)
     if weights_only:
         algorithms = tuple(a for a in algorithms if a != "smoothquant")
@@ -54,9 +57,26 @@ def model_key(model: str) -> str:
     return model
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """A hash of the source that decides a row's score: sqhw.ptq, the formats, the exact
+    reference, the sparsity helpers and the models."""
+    import sqhw
+    import sqhw.models
+
+    root = Path(sqhw.__file__).parent
+    folders = [root / "ptq", root / "formats", root / "ref", root / "sparsity",
+               Path(sqhw.models.__file__).parent]
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def row_key(model: str, row: dict) -> str:
-    text = json.dumps({"model": model_key(model), "row": row, "sqhw": __version__},
-                      sort_keys=True)
+    text = json.dumps({"model": model_key(model), "row": row, "sqhw": __version__,
+                       "code": code_digest()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -95,7 +115,8 @@ def load_task(model: str):
 def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
          algorithms: tuple[str, ...], engine: str, calibration: str = "minmax",
          act_granularity: str = "tensor",
-         act_name: str | None = None) -> list[tuple[dict, QuantConfig]]:
+         act_name: str | None = None,
+         percentile: float = 99.999) -> list[tuple[dict, QuantConfig]]:
     """(row description, config) of every sqhw row; bad names refused before any work.
     `act_name`: see config_for; a row whose activation format differs from its weight
     format says so in `act_format` (the study's own rows never have that key)."""
@@ -103,7 +124,7 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
     for name in formats:
         for nm in sparsities:
             cfg = config_for(name, nm, weights_only, algorithms, calibration, act_granularity,
-                             act_name)
+                             act_name, percentile)
             act = {} if cfg.act is None or cfg.act.fmt == cfg.weight.fmt else \
                 {"act_format": cfg.act.fmt.name}
             rows.append(({"engine": "sqhw", "format": cfg.weight.fmt.name, **act,
@@ -119,14 +140,14 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
 def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only=False,
         algorithms: tuple[str, ...] = (), peers: tuple[str, ...] = (), engine="exact",
         cache_dir: Path | None = None, progress=None, calibration: str = "minmax",
-        act_granularity: str = "tensor") -> dict:
+        act_granularity: str = "tensor", percentile: float = 99.999) -> dict:
     """The study's result: {"model", "metric", "fp32", "rows": [...]} (see sqhw ptq)."""
     for peer in peers:
         if peer not in PEERS:
             raise ValueError(f"--peers: unknown peer {peer!r}; known: {', '.join(PEERS)}")
     sparsities = [None] if sparsity is None else [None, sparsity]
     rows_plan = plan(formats, sparsities, weights_only, algorithms, engine, calibration,
-                     act_granularity)
+                     act_granularity, percentile=percentile)
     cache = Cache(cache_dir)
     task = load_task(model)
     _check_token_layers(task, act_granularity)

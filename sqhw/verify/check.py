@@ -1,12 +1,13 @@
 """`sqhw verify DIR`: a generated design against sqhw.ref, from its manifest alone.
 
-The manifest's kind picks the testbench in sim/ (tb_mul, tb_cvt, tb_mac for MACs and block
-dots, tb_dsp_chain); sqhw.verify.vectors makes the inputs and the expected outputs (every
-input where the input space allows it), the testbench's `given` test drives them through a
-traced Verilator build of the design and returns what came out, and the comparison happens
-here. On a mismatch the failing vectors go to DIR/verify/failures.json and a replay of the
-vectors around the first failure is traced into a waveform (FST; VCD where Verilator's FST
-writer cannot be built).
+The manifest's kind picks the testbench: a cocotb module in sim/ (tb_mul, tb_cvt,
+tb_dsp_chain), whose `given` test drives the vectors, or for MACs and block dots the
+stream program (sqhw.verify.stream_program: a C++ main streams the terms from a file at
+Verilator's speed). sqhw.verify.vectors makes the inputs and the expected outputs (every
+input where the input space allows it), a traced Verilator build of the design returns what
+came out, and the comparison happens here. On a mismatch the failing vectors go to
+DIR/verify/failures.json and a replay of the vectors around the first failure is traced into
+a waveform (FST; VCD where Verilator's FST writer cannot be built).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from ..paths import cache_dir, write_text
 from . import replay as R
 from . import vectors as V
 
-# vectors per cycle: a harness of this many copies of the design (one Verilator build each)
+# vectors per cycle: a harness of this many copies of the design (one Verilator build each);
+# for mac / block the dot products come in groups of this many (vector sets and exports stay
+# as they were), and the stream program runs them all on one lane, in order
 LANES = {"mul": 64, "cvt": 64, "mac": 16, "block": 8, "chain": 1}
 MAX_LISTED = 1000  # failing vectors written out in full
 WINDOW = 8         # vectors before the first failure that its replay (and waveform) includes
@@ -59,22 +62,20 @@ def verify(design_dir, seed: int, count: int | None = None, exhaustive: bool | N
            wave: Path | None = None, replay=None, planned=None) -> dict:
     """Run the check; returns the report (see `sqhw verify --json`). `planned`: what `plan`
     returned for the same arguments (it is not made twice)."""
-    from .bench import read_got
-    from .runner import run, wave_format
+    from .runner import wave_format
 
     started = time.perf_counter()
     design_dir = Path(design_dir)
     manifest, sets = planned or plan(design_dir, seed, count, exhaustive, replay)
     k = V.kind(manifest)
-    testbench, lanes = V.TESTBENCH[k], LANES[k]
+    testbench = V.TESTBENCH[k]
     trace = wave_format(wave)  # one traced build serves the run and a failure's replay
     if replay is not None and wave is None:  # a replay is for its waveform
         wave = _report_dir(design_dir, manifest["top"]) / f"replay.{trace}"
     checked = mismatched = 0
     failing = None  # (vector set, its outputs, mismatch mask) of the first failing set
     for i, vs in enumerate(sets):
-        got = _simulate(run, read_got, testbench, design_dir, lanes, vs, seed, trace,
-                        wave if i == 0 else None)
+        got = _simulate(k, design_dir, vs, seed, trace, wave if i == 0 else None)
         bad = R.mismatches(vs, got)
         checked += vs.size
         mismatched += int(bad.sum())
@@ -95,22 +96,28 @@ def verify(design_dir, seed: int, count: int | None = None, exhaustive: bool | N
                       first_failure=first, wave_scope=WAVE_SCOPE)
     elif failing is not None:
         report.update(_report_failure(manifest, design_dir, seed, count, exhaustive, wave,
-                                      trace, testbench, lanes, *failing, run=run,
-                                      read_got=read_got))
+                                      trace, *failing))
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report
 
 
-def _simulate(run, read_got, testbench, design_dir, lanes, vs, seed, trace, wave) -> dict:
+def _simulate(k, design_dir, vs, seed, trace, wave) -> dict:
     """Drive one vector set through the design's traced build; what came out."""
+    if k in ("mac", "block"):
+        from .stream_run import simulate
+
+        return simulate(design_dir, vs, seed, trace, wave)
+    from .bench import read_got
+    from .runner import run
+
     folder = cache_dir("runs")
     tag = f"{time.time_ns()}-{id(vs)}"
     vectors_file, got_file = folder / f"{tag}.npz", folder / f"{tag}-got.npz"
     try:
         V.save(vs, vectors_file, expected_too=False)
-        run(testbench, [design_dir], lanes, test_filter="given", trace=trace, wave=wave,
-            env={"SQHW_VECTORS": str(vectors_file), "SQHW_GOT": str(got_file),
-                 "SQHW_SEED": str(seed)})
+        run(V.TESTBENCH[k], [design_dir], LANES[k], test_filter="given", trace=trace,
+            wave=wave, env={"SQHW_VECTORS": str(vectors_file), "SQHW_GOT": str(got_file),
+                            "SQHW_SEED": str(seed)})
         return read_got(got_file)
     finally:
         vectors_file.unlink(missing_ok=True)
@@ -134,8 +141,8 @@ def _report_dir(design_dir: Path, top: str) -> Path:
         return cache_dir("verify", f"{top}-{key}")
 
 
-def _report_failure(manifest, design_dir, seed, count, exhaustive, wave, trace, testbench,
-                    lanes, vs, got, bad, run, read_got) -> dict:
+def _report_failure(manifest, design_dir, seed, count, exhaustive, wave, trace, vs, got,
+                    bad) -> dict:
     """failures.json, the waveform of a replay around the first failure, the commands."""
     folder = _report_dir(design_dir, manifest["top"])
     where = np.flatnonzero(bad)
@@ -155,7 +162,7 @@ def _report_failure(manifest, design_dir, seed, count, exhaustive, wave, trace, 
         "replay": replay_rows,
         "failures": R.records(vs, where[:MAX_LISTED], got)}))
     replayed = R.from_records(manifest, replay_rows, str(failures_file))
-    again = _simulate(run, read_got, testbench, design_dir, lanes, replayed, seed, trace, wave)
+    again = _simulate(vs.kind, design_dir, replayed, seed, trace, wave)
     reproduced = bool(R.mismatches(replayed, again).any())
     dir_arg = shlex.quote(str(design_dir))
     rerun = f"sqhw verify {dir_arg} --seed {seed}" + (

@@ -32,15 +32,69 @@ def fields_word(payload: dict, values: dict[str, np.ndarray]) -> list[int]:
     return words
 
 
-def mac_terms(manifest: dict, inputs: dict[str, np.ndarray], lengths) -> list[int]:
-    """`terms` payload words of one stream of dot products (`lengths`: terms per dot); a
-    block dot's scale codes go with every term of their block (the unit samples them with
+def payload_words(payload: dict, values: dict[str, np.ndarray], width: int) -> np.ndarray:
+    """`fields_word` as a (rows, ceil(width / 32)) uint32 array, lowest word first (the
+    stream program's files); fields of up to 64 bits."""
+    count = len(next(iter(values.values())))
+    words = -(-width // 32)
+    out = np.zeros((count, words + 1), dtype=np.uint64)  # a spare word for the last carry
+    for name, column in values.items():
+        f = payload[name]
+        if f["width"] > 64 or f["offset"] + f["width"] > width:
+            raise ValueError(f"payload field {name}: {f['width']} bits at {f['offset']} do "
+                             f"not fit a {width}-bit payload of fields up to 64 bits")
+        v = np.asarray(column).astype(np.int64).astype(np.uint64)
+        for i in range(0, f["width"], 32):
+            n = min(32, f["width"] - i)
+            chunk = (v >> np.uint64(i)) & np.uint64((1 << n) - 1)
+            word, shift = divmod(f["offset"] + i, 32)
+            out[:, word] |= (chunk << np.uint64(shift)) & np.uint64(0xFFFFFFFF)
+            if shift:
+                out[:, word + 1] |= chunk >> np.uint64(32 - shift)
+    return out[:, :words].astype(np.uint32)
+
+
+def field_values(words: np.ndarray, offset: int, width: int, signed: bool = False
+                 ) -> np.ndarray:
+    """A field of (rows, n) uint32 payload words (lowest word first): int64 values, or
+    Python ints (object array) past 62 bits; two's complement read as signed if `signed`."""
+    words = np.asarray(words, dtype=np.uint64)
+    padded = np.concatenate([words, np.zeros((words.shape[0], 1), dtype=np.uint64)], axis=1)
+    chunks = []
+    for i in range(0, width, 32):
+        n = min(32, width - i)
+        word, shift = divmod(offset + i, 32)
+        pair = padded[:, word] | (padded[:, word + 1] << np.uint64(32))
+        chunks.append((pair >> np.uint64(shift)) & np.uint64((1 << n) - 1))
+    if width <= 62:
+        value = np.zeros(words.shape[0], dtype=np.int64)
+        for i, chunk in enumerate(chunks):
+            value |= chunk.astype(np.int64) << (32 * i)
+        return np.where(value >= 1 << (width - 1), value - (1 << width), value) if signed \
+            else value
+    value = np.zeros(words.shape[0], dtype=object)
+    for i, chunk in enumerate(chunks):
+        value = value + (chunk.astype(object) << (32 * i))
+    if signed:
+        value = np.array([v - (1 << width) if v >> (width - 1) else v for v in value],
+                         dtype=object)
+    return value
+
+
+def mac_term_values(inputs: dict[str, np.ndarray], lengths) -> dict[str, np.ndarray]:
+    """The `terms` payload fields of one stream of dot products (`lengths`: terms per dot);
+    a block dot's scale codes go with every term of their block (the unit samples them with
     the last)."""
-    payload = manifest["inputs"]["terms"]["payload"]
     values = {"a": inputs["a"], "b": inputs["b"], "last": inputs["last"]}
     if "sa" in inputs:
         values.update({n: np.repeat(inputs[n], lengths) for n in ("sa", "sb")})
-    return fields_word(payload, values)
+    return values
+
+
+def mac_terms(manifest: dict, inputs: dict[str, np.ndarray], lengths) -> list[int]:
+    """`terms` payload words of one stream of dot products (see `mac_term_values`)."""
+    payload = manifest["inputs"]["terms"]["payload"]
+    return fields_word(payload, mac_term_values(inputs, lengths))
 
 
 def mac_results(manifest: dict, expected: dict[str, np.ndarray]) -> list[int]:

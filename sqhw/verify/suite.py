@@ -1,5 +1,6 @@
-"""The designs that the exhaustive RTL checks (tests/test_rtl.py) and the verification speed
-benchmark (scripts/verify_speed.py) both run, so the two measure the same thing.
+"""The designs that the RTL checks (tests/test_rtl.py, tests/test_rtl_mac.py) and the
+verification speed benchmark (scripts/verify_speed.py) both run, so they measure the same
+thing.
 
 Each group is a list of (builder, keyword arguments, top); `generate` writes them as
 `sqhw gen` does."""
@@ -10,7 +11,7 @@ import itertools
 from pathlib import Path
 
 from ..formats import DETERMINISTIC_MODES, ROUNDING_MODES
-from ..hdl.emit import design_cvt, design_mul, write_design
+from ..hdl.emit import design_mac, design_cvt, design_mul, write_design
 
 EIGHT_BIT = ["float8_e4m3fn", "float8_e5m2", "int8"]
 NARROW = ["float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn"]
@@ -63,6 +64,37 @@ BF16 = [(design_mul, {"a": "bfloat16", "b": "float8_e4m3fn", "stages": 1}, "mul_
 def groups() -> dict[str, list]:
     return {"mul8": multipliers(EIGHT_BIT), "mulnarrow": multipliers(NARROW),
             "cvt": converters(), "bf16": BF16}
+
+
+# MACs and block dots: (a, b, out, rounding, fixed stages or "target" (planned for
+# HIGH_TARGET)); dot products of 1..MAC_LENGTH terms, block dots of their block size
+MACS = [
+    ("int8", "int8", "int8", "rne", 1),
+    ("float8_e4m3fn", "float8_e4m3fn", "float8_e4m3fn", "rne", 2),
+    ("float8_e4m3fn", "int8", "float8_e5m2", "rtz", "target"),
+    ("float8_e5m2", "float8_e5m2", "float8_e4m3fn", "rna", 3),
+    ("int8", "int8", "int8", "rna", "target"),
+] + [(a, b, "float8_e4m3fn", "rne", "target" if a == b == "float4_e2m1fn" else 1)
+     for a, b in itertools.product(NARROW, repeat=2)] + [
+    # block-scaled: one result per block, element dot x both scales, rounded once
+    ("mxfp8_e4m3", "mxfp8_e4m3", "float8_e4m3fn", "rne", "target"),
+    ("mxfp8_e5m2", "mxfp8_e5m2", "float8_e5m2", "rna", 2),
+    ("mxfp6_e2m3", "mxfp6_e2m3", "float8_e4m3fn", "floor", 1),
+    ("mxfp6_e3m2", "mxfp6_e3m2", "float6_e3m2fn", "rne", 0),
+    ("mxfp4", "mxfp4", "float4_e2m1fn", "ceil", 1),
+    ("mxint8", "mxint8", "int8", "rne", 1),
+    ("nvfp4", "nvfp4", "float8_e4m3fn", "rtz", 2),
+    ("nvfp4", "nvfp4", "float8_e4m3fn", "rne", "target"),
+]
+MAC_LENGTH = 96
+
+
+def macs() -> list:
+    """The MACS as designs (tops mac_0, mac_1, ...)."""
+    return [(design_mac, {"a": a, "b": b, "length": MAC_LENGTH, "out": out, "rounding": mode,
+                          **({"target_mhz": HIGH_TARGET} if stages == "target"
+                             else {"stages": stages})}, top_name("mac", i))
+            for i, (a, b, out, mode, stages) in enumerate(MACS)]
 
 
 # sweep harnesses and their lanes: the <= 16-bit input spaces together (8 lanes: the

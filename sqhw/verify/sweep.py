@@ -260,33 +260,41 @@ def record_bytes(manifest: dict, lanes: int) -> int:
     return sum(lanes * slot_bits(w) // 8 for _, w, _ in outputs(manifest))
 
 
+def file_bytes(manifest: dict, lanes: int) -> int:
+    """The size of a design's whole output file."""
+    lanes = lanes_of(manifest, lanes)
+    return (1 << space_bits(manifest)) // lanes * record_bytes(manifest, lanes)
+
+
 def read_outputs(path: Path, manifest: dict, lanes: int, start: int = 0,
-                 stop: int | None = None) -> dict[str, np.ndarray]:
+                 stop: int | None = None, whole: bool = True) -> dict[str, np.ndarray]:
     """Vectors [start, stop) of a design's output file: per output an int64 array (slots
-    up to 64 bits) or a (n, slot/32) uint32 array of little-endian words (wider)."""
+    up to 64 bits) or a (batches, lanes, slot/32) uint32 array of little-endian words (wider;
+    a view into the records, not a copy). `whole`: the file must have its final size (a file
+    still being written is read up to `stop` only)."""
     lanes = lanes_of(manifest, lanes)
     total = 1 << space_bits(manifest)
     stop = total if stop is None else stop
     size = record_bytes(manifest, lanes)
     if start % lanes or stop % lanes:
         raise ValueError(f"read_outputs: [{start}, {stop}) is not whole batches of {lanes}")
-    expected_size = total // lanes * size
+    expected_size = file_bytes(manifest, lanes)
     actual = Path(path).stat().st_size
-    if actual != expected_size:
+    if actual != expected_size and (whole or actual < stop // lanes * size):
         raise RuntimeError(f"{path}: {actual} bytes, expected {expected_size} "
                            f"({total // lanes} records of {size})")
     raw = np.fromfile(path, dtype=np.uint8, count=(stop - start) // lanes * size,
                       offset=start // lanes * size).reshape(-1, size)
     got = {}
     for name, offset, slot, is_signed in record_layout(manifest, lanes):
-        part = np.ascontiguousarray(raw[:, offset:offset + lanes * slot // 8])
+        part = raw[:, offset:offset + lanes * slot // 8]
         if slot <= 64:  # exact in int64 compares (slots below 64 bits stay as they are)
             dtype = np.dtype(f"<{'i' if is_signed else 'u'}{slot // 8}")
-            got[name] = part.view(dtype).reshape(-1)
+            got[name] = np.ascontiguousarray(part).view(dtype).reshape(-1)
             if slot == 64:
                 got[name] = got[name].astype(np.int64)
-        else:
-            got[name] = part.view("<u4").reshape(-1, slot // 32)
+        else:  # a view of the records (lanes >= 4: every field starts at a whole word)
+            got[name] = part.view("<u4").reshape(part.shape[0], lanes, slot // 32)
     return got
 
 
@@ -342,44 +350,60 @@ def wide_products(manifest: dict, a: np.ndarray, b: np.ndarray, slot: int
     shift = np.where(finite, za[a] + zb[b], 0)
     low, chunk = shift // 32, v << (shift % 32)  # |chunk| < 2**62
     count = slot // 32
-    words = np.zeros((v.size, count), dtype=np.uint32)
-    negative = np.flatnonzero(v < 0)  # sign bits above the chunk
-    words[negative] = np.where(np.arange(count)[None, :] > (low[negative] + 1)[:, None],
-                               np.uint32(0xFFFFFFFF), np.uint32(0))
-    rows = np.arange(v.size)
-    words[rows, low] = chunk & 0xFFFFFFFF
+    sign = np.where(v < 0, np.uint32(0xFFFFFFFF), np.uint32(0))  # the words above the chunk
+    words = np.where(np.arange(count) > (low + 1)[:, None], sign[:, None], np.uint32(0))
+    flat = words.reshape(-1)  # a view: word j of vector i at i * count + j
+    at = np.arange(v.size) * count + low
+    flat[at] = chunk & 0xFFFFFFFF
     high = low + 1 < count
-    words[rows[high], low[high] + 1] = (chunk[high] >> 32) & 0xFFFFFFFF
+    flat[at[high] + 1] = (chunk[high] >> 32) & 0xFFFFFFFF
     return {"p": words, "special": (~finite).astype(np.int8)}
 
 
 def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> np.ndarray:
-    """Boolean per vector: any output differs."""
+    """Boolean per vector: any output differs. Wide outputs: got (batches, lanes, words),
+    want (vectors, words)."""
     bad = None
     for name, w in want.items():
         g = got[name]
+        if g.ndim == 3 and w.ndim == 2 and g.shape[0] * g.shape[1] == w.shape[0]:
+            w = w.reshape(g.shape)
         if g.shape != w.shape:
             raise AssertionError(f"{name}: got shape {g.shape}, expected {w.shape}")
         diff = g != w
-        diff = diff.any(axis=1) if diff.ndim == 2 else diff
+        diff = diff.any(axis=-1).reshape(-1) if diff.ndim > 1 else diff
         bad = diff if bad is None else bad | diff
     return bad
 
 
-def check(manifests: list[dict], lanes: int, seed: int, prefix: str) -> dict:
+def _vector(values: np.ndarray, i: int) -> list | int:
+    """Vector i of an output as read_outputs gives it (a wide one: its words)."""
+    if values.ndim == 3:
+        return values[i // values.shape[1], i % values.shape[1]].tolist()
+    return np.asarray(values[i]).tolist()
+
+
+def check(manifests: list[dict], lanes: int, seed: int, prefix: str, wait=None) -> dict:
     """Compare every design's output file (prefix{k}.bin) with sqhw.ref, a chunk at a time;
     the files are removed as they are read. Returns {vectors, mismatches, examples,
-    designs: {top: {vectors, mismatches}}}."""
+    designs: {top: {vectors, mismatches}}}.
+
+    `wait(path, nbytes)`: the files are still being written (the comparison overlaps the
+    simulation); it returns once path holds nbytes, and with nbytes None once the program
+    has finished (then every file must have its final size)."""
     result = {"vectors": 0, "mismatches": 0, "examples": [], "designs": {}}
     for k, manifest in enumerate(manifests):
         path = Path(f"{prefix}{k}.bin")
         row = result["designs"][manifest["top"]] = {"vectors": 0, "mismatches": 0}
         total, step = 1 << space_bits(manifest), lanes_of(manifest, lanes)
         chunk = max(CHUNK - CHUNK % step, step)
+        size = record_bytes(manifest, lanes_of(manifest, lanes))
         try:
             for start in range(0, total, chunk):
                 stop = min(start + chunk, total)
-                got = read_outputs(path, manifest, lanes, start, stop)
+                if wait is not None:
+                    wait(path, stop // step * size)
+                got = read_outputs(path, manifest, lanes, start, stop, whole=wait is None)
                 inputs = sweep_inputs(manifest, seed, start, stop)
                 want = expected_outputs(manifest, inputs)
                 bad = compare(got, want)
@@ -389,8 +413,13 @@ def check(manifests: list[dict], lanes: int, seed: int, prefix: str) -> dict:
                     result["examples"].append({
                         "design": manifest["top"], "index": start + int(i),
                         "inputs": {n: int(v[i]) for n, v in inputs.items()},
-                        "got": {n: np.asarray(v[i]).tolist() for n, v in got.items()},
+                        "got": {n: _vector(v, int(i)) for n, v in got.items()},
                         "want": {n: np.asarray(v[i]).tolist() for n, v in want.items()}})
+            if wait is not None:  # nothing past the last record
+                wait(None, None)
+                if path.stat().st_size != file_bytes(manifest, lanes):
+                    raise RuntimeError(f"{path}: {path.stat().st_size} bytes, expected "
+                                       f"{file_bytes(manifest, lanes)}")
         finally:
             path.unlink(missing_ok=True)
         result["vectors"] += row["vectors"]

@@ -43,8 +43,9 @@ DEFAULT_COUNT = {"mul": 100_000, "cvt": 100_000, "mac": 100_000, "block": 100_00
 MAX_COUNT = {"mul": 1 << 24, "cvt": 1 << 24, "mac": 10**7, "block": 10**7, "chain": 1 << 16}
 UNIT = {"mul": "input pairs", "cvt": "input codes", "mac": "terms", "block": "terms",
         "chain": "outputs"}
-TESTBENCH = {"mul": "tb_mul", "cvt": "tb_cvt", "mac": "tb_mac", "block": "tb_mac",
-             "chain": "tb_dsp_chain"}
+# a cocotb module of sim/, or the C++ stream program (sqhw.verify.stream_program)
+TESTBENCH = {"mul": "tb_mul", "cvt": "tb_cvt", "mac": "stream_program",
+             "block": "stream_program", "chain": "tb_dsp_chain"}
 
 
 def describe(manifest: dict) -> str:

@@ -1,9 +1,16 @@
 import os
 
-import numpy as np
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core: each worker's torch (and the processes it starts)
+    # on one OpenMP thread, so that two workers never run four spinning threads on two cores
+    # (oversubscribed, torch's OpenMP barriers made model tests ~10x slower under load)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-from sqhw.formats import NAMED
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from sqhw.formats import NAMED  # noqa: E402
 
 ML_DTYPES_NAMES = ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
                    "float8_e4m3", "float8_e3m4", "float6_e2m3fn", "float6_e3m2fn",

@@ -440,12 +440,7 @@ def test_verify_passes_and_reports_a_mismatch(designs, tmp_path, capsys):
         assert "d0_lane[0]" in wave.read_text(errors="replace")
 
     # the printed replay command runs and fails again, tracing into its own waveform
-    replay_wave = tmp_path / f"replay{wave.suffix}"
-    assert main(["verify", str(wrong), "--replay", report["failures"], "--wave",
-                 str(replay_wave)]) == 1
-    out = capsys.readouterr().out
-    assert f"{len(failures['replay'])} vectors" in out and "MISMATCH; replay" in out
-    assert replay_wave.stat().st_size > 1000
+    _replay_fails_again(wrong, report, failures, tmp_path / f"replay{wave.suffix}", capsys)
     assert sorted(p.name for p in wrong.iterdir()) == ["manifest.json", "sqhw_mul.v", "verify"]
 
 
@@ -503,12 +498,7 @@ def test_verify_mac_reports_a_mismatch_with_a_waveform(designs, tmp_path, capsys
         assert any(a >= 128 for a in row["inputs"]["a"])
     wave = Path(report["wave"])
     assert wave.parent == wrong / "verify" and wave.stat().st_size > 1000
-    replay_wave = tmp_path / f"replay{wave.suffix}"
-    assert main(["verify", str(wrong), "--replay", report["failures"], "--wave",
-                 str(replay_wave)]) == 1
-    out = capsys.readouterr().out
-    assert f"{len(failures['replay'])} vectors" in out and "MISMATCH; replay" in out
-    assert replay_wave.stat().st_size > 1000
+    _replay_fails_again(wrong, report, failures, tmp_path / f"replay{wave.suffix}", capsys)
 
 
 def test_sweep_reads_wide_products_as_views_of_the_records(tmp_path):
@@ -540,3 +530,13 @@ def test_sweep_reads_wide_products_as_views_of_the_records(tmp_path):
     np.testing.assert_array_equal(np.flatnonzero(bad), np.array([12345]), strict=True)
     assert sweep._vector(got["p"], 12345) == p[12345].tolist() != want["p"][12345].tolist()
     assert int(want["special"].sum()) > 0  # NaN / Inf operands are among them
+
+
+def _replay_fails_again(design, report, failures, replay_wave, capsys):
+    """The replay command `sqhw verify` printed runs, fails again (exit 1) on the recorded
+    vectors and traces into its own waveform."""
+    assert main(["verify", str(design), "--replay", report["failures"], "--wave",
+                 str(replay_wave)]) == 1
+    out = capsys.readouterr().out
+    assert f"{len(failures['replay'])} vectors" in out and "MISMATCH; replay" in out
+    assert replay_wave.stat().st_size > 1000

@@ -34,15 +34,18 @@ def encode_table(n=1 << 25):
     copy = torch.empty_like(x)
     base = ms(lambda: copy.copy_(x))
     print(f"copy of {n} float32: {base * 1e3:.1f} us")
-    for name in ("float8_e4m3fn", "float4_e2m1fn"):
-        fmt = parse(name)
-        for block in (1024, 2048, 4096, 8192):
-            for warps in (4, 8, 16):
-                triton_gpu.BLOCK, triton_gpu.NUM_WARPS = block, warps
-                t = ms(lambda: triton_gpu.encode(x, fmt))
-                print(f"{name:<14} BLOCK {block:>5} warps {warps:>2}: {t * 1e3:7.1f} us, "
-                      f"{5 * n / t / 1e9:6.0f} GB/s = {5 / 8 * base / t:.3f} of copy")
-    triton_gpu.BLOCK, triton_gpu.NUM_WARPS = 1024, 4
+    defaults = triton_gpu.BLOCK, triton_gpu.NUM_WARPS
+    try:
+        for name in ("float8_e4m3fn", "float4_e2m1fn"):
+            fmt = parse(name)
+            for block in (1024, 2048, 4096, 8192):
+                for warps in (4, 8, 16):
+                    triton_gpu.BLOCK, triton_gpu.NUM_WARPS = block, warps
+                    t = ms(lambda: triton_gpu.encode(x, fmt))
+                    print(f"{name:<14} BLOCK {block:>5} warps {warps:>2}: {t * 1e3:7.1f} us, "
+                          f"{5 * n / t / 1e9:6.0f} GB/s = {5 / 8 * base / t:.3f} of copy")
+    finally:  # the tables after this one time the defaults, not the last setting tried
+        triton_gpu.BLOCK, triton_gpu.NUM_WARPS = defaults
 
 
 def matmul_table(shapes=((1024, 1024, 1024), (4096, 4096, 64), (8192, 8192, 8192))):

@@ -33,7 +33,7 @@ from sqhw.verify import stream_run, suite, sweep_run, vectors  # noqa: E402
 from sqhw.verify.runner import build, run  # noqa: E402
 
 LANES = suite.LANES
-MAC_LANES = 2  # as tests/test_rtl_mac.py
+MAC_LANES = suite.MAC_LANES
 PAIRS = [("float8_e4m3fn", "float8_e4m3fn"), ("float8_e5m2", "int8"), ("int8", "int8")]
 
 

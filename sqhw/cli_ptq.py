@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                    help="activation ranges of element formats: min-max, a percentile of |x| "
                    "(each calibration batch's, averaged: Brevitas's rule), or the MSE-optimal "
                    "clipping (block formats scale per block)")
-    p.add_argument("--percentile", type=float, default=99.999, metavar="Q",
+    p.add_argument("--percentile", type=float, metavar="Q",
                    help="the percentile of --calibration percentile, in (50, 100] (default "
                    "99.999, Brevitas's PTQ default; 100 is the mean of the batches' maxima, "
                    "what Brevitas's minifloat activations use)")
@@ -73,10 +73,14 @@ def _validate(args):
     formats = _names(args.formats)
     if not formats:
         raise CommandError("--formats: expected at least one format name")
-    if not 50 < args.percentile <= 100:  # NaN fails too
-        raise CommandError(f"--percentile: expected a number in (50, 100], got {args.percentile}")
-    if args.percentile != 99.999 and args.calibration != "percentile":
+    from .ptq.config import ACT_PERCENTILE
+
+    if args.percentile is not None and args.calibration != "percentile":
         raise CommandError("--percentile: applies with --calibration percentile only")
+    if args.percentile is None:
+        args.percentile = ACT_PERCENTILE
+    if not 50 < args.percentile <= 100:  # NaN fails too; checked here to name the option
+        raise CommandError(f"--percentile: expected a number in (50, 100], got {args.percentile}")
     for name in formats:
         try:
             parse(name)

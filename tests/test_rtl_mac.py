@@ -15,7 +15,7 @@ import pytest
 from sqhw.verify import stream_program, stream_run, suite, vectors
 from sqhw.verify.streams import field_values, fields_word, payload_words
 
-LANES = 2
+LANES = suite.MAC_LANES
 TERMS = 10**6
 BACKPRESSURE_TERMS = 50_000
 P_VALID, P_READY = 0.7, 0.4

@@ -20,6 +20,8 @@ from ..sparsity import NM
 GRANULARITIES = ("tensor", "channel", "group")
 SCALES = ("float", "pow2", "dyadic")
 CALIBRATIONS = ("minmax", "percentile", "mse")
+# the study's activation percentile: Brevitas's PTQ default, so the two calibrate alike
+ACT_PERCENTILE = 99.999
 ALGORITHMS = ("bias-correction", "smoothquant", "gptq", "srste")
 
 

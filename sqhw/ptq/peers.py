@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import ACT_PERCENTILE
+
 PEERS = ("onnxruntime", "brevitas", "torchao")
 _PACKAGES = {"onnxruntime": ("onnxruntime", "pip install 'sqhw[ptq]'"),
              "brevitas": ("brevitas", "pip install 'sqhw[peers]'"),
@@ -219,7 +221,8 @@ def brevitas_rows(task, tick=lambda: None, formats=None) -> list[dict]:
                     model = bp.quantize_model(
                         copy.deepcopy(task.model), backend="layerwise", weight_bit_width=bits,
                         act_bit_width=bits, bias_bit_width=None,
-                        weight_quant_granularity="per_channel", act_quant_percentile=99.999,
+                        weight_quant_granularity="per_channel",
+                        act_quant_percentile=ACT_PERCENTILE,
                         act_quant_type="sym", scale_factor_type="float_scale",
                         quant_format=quant_format, layerwise_first_last_bit_width=bits,
                         uint_sym_act_for_unsigned_values=False, **minifloat)

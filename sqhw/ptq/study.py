@@ -21,14 +21,14 @@ from .. import __version__
 from ..formats import BlockScaled, parse
 from ..paths import write_text
 from ..sparsity import NM
-from .config import QuantConfig, QuantSpec
+from .config import ACT_PERCENTILE, QuantConfig, QuantSpec
 from .peers import PEERS, installed, missing_row, peer_formats, row_count
 
 
 def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
                algorithms: tuple[str, ...], calibration: str = "minmax",
                act_granularity: str = "tensor", act_name: str | None = None,
-               percentile: float = 99.999) -> QuantConfig:
+               percentile: float = ACT_PERCENTILE) -> QuantConfig:
     """`act_name`: the activations' format when it differs from the weights' (a sweep's
     separate axes); None: both in `fmt_name`."""
     try:
@@ -116,7 +116,7 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
          algorithms: tuple[str, ...], engine: str, calibration: str = "minmax",
          act_granularity: str = "tensor",
          act_name: str | None = None,
-         percentile: float = 99.999) -> list[tuple[dict, QuantConfig]]:
+         percentile: float = ACT_PERCENTILE) -> list[tuple[dict, QuantConfig]]:
     """(row description, config) of every sqhw row; bad names refused before any work.
     `act_name`: see config_for; a row whose activation format differs from its weight
     format says so in `act_format` (the study's own rows never have that key)."""
@@ -140,7 +140,7 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
 def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only=False,
         algorithms: tuple[str, ...] = (), peers: tuple[str, ...] = (), engine="exact",
         cache_dir: Path | None = None, progress=None, calibration: str = "minmax",
-        act_granularity: str = "tensor", percentile: float = 99.999) -> dict:
+        act_granularity: str = "tensor", percentile: float = ACT_PERCENTILE) -> dict:
     """The study's result: {"model", "metric", "fp32", "rows": [...]} (see sqhw ptq)."""
     for peer in peers:
         if peer not in PEERS:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..hdl.emit import read_manifest
 from . import stream_program as S
-from .harness import harness_verilog
+from .harness import HARNESS_TOP, harness_verilog
 from .mac_vectors import dots, ranges
 from .program import TRACE_ARGS
 from .program import build as build_program
@@ -45,7 +45,7 @@ def build(design_dirs, lanes: int, trace: str | None = None, cache: Path | None 
                                    else "")
     extra = TRACE_ARGS[trace] if trace else []
     program = build_program(sources, harness_verilog(manifests, lanes), main,
-                            "sqhw_lanes", S.PROGRAM, f"{manifests[0]['top']}-stream",
+                            HARNESS_TOP, S.PROGRAM, f"{manifests[0]['top']}-stream",
                             f"MAC stream program for {names}", extra, cache)
     return program, manifests
 

@@ -103,6 +103,7 @@ def macs() -> list:
 # idle, all along)
 SWEEP_HARNESSES = {("mul8", "mulnarrow", "cvt"): 8, ("bf16",): 64}
 LANES = 64
+MAC_LANES = 2  # lanes per MAC / block dot in the stream program (tests and verify_speed)
 
 
 def generate(out_dir, designs) -> list[Path]:

@@ -48,16 +48,11 @@ from .accumulate import accumulate_segment
 from .multiplier import product_kind
 from .packed import bias, operand, packed_operand, split_fields
 from .pipeline import check_stages, delay, plan_composite, unused
+from .shifter import shift_segments, shift_steps
 from .timing import ECP5, Segment, check_target, estimate_mhz
 
 PRIMITIVES = {"DSP48E2": {"a": 27, "b": 18, "opmode_bits": 9},
               "DSP48E1": {"a": 25, "b": 18, "opmode_bits": 7}}
-
-
-def index_steps(m: int) -> list[tuple[int, int]]:
-    """The index mux's steps: two index bits (one 4:1 mux level) each, lowest first."""
-    bits = int(math.log2(m))
-    return [(lo, min(lo + 2, bits)) for lo in range(0, bits, 2)] or [(0, 0)]
 
 
 class IndexMuxBank(wiring.Component):
@@ -65,7 +60,8 @@ class IndexMuxBank(wiring.Component):
     slot c takes group c >> n_log2 of the window (chain * m activations) and, through an
     m-way mux, the activation at its index. Only the log2(m) + 1 groups a run-time n can
     give slot c are wired, one index mux per distinct group. The index mux runs in 4:1 steps
-    (index_steps), `registers[i]` after step i; then the group is picked by n_log2.
+    (shifter.shift_steps over the m indices), `registers[i]` after step i; then the group
+    is picked by n_log2.
 
     >>> from sqhw.formats import parse
     >>> len(IndexMuxBank(parse("int8"), m=8, chain=8).selected)  # one activation per slot
@@ -75,7 +71,7 @@ class IndexMuxBank(wiring.Component):
     def __init__(self, x_fmt, m: int, chain: int, registers=None):
         self.x_fmt, self.m, self.chain = x_fmt, m, chain
         self.index_bits = max(1, int(math.log2(m)))
-        self.registers = tuple(registers or (0,) * len(index_steps(m)))
+        self.registers = tuple(registers or (0,) * len(shift_steps(m)))
         super().__init__({
             "acts": In(data.ArrayLayout(x_fmt.bits, chain * m)),
             "indices": In(data.ArrayLayout(self.index_bits, chain)),
@@ -97,7 +93,7 @@ class IndexMuxBank(wiring.Component):
             # bits the steps so far consumed)
             candidates = [[self.acts[first + j] for j in range(self.m)] for first in firsts]
             index = self.indices[c]
-            for step, ((lo, hi), count) in enumerate(zip(index_steps(self.m), self.registers)):
+            for step, ((lo, hi), count) in enumerate(zip(shift_steps(self.m), self.registers)):
                 width = hi - lo
                 picked = []
                 for g, values in enumerate(candidates):
@@ -252,11 +248,7 @@ class SparseDSPChain(wiring.Component):
     def _select_segments(self, model=ECP5) -> list[Segment]:
         """The index mux: 4:1 steps by the slot's index (the first one reaching into the act
         window that every lane shares), then one of log2(m) + 1 groups."""
-        steps = index_steps(self.m)
-        return [*(Segment("select_index" if i == len(steps) - 1 else f"select_index{i}",
-                          (model.spread(self.lanes) if i == 0 else 0.0)
-                          + (model.mux(1 << (hi - lo)) if hi > lo else 0.0))
-                  for i, (lo, hi) in enumerate(steps)),
+        return [*shift_segments("select_index", self.m, model, model.spread(self.lanes)),
                 Segment("select", model.mux(int(math.log2(self.m)) + 1))]
 
     @property

@@ -36,7 +36,35 @@ def test_int_matmul_equals_ref_on_every_code_pair(name):
     got_long = exact.int_matmul(ref.to_ints(w, fmt), ref.to_ints(x, fmt))
     np.testing.assert_array_equal(got_long.astype(object), ref.matmul(w, fmt, x, fmt)
                                   .astype(object), strict=True)
-    assert got.size + got_long.size == finite.size ** 2 + 17 * 13
+    # the same integers held as exact floats (what exact.linear hands to BLAS)
+    got_float = exact.int_matmul(ref.to_float_ints(w, fmt), ref.to_float_ints(x, fmt))
+    np.testing.assert_array_equal(got_float, got_long, strict=True)
+    assert got.size + got_long.size + got_float.size == finite.size ** 2 + 2 * 17 * 13
+
+
+@pytest.mark.parametrize("name", ELEMENT_FORMATS + ["e5m10", "e3m10", "uint8",
+                                                    "int16"])
+def test_float_ints_equal_ints_on_every_code(name):
+    """to_float_ints is to_ints as floats, exact on every finite code, in the narrowest
+    float that holds the format's integers; NaN / Inf codes are refused by name."""
+    fmt = parse(name)
+    finite = np.flatnonzero(np.isfinite(fmt.table))
+    got = ref.to_float_ints(finite, fmt)
+    want = ref.to_ints(finite, fmt)
+    bound = max(-want.min(), want.max())
+    assert got.dtype == (np.float32 if bound <= 1 << 24 else np.float64)
+    np.testing.assert_array_equal(got.astype(np.int64), want, strict=True)
+    assert got.size == finite.size > 0
+    if finite.size < fmt.table.size:
+        with pytest.raises(ValueError, match=f"codes: 1 NaN/Inf codes of {fmt.name}"):
+            ref.to_float_ints(np.flatnonzero(~np.isfinite(fmt.table))[:1], fmt)
+
+
+def test_float_ints_refuse_formats_wider_than_float64():
+    fmt = parse("bfloat16")
+    assert ref.float_dtype(fmt) is None
+    with pytest.raises(ValueError, match="more than 53 bits"):
+        ref.to_float_ints(np.array([0]), fmt)
 
 
 def test_gemm_plan_bounds():

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..ref import integer_table, to_ints
+from ..ref import float_dtype, integer_table, to_float_ints, to_ints
 from ..ref.block import Exact
 from .quantizer import QTensor
 
@@ -29,7 +29,14 @@ F64_EXACT = 1 << 53
 
 
 def _absmax(a: np.ndarray) -> int:
-    return int(np.abs(a).max()) if a.size else 0
+    return int(max(a.max(), -a.min())) if a.size else 0
+
+
+def _as_int_array(a: np.ndarray, dtype) -> np.ndarray:
+    """Integers (possibly held as exact floats, see blas_ints) as int64 or Python ints."""
+    if dtype is object and a.dtype.kind == "f":
+        a = a.astype(np.int64)
+    return a.astype(dtype)
 
 
 def gemm_plan(k: int, p: int) -> tuple[str, int]:
@@ -47,6 +54,7 @@ def gemm_plan(k: int, p: int) -> tuple[str, int]:
 
 def int_matmul(a: np.ndarray, b: np.ndarray, as_float: bool = False) -> np.ndarray:
     """Exact a (M, K) @ b (K, N) for integer arrays: int64, or Python ints past 63 bits.
+    a and b may hold their integers as floats (blas_ints), which skips a conversion.
 
     as_float: return float64 instead when every result is exact in it (one BLAS call whose
     sums stay exact: no int64 round trip)."""
@@ -61,10 +69,9 @@ def int_matmul(a: np.ndarray, b: np.ndarray, as_float: bool = False) -> np.ndarr
         tdtype = torch.float32 if dtype == "float32" else torch.float64
         return (torch.from_numpy(a).to(tdtype) @ torch.from_numpy(b).to(tdtype)) \
             .to(torch.float64).numpy()
-    if dtype == "object":
-        return a.astype(object) @ b.astype(object)
-    if dtype == "int64":
-        return a.astype(np.int64) @ b.astype(np.int64)
+    if dtype in ("object", "int64"):
+        kind = object if dtype == "object" else np.int64
+        return _as_int_array(a, kind) @ _as_int_array(b, kind)
     tdtype = torch.float32 if dtype == "float32" else torch.float64
     ta, tb = torch.from_numpy(a).to(tdtype), torch.from_numpy(b).to(tdtype)
     total = None
@@ -77,6 +84,12 @@ def int_matmul(a: np.ndarray, b: np.ndarray, as_float: bool = False) -> np.ndarr
 def ints(q: QTensor) -> np.ndarray:
     """Exact integers of a QTensor's element codes (units of 2**-exact_fixed.frac_bits)."""
     return to_ints(q.codes, q.fmt)
+
+
+def blas_ints(q: QTensor) -> np.ndarray:
+    """ints(q) held as exact float32 / float64 where the format's integers fit (one table
+    lookup, no int64 pass or conversion before the GEMM), int64 otherwise."""
+    return to_float_ints(q.codes, q.fmt) if float_dtype(q.fmt) is not None else ints(q)
 
 
 def frac_bits(fmt) -> int:
@@ -98,15 +111,19 @@ def linear(x: QTensor, w: QTensor) -> np.ndarray:
     """
     if x.block_fmt is not None and w.block_fmt is not None:
         return block_linear(x, w).to_float64()
-    xi, wi = ints(x), ints(w)
+    xi, wi = blas_ints(x), blas_ints(w)
     unit = 2.0 ** -(frac_bits(x.fmt) + frac_bits(w.fmt))
     out = None
     for start, stop in segments(x.k, x.group, w.group):
-        acc = int_matmul(xi[:, start:stop], wi[:, start:stop].T, as_float=True)
-        sx = x.scale[:, start // x.group][:, None]
-        sw = w.scale[:, start // w.group][None, :]
-        part = acc.astype(np.float64) * unit * sx * sw  # the order QuantConv2d uses too
-        out = part if out is None else out + part
+        part = np.asarray(int_matmul(xi[:, start:stop], wi[:, start:stop].T, as_float=True),
+                          dtype=np.float64)
+        part *= unit  # then * sx * sw, in place: the order QuantConv2d uses too
+        part *= x.scale[:, start // x.group][:, None]
+        part *= w.scale[:, start // w.group][None, :]
+        if out is None:
+            out = part
+        else:
+            out += part
     return out
 
 

@@ -135,8 +135,8 @@ class QuantConv2d(QuantLayer):
         """Per-tensor activations and one weight scale per channel: a float64 convolution of
         the exact integers is exact while K * max|product| < 2**53 (checked)."""
         q = self.quantize_input(_np(x).reshape(1, -1))
-        xi = exact.ints(q).reshape(x.shape)
-        wi = exact.ints(self.qweight)
+        xi = exact.blas_ints(q).reshape(x.shape)
+        wi = exact.blas_ints(self.qweight)
         k = self.qweight.k
         bound = k * exact._absmax(xi) * exact._absmax(wi)
         if bound > exact.F64_EXACT:

@@ -17,16 +17,19 @@ from .exact import (
                     accumulator_format,
                     dot,
                     fit_fixed,
+                    float_dtype,
                     int_range,
                     integer_table,
                     matmul,
                     mul,
                     product_format,
+                    to_float_ints,
                     to_ints,
 )
 from .requantize import dyadic, requantize, requantize_dyadic, special_code
 from .sparse import sparse_matmul
 
 __all__ = ["Exact", "accumulator_format", "block_dot", "dot", "dyadic", "fit_fixed",
-           "int_range", "integer_table", "matmul", "mul", "product_format", "requantize",
-           "requantize_dyadic", "sparse_matmul", "special_code", "to_ints"]
+           "float_dtype", "int_range", "integer_table", "matmul", "mul", "product_format",
+           "requantize", "requantize_dyadic", "sparse_matmul", "special_code",
+           "to_float_ints", "to_ints"]

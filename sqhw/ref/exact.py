@@ -66,9 +66,43 @@ def to_ints(codes, fmt, arg: str = "codes") -> np.ndarray:
     arr, _ = as_codes(codes, fmt.bits, arg)
     bad = ~_finite_mask(fmt)[arr]
     if bad.any():
-        raise ValueError(f"{arg}: {int(bad.sum())} NaN/Inf codes of {fmt.name} "
-                         "(exact arithmetic is defined on finite values only)")
+        _refuse_nonfinite(int(bad.sum()), fmt, arg)
     return integer_table(fmt)[arr]
+
+
+def _refuse_nonfinite(count: int, fmt, arg: str):
+    raise ValueError(f"{arg}: {count} NaN/Inf codes of {fmt.name} "
+                     "(exact arithmetic is defined on finite values only)")
+
+
+def float_dtype(fmt):
+    """The narrowest float dtype (float32 or float64) holding every exact integer of fmt
+    exactly, or None when they need more than 53 bits."""
+    lo, hi = int_range(fmt)
+    bound = max(-lo, hi)
+    return np.float32 if bound <= 1 << 24 else np.float64 if bound <= 1 << 53 else None
+
+
+@functools.lru_cache(maxsize=None)
+def _float_table(fmt, dtype):
+    table, finite = _tables(fmt)
+    out = np.where(finite, table.astype(np.float64), np.nan).astype(dtype)
+    out.setflags(write=False)
+    return out
+
+
+def to_float_ints(codes, fmt, arg: str = "codes") -> np.ndarray:
+    """to_ints(codes, fmt) as floats of `float_dtype(fmt)`, every value exact: one table
+    lookup, for BLAS. NaN and Inf codes are refused as by to_ints."""
+    dtype = float_dtype(fmt)
+    if dtype is None:
+        raise ValueError(f"{fmt.name}: its exact integers need more than 53 bits; use to_ints")
+    arr, _ = as_codes(codes, fmt.bits, arg)
+    out = _float_table(fmt, dtype)[arr]
+    bad = np.isnan(out)
+    if bad.any():
+        _refuse_nonfinite(int(bad.sum()), fmt, arg)
+    return out
 
 
 def product_format(a_fmt, b_fmt) -> Fixed:

@@ -178,6 +178,57 @@ def test_sparsity_gptq_and_overrides():
     assert nonzero.sum(-1).max() <= 2
 
 
+@pytest.mark.parametrize("granularity", ["tensor", "channel", ("group", 8)])
+def test_gptq_beats_rounding_and_ends_on_its_own_scales(granularity):
+    """GPTQ's layer output error is below round-to-nearest's on the same Hessian; with min-max
+    scales the result is quantized on the scales of its own final values (Brevitas's rule)."""
+    from sqhw.ptq.gptq import gptq
+    from sqhw.ptq.quantizer import scale_for
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((512, 48)) @ rng.standard_normal((48, 48))  # correlated inputs
+    w = rng.standard_normal((24, 48))
+    spec = QuantSpec("int4", granularity)
+    got = gptq(w, x.T @ x, spec)
+    rtn = quantize_weight(w, spec)
+    err = np.linalg.norm(x @ (got.dequantize() - w).T)
+    err_rtn = np.linalg.norm(x @ (rtn.dequantize() - w).T)
+    assert err < 0.8 * err_rtn
+    np.testing.assert_array_equal(got.scale, scale_for(got.dequantize(), spec), strict=True)
+    np.testing.assert_array_equal(quantize_weight(got.dequantize(), spec).codes, got.codes,
+                                  strict=True)
+    assert got.codes.size == w.size
+
+
+def test_gptq_layers_see_the_quantized_layers_before_them(monkeypatch):
+    """Sequential GPTQ: a later layer's Hessian comes from the earlier layers' quantized
+    weights (float activations), as Brevitas's gptq_mode runs it."""
+    from sqhw.ptq import api
+
+    torch.manual_seed(5)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 12), torch.nn.ReLU(), torch.nn.Linear(12, 6))
+    data = [(torch.randn(64, 16),) for _ in range(2)]
+    seen = {}
+    real = api.gptq
+
+    def spy(w, hessian, spec, mask=None, damp=0.01):
+        seen[w.shape] = hessian
+        return real(w, hessian, spec, mask, damp)
+
+    monkeypatch.setattr(api, "gptq", spy)
+    quantize_(copy.deepcopy(model), QuantConfig(QuantSpec("int4", "channel"), None,
+                                                algorithms=("gptq",)), data)
+    first = real(model[0].weight.detach().double().numpy(), seen[(12, 16)],
+                 QuantSpec("int4", "channel"))
+    with torch.no_grad():
+        hidden = [torch.relu(torch.nn.functional.linear(
+            b[0].double(), torch.from_numpy(first.dequantize()), model[0].bias.double()))
+            for b in data]
+    want = sum((h.T @ h).numpy() for h in hidden)
+    np.testing.assert_allclose(seen[(6, 12)], want, rtol=1e-5, atol=1e-5)
+    assert len(seen) == 2
+
+
 def test_smoothquant_keeps_the_function():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(32, 16))

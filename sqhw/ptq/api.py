@@ -112,12 +112,47 @@ def quantize_(model: torch.nn.Module, config: QuantConfig, calibration=None,
     for name in smoothing:
         smooth[name] = _smoothquant(layers[name][0], stats[name], layers[name][1])
     replaced = {}
+    shadow = _Shadow(model) if any("gptq" in c.algorithms for _, c in layers.values()) \
+        else None
     for name, (module, sub) in layers.items():
+        if "gptq" in sub.algorithms and shadow.changed:
+            # GPTQ sees the inputs that the layers quantized before it give (as Brevitas's
+            # gptq_mode does): the layer's Hessian again, through their quantized weights
+            stats[name].hessian = shadow.hessian(name, batches)
         replaced[name] = _quantize_layer(name, module, sub, stats.get(name), smooth.get(name))
+        if shadow is not None:
+            shadow.load(name, replaced[name])
         tick("quantize")
     for name, new in replaced.items():
         _set_module(model, name, new)
     return model
+
+
+class _Shadow:
+    """A copy of the float model whose layers take their quantized weights one by one
+    (activations stay float, Brevitas's use_quant_activations=False), to collect the
+    Hessians of sequential GPTQ."""
+
+    def __init__(self, model):
+        import copy
+
+        self.model = copy.deepcopy(model)
+        self.modules = dict(self.model.named_modules())
+        self.changed = False
+
+    def hessian(self, name: str, batches) -> np.ndarray:
+        module = self.modules[name]
+        return collect(self.model, {name: module}, batches, want_hessian={name},
+                       want_mean=set(), stop_early=True)[name].hessian
+
+    def load(self, name: str, layer: QuantLayer) -> None:
+        module = self.modules[name]
+        w = layer.qweight.dequantize()
+        if layer.smooth is not None:  # the quantized layer divides its inputs by smooth
+            w = w / layer.smooth[None, :]
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(w).reshape(module.weight.shape))
+        self.changed = True
 
 
 def _smoothquant(module, stats, config: QuantConfig) -> np.ndarray:

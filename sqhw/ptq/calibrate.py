@@ -102,20 +102,38 @@ def batch_percentile(flat: torch.Tensor, q: float) -> float:
     return float(torch.kthvalue(flat.abs().to(torch.float64), k).values)
 
 
+class _Seen(Exception):
+    """Raised by collect's hook to end a forward pass whose rest nobody needs."""
+
+
 def collect(model, layers: dict, batches, want_hessian: set, want_mean: set,
-            progress=None, percentiles: dict | None = None) -> dict:
+            progress=None, percentiles: dict | None = None, stop_early: bool = False) -> dict:
     """Run batches through model; return {name: LayerStats} for the named modules.
-    percentiles: {name: q} for the layers whose activations calibrate by percentile."""
+    percentiles: {name: q} for the layers whose activations calibrate by percentile.
+    stop_early: end each forward pass once every named module has seen its input (one
+    module's statistics, without the rest of the model)."""
     percentiles = percentiles or {}
     stats = {name: LayerStats(m, name in want_hessian, name in want_mean, seed=i,
                               percentile=percentiles.get(name))
              for i, (name, m) in enumerate(layers.items())}
-    hooks = [m.register_forward_pre_hook(lambda mod, args, s=stats[name]: s.add(args[0]))
+    seen = set()
+
+    def hook(name, x):
+        stats[name].add(x)
+        seen.add(name)
+        if stop_early and len(seen) == len(stats):
+            raise _Seen
+
+    hooks = [m.register_forward_pre_hook(lambda mod, args, name=name: hook(name, args[0]))
              for name, m in layers.items()]
     try:
         with torch.no_grad():
             for batch in batches:
-                model(*batch)
+                seen.clear()
+                try:
+                    model(*batch)
+                except _Seen:
+                    pass
                 if progress is not None:
                     progress()
     finally:

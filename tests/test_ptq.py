@@ -229,6 +229,31 @@ def test_gptq_layers_see_the_quantized_layers_before_them(monkeypatch):
     assert len(seen) == 2
 
 
+@pytest.mark.parametrize("make", [lambda: torch.nn.Linear(16, 8),
+                                  lambda: torch.nn.Conv1d(4, 6, 3, padding=1)])
+def test_bias_correction_removes_the_mean_output_error(make):
+    """Bias correction (Brevitas's): on the calibration data the quantized layer's mean output
+    equals the float layer's, weight and activation quantization error included; without it
+    the mean error is visible. (It used to be computed and then dropped.)"""
+    torch.manual_seed(6)
+    model = torch.nn.Sequential(make())
+    shape = (64, 16) if isinstance(model[0], torch.nn.Linear) else (64, 4, 12)
+    data = [(torch.relu(torch.randn(*shape)) + 0.1,) for _ in range(3)]
+    errors = {}
+    for algorithms in ((), ("bias-correction",)):
+        q = quantize_(copy.deepcopy(model), QuantConfig(QuantSpec("int4", "channel"),
+                                                        QuantSpec("int4"),
+                                                        algorithms=algorithms), data)
+        set_engine(q, "exact")
+        with torch.no_grad():
+            diff = torch.cat([(model(*b).double() - q(*b).double()).transpose(0, 1)
+                              .reshape(model(*b).shape[1], -1) for b in data], dim=1)
+        errors[algorithms] = diff.mean(dim=1).abs().max().item()
+        assert diff.numel() == 3 * 64 * (8 if len(shape) == 2 else 6 * 12)
+    assert errors[()] > 1e-3
+    assert errors[("bias-correction",)] < 1e-5
+
+
 def test_smoothquant_keeps_the_function():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(32, 16))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .calibrate import collect
+from .calibrate import collect, input_rows
 from .config import QuantConfig
 from .gptq import gptq
 from .layers import ENGINES, QuantConv1d, QuantConv2d, QuantLayer, QuantLinear
@@ -103,8 +103,6 @@ def quantize_(model: torch.nn.Module, config: QuantConfig, calibration=None,
     if needs_data:
         stats = collect(model, {n: layers[n][0] for n in needs_data}, batches,
                         want_hessian={n for n in needs_data if "gptq" in layers[n][1].algorithms},
-                        want_mean={n for n in needs_data
-                                   if "bias-correction" in layers[n][1].algorithms},
                         progress=lambda: tick("calibrate"),
                         percentiles={n: layers[n][1].act.percentile for n in needs_data
                                      if layers[n][1].act is not None
@@ -123,6 +121,11 @@ def quantize_(model: torch.nn.Module, config: QuantConfig, calibration=None,
         if shadow is not None:
             shadow.load(name, replaced[name])
         tick("quantize")
+    corrected = [n for n, (_, c) in layers.items() if "bias-correction" in c.algorithms]
+    if corrected:
+        _bias_correct(model if shadow is None else shadow.model, layers, replaced, corrected,
+                      batches)
+        tick("bias correction")
     for name, new in replaced.items():
         _set_module(model, name, new)
     return model
@@ -143,7 +146,7 @@ class _Shadow:
     def hessian(self, name: str, batches) -> np.ndarray:
         module = self.modules[name]
         return collect(self.model, {name: module}, batches, want_hessian={name},
-                       want_mean=set(), stop_early=True)[name].hessian
+                       stop_early=True)[name].hessian
 
     def load(self, name: str, layer: QuantLayer) -> None:
         module = self.modules[name]
@@ -169,15 +172,22 @@ def _smoothquant(module, stats, config: QuantConfig) -> np.ndarray:
     return np.clip(s, 1e-5, 1e5)
 
 
-def _quantize_layer(name, module, config: QuantConfig, stats, smooth) -> QuantLayer:
+def _float_weight(module, config: QuantConfig, smooth) -> tuple[np.ndarray, np.ndarray | None]:
+    """The (out, K) weight that gets quantized: times SmoothQuant's factor, N:M-masked; and
+    the mask."""
     w = weight_matrix(module)
-    groups = getattr(module, "groups", 1)
     if smooth is not None:
         w = w * smooth[None, :]
     mask = None
     if config.sparsity is not None:
         mask = config.sparsity.mask(w).astype(np.float64)
         w = w * mask
+    return w, mask
+
+
+def _quantize_layer(name, module, config: QuantConfig, stats, smooth) -> QuantLayer:
+    w, mask = _float_weight(module, config, smooth)
+    groups = getattr(module, "groups", 1)
     spec = config.weight
     if "gptq" in config.algorithms:
         qw = _grouped(w, groups, lambda wg, g: gptq(
@@ -186,9 +196,6 @@ def _quantize_layer(name, module, config: QuantConfig, stats, smooth) -> QuantLa
             damp=config.gptq_damp), spec)
     else:
         qw = quantize_weight(w, spec)
-    bias = module.bias
-    if "bias-correction" in config.algorithms:
-        bias = _bias_corrected(module, w, qw, stats, groups, smooth)
     act_amax = None
     if config.act is not None and not config.act.block:
         if smooth is None:
@@ -239,17 +246,51 @@ def _grouped(w: np.ndarray, groups: int, fn, spec):
                    block, first.block_fmt)
 
 
-def _bias_corrected(module, w, qw, stats, groups, smooth) -> torch.Tensor:
-    """Bias + (W - Wq) E[x]: the mean output error over the calibration data removed."""
-    mean = stats.mean  # (groups, K) of the original inputs
-    if smooth is not None:
-        mean = mean / smooth[None, :]
-    delta_w = w - qw.dequantize()
-    per = w.shape[0] // groups
-    shift = np.concatenate([delta_w[g * per:(g + 1) * per] @ mean[g] for g in range(groups)])
-    bias = module.bias.detach().to(torch.float64) if module.bias is not None else \
-        torch.zeros(w.shape[0], dtype=torch.float64)
-    return bias + torch.from_numpy(shift)
+def _bias_correct(reference, layers: dict, replaced: dict, names: list, batches) -> None:
+    """Brevitas's bias correction: each layer's bias += mean(float output) - mean(quantized
+    output), both on the same inputs, W_ref E[x] - Wq E[Q(x)]. The inputs are the reference
+    model's (float activations; through the weights GPTQ settled on where it ran, else the
+    FP32 model's), so the correction takes out the mean error of the weights and of the
+    activation quantizer. W_ref is the float weight, or after GPTQ its result (Brevitas's
+    GPTQ writes its quantized columns into the float weights)."""
+    modules = dict(reference.named_modules())
+    sums = {n: [0.0, 0.0, 0] for n in names}  # sum of float rows, of quantized rows, rows
+
+    def add(name, x):
+        layer, module = replaced[name], modules[name]
+        rows = input_rows(module, x)
+        sums[name][0] = sums[name][0] + rows.sum(0).numpy()
+        sums[name][1] = sums[name][1] + input_rows(module, layer.quantized_input(x)) \
+            .sum(0).numpy()
+        sums[name][2] += rows.shape[0]
+
+    hooks = [modules[n].register_forward_pre_hook(lambda mod, args, n=n: add(n, args[0]))
+             for n in names]
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                reference(*batch)
+    finally:
+        for h in hooks:
+            h.remove()
+    for name in names:
+        module, config = layers[name]
+        layer = replaced[name]
+        float_sum, quant_sum, rows = sums[name]
+        mean, qmean = float_sum / max(rows, 1), quant_sum / max(rows, 1)  # (groups, K)
+        if layer.smooth is not None:  # the float layer's inputs, in the smoothed space
+            mean = mean / layer.smooth[None, :]
+        wq = layer.qweight.dequantize()
+        w_ref = wq if "gptq" in config.algorithms else _float_weight(module, config,
+                                                                      layer.smooth)[0]
+        groups = mean.shape[0]
+        per = wq.shape[0] // groups
+        rows_of = [slice(g * per, (g + 1) * per) for g in range(groups)]
+        shift = np.concatenate([w_ref[r] @ mean[g] - wq[r] @ qmean[g]
+                                for g, r in enumerate(rows_of)])
+        bias = module.bias.detach().to(torch.float64) if module.bias is not None else \
+            torch.zeros(wq.shape[0], dtype=torch.float64)
+        layer.bias = bias + torch.from_numpy(shift)
 
 
 def _set_module(model, name: str, new) -> None:

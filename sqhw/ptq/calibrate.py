@@ -39,12 +39,11 @@ def input_rows(module, x: torch.Tensor) -> torch.Tensor:
 
 
 class LayerStats:
-    def __init__(self, module, want_hessian: bool, want_mean: bool, seed: int,
-                 percentile: float | None = None):
+    def __init__(self, module, want_hessian: bool, seed: int, percentile: float | None = None):
         self.module = module
         self.percentile = percentile
         self.batch_percentiles: list[float] = []
-        self.want_hessian, self.want_mean = want_hessian, want_mean
+        self.want_hessian = want_hessian
         self.amax = 0.0
         self.samples: list[np.ndarray] = []
         self.kept = 0
@@ -69,15 +68,11 @@ class LayerStats:
         cmax = x.detach().abs().amax(dim=dims).to(torch.float64).numpy()
         self.channel_max = cmax if self.channel_max is None else np.maximum(self.channel_max,
                                                                             cmax)
-        if self.want_hessian or self.want_mean:
+        if self.want_hessian:
             for part in x.split(4):  # im2col of a few images at a time
                 rows = input_rows(self.module, part)
-                self.rows += rows.shape[0]
-                s = rows.sum(0).numpy()
-                self.sum = s if self.sum is None else self.sum + s
-                if self.want_hessian:
-                    h = torch.einsum("rgk,rgj->gkj", rows, rows).numpy()
-                    self.hessian = h if self.hessian is None else self.hessian + h
+                h = torch.einsum("rgk,rgj->gkj", rows, rows).numpy()
+                self.hessian = h if self.hessian is None else self.hessian + h
 
     def sample_values(self) -> np.ndarray:
         values = np.concatenate(self.samples) if self.samples else np.zeros(1)
@@ -89,10 +84,6 @@ class LayerStats:
     def percentile_amax(self) -> float:
         """The mean over batches of each batch's percentile of |x| (Brevitas's rule)."""
         return float(np.mean(self.batch_percentiles))
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self.sum / max(self.rows, 1)
 
 
 def batch_percentile(flat: torch.Tensor, q: float) -> float:
@@ -106,15 +97,14 @@ class _Seen(Exception):
     """Raised by collect's hook to end a forward pass whose rest nobody needs."""
 
 
-def collect(model, layers: dict, batches, want_hessian: set, want_mean: set,
-            progress=None, percentiles: dict | None = None, stop_early: bool = False) -> dict:
+def collect(model, layers: dict, batches, want_hessian: set, progress=None,
+            percentiles: dict | None = None, stop_early: bool = False) -> dict:
     """Run batches through model; return {name: LayerStats} for the named modules.
     percentiles: {name: q} for the layers whose activations calibrate by percentile.
     stop_early: end each forward pass once every named module has seen its input (one
     module's statistics, without the rest of the model)."""
     percentiles = percentiles or {}
-    stats = {name: LayerStats(m, name in want_hessian, name in want_mean, seed=i,
-                              percentile=percentiles.get(name))
+    stats = {name: LayerStats(m, name in want_hessian, seed=i, percentile=percentiles.get(name))
              for i, (name, m) in enumerate(layers.items())}
     seen = set()
 

@@ -52,6 +52,14 @@ class QuantLayer(torch.nn.Module):
     def quantize_input(self, rows: np.ndarray) -> QTensor:
         return quantize_act(rows, self.act_spec, self.act_amax)
 
+    def quantized_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What this layer's arithmetic sees of input x: smoothed, then through the activation
+        quantizer, as float64 values (x itself where activations stay float)."""
+        return self._fake_quant(self._smoothed(x.detach().to(torch.float64)))
+
+    def _smoothed(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.smooth is None else x / torch.from_numpy(self.smooth).to(x.dtype)
+
     def _fake_quant(self, x: torch.Tensor) -> torch.Tensor:
         """Activations through the act quantizer, as float32 values (emulate engine)."""
         if self.act_spec is None:
@@ -76,8 +84,7 @@ class QuantLinear(QuantLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
-        if self.smooth is not None:
-            x = x / torch.from_numpy(self.smooth).to(x.dtype)
+        x = self._smoothed(x)
         if self.engine == "exact" and self.act_spec is not None:
             rows = _np(x).reshape(-1, self.in_features)
             y = torch.from_numpy(exact.linear(self.quantize_input(rows), self.qweight))
@@ -106,7 +113,7 @@ class QuantConv2d(QuantLayer):
         return torch.from_numpy(np.ascontiguousarray(values)).reshape(self.weight_shape) \
             .to(dtype)
 
-    def _smooth4d(self, x):
+    def _smoothed(self, x):
         if self.smooth is None:
             return x
         per_channel = self.smooth.reshape(x.shape[1], -1)[:, 0]
@@ -114,7 +121,7 @@ class QuantConv2d(QuantLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
-        x = self._smooth4d(x)
+        x = self._smoothed(x)
         spec = self.act_spec
         one_run = self.qweight.group >= self.qweight.k
         if self.engine == "exact" and spec is not None and not spec.block and one_run:
@@ -210,3 +217,6 @@ class QuantConv1d(QuantConv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.unsqueeze(2)).squeeze(2)
+
+    def quantized_input(self, x: torch.Tensor) -> torch.Tensor:
+        return super().quantized_input(x.unsqueeze(2)).squeeze(2)

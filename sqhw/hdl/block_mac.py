@@ -20,7 +20,7 @@ from .operand import decode, layout_of
 from .multiplier import product_kind
 from .pipeline import check_stages, delay, plan_composite, unused
 from .product import product_tree, tree_levels
-from .shifter import shift_segments, step_names, stepped_shift
+from .shifter import shift_segments, stepped_shift
 from .timing import ECP5, Segment, check_target, estimate_mhz
 
 
@@ -208,12 +208,10 @@ class BlockDotProduct(wiring.Component):
                                            exponent - self.exp_low)))
             clamped, block, flagged = cut("scale_clamp", clamped, block, flagged)
             amounts = self.exp_high - self.exp_low + 1
-            names = step_names("scale", amounts)
             widened = Signal.like(scaled, name="scaled_block")
             m.d.comb += widened.eq(block)
-            shifted, _, (flagged,) = stepped_shift(
-                m, widened, clamped, amounts, "scaled", lambda i, *v: cut(names[i], *v),
-                (flagged,))
+            shifted, _, (flagged,) = stepped_shift(m, widened, clamped, amounts, "scaled",
+                                                   "scale", cut, (flagged,))
             m.d.comb += scaled.eq(shifted)
         else:
             smul_latency = self.scale_multiplier.latency

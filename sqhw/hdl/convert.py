@@ -20,7 +20,7 @@ from .multiplier import product_kind
 from .operand import decode, layout_of, max_shift
 from .pipeline import Pipelined, delay, effective_stages, resolve_registers
 from .product import product_tree, tree_levels
-from .shifter import shift_segments, step_names, stepped_shift
+from .shifter import shift_segments, stepped_shift
 from .timing import ECP5, Segment, check_target
 
 
@@ -314,10 +314,9 @@ class Requantizer(Pipelined, wiring.Component):
         mag, shift, negative, nonzero, random = self.cut(
             m, "clamp", mag, shift, negative, nonzero, random)
         # the normalising shift in 4:1 steps; the shift amount travels on (exponent field)
-        names = step_names("normalise", limit + 1)
         normalised, shift, (negative, random, nonzero) = stepped_shift(
-            m, mag, shift, limit + 1, "normalised",
-            lambda i, *v: self.cut(m, names[i], *v), (negative, random, nonzero))
+            m, mag, shift, limit + 1, "normalised", "normalise",
+            lambda name, *v: self.cut(m, name, *v), (negative, random, nonzero))
         significand = normalised[w - 1 - man:]
         guard = normalised[w - 2 - man]
         sticky = normalised[:w - 2 - man].any() if w - 2 - man > 0 else Const(0, 1)

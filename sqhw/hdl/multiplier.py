@@ -13,7 +13,7 @@ from .adder import chunk_segments, chunked_add
 from .operand import decode, layout_of, max_shift
 from .pipeline import Pipelined, delay, effective_stages, resolve_registers
 from .product import product_tree, tree_levels
-from .shifter import shift_segments, step_names, stepped_shift
+from .shifter import shift_segments, stepped_shift
 from .timing import ECP5, Segment, check_target
 
 PRODUCTS = ("dsp", "logic")
@@ -154,10 +154,9 @@ class Multiplier(Pipelined, wiring.Component):
         # |aligned| <= |product|)
         product = Signal.like(self.p, name="product")
         m.d.comb += product.eq(magnitude)
-        names = step_names("align", top_shift + 1)
         aligned, _, (negative, special) = stepped_shift(
-            m, product, shift, top_shift + 1, "aligned",
-            lambda i, *v: self.cut(m, names[i], *v), (negative, special))
+            m, product, shift, top_shift + 1, "aligned", "align",
+            lambda name, *v: self.cut(m, name, *v), (negative, special))
 
         # sign: 0 for a NaN/Inf operand, else negate (~x + 1) when negative, in chunks
         negate = Signal(name="negate")

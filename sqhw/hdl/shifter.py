@@ -38,11 +38,13 @@ def step_names(name: str, amounts: int) -> list[str]:
     return [name if i == count - 1 else f"{name}{i}" for i in range(count)]
 
 
-def stepped_shift(m, value, amount, amounts: int, name: str, cut, along=()):
+def stepped_shift(m, value, amount, amounts: int, name: str, segment: str, cut, along=()):
     """value << amount (0 <= amount < amounts) in the steps of shift_steps, one 4:1 mux
     level each, every step's result truncated to len(value) (a left shift truncated step by
-    step keeps the same low bits); cut(step, *values) places that step's registers, and
-    `along` travels beside. Returns (shifted, amount, along) after the last step."""
+    step keeps the same low bits). The steps are the segments `step_names(segment, amounts)`
+    (those shift_segments plans): cut(segment_name, *values) places each step's registers,
+    and `along` travels beside. Returns (shifted, amount, along) after the last step."""
+    names = step_names(segment, amounts)
     for i, (lo, hi) in enumerate(shift_steps(amounts)):
         part = Signal.like(value, name=f"{name}_step{i}")
         if hi > lo:
@@ -50,5 +52,5 @@ def stepped_shift(m, value, amount, amounts: int, name: str, cut, along=()):
                                 [amount[lo:hi]])
         else:
             m.d.comb += part.eq(value)
-        value, amount, *along = cut(i, part, amount, *along)
+        value, amount, *along = cut(names[i], part, amount, *along)
     return value, amount, tuple(along)

@@ -110,6 +110,37 @@ def test_costs_pareto_and_throughput_follow_the_inputs(rendered):
     assert ecp5["fmax_mhz"] == builds["build_ecp5_25k"]["fmax_mhz"] is not None
 
 
+def test_gpu_bench_rows_join_the_baselines(tmp_path):
+    """A bench file's GPU matmul rows (as bench_gpu writes them) join the CPU rows as
+    dense-equivalent MAC/s; rows that failed (an error, no rate) are left out; a --gpu-only
+    file gives the GPU rows alone."""
+    from sqhw.report.inputs import load_bench
+
+    gpu = {"machine": {"gpu": "NVIDIA H100 80GB HBM3"}, "encode": [], "matmul": [
+        {"shape": "1024x1024x1024", "pattern": "dense", "impl": "torch._int_mm (cuBLAS)",
+         "seconds": 2e-5, "dense_ops_per_s": 2 * 1024 ** 3 / 2e-5},
+        {"shape": "1024x1024x1024", "pattern": "2:4", "impl": "sqhw triton int8 2:4",
+         "seconds": 4e-5, "dense_ops_per_s": 2 * 1024 ** 3 / 4e-5},
+        {"shape": "1024x1024x1024", "pattern": "2:4", "impl": "torch._cslt_sparse_mm",
+         "error": "RuntimeError: not supported"}]}
+    cpu = {"machine": {"cpu": "Xeon", "cores": 2}, "matmul": [
+        {"impl": "numba dense", "w": "int8", "shape": "256x256x256",
+         "dense_macs_per_s": 2.5e8}]}
+    for content, want in (({**cpu, "gpu": gpu}, 3), ({"gpu": gpu}, 2),
+                          ({**cpu, "gpu": {"skipped": "no GPU"}}, 1)):
+        path = tmp_path / "bench.json"
+        path.write_text(json.dumps(content))
+        report = write_report(load_ptq(RESULTS), [], load_bench(path), tmp_path / f"r{want}",
+                              CostTable(json.loads(COSTS.read_text()), synthesise=False))
+        rows = report["baselines"]
+        assert len(rows) == want
+        gpu_rows = [r for r in rows if r["where"].startswith("GPU: NVIDIA H100")]
+        assert [(r["format"], r["macs_per_s"]) for r in gpu_rows] == (
+            [("int8", 1024 ** 3 / 2e-5), ("int8 2:4", 1024 ** 3 / 4e-5)] if want > 1 else [])
+        title = next(t for t, _, _ in tables(report) if t.startswith("Baselines"))
+        assert "dense-equivalent" in title
+
+
 def test_write_report_takes_plain_rows(tmp_path):
     """The entry a sweep database feeds: rows and build reports as plain dicts."""
     result = json.loads(RESULTS.read_text())
@@ -162,6 +193,11 @@ def _corrupt(tmp_path, what):
         bench = tmp_path / "bench.json"
         bench.write_text(json.dumps({"machine": {}}))
         return ["--ptq", RESULTS, "--bench", bench], "bench.json: missing key 'matmul'"
+    if what == "malformed gpu bench":
+        bench = tmp_path / "bench.json"
+        bench.write_text(json.dumps({"gpu": {"machine": {"gpu": "H100"},
+                                             "matmul": [{"impl": "x", "shape": "1x1x1"}]}}))
+        return ["--ptq", RESULTS, "--bench", bench], "gpu: matmul[0]: missing key 'pattern'"
     if what == "malformed costs":
         costs = tmp_path / "costs.json"
         costs.write_text(json.dumps({"mac:int8": {"lut": "many"}}))
@@ -173,7 +209,8 @@ def _corrupt(tmp_path, what):
                                   "results without rows", "row score not a number",
                                   "build dir without report.json",
                                   "build report missing roofline", "same board twice",
-                                  "malformed bench", "malformed costs"])
+                                  "malformed bench", "malformed gpu bench",
+                                  "malformed costs"])
 def test_bad_inputs_are_refused_and_nothing_is_written(tmp_path, capsys, what):
     args, message = _corrupt(tmp_path, what)
     out = tmp_path / "out"

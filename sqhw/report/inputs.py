@@ -115,11 +115,23 @@ def load_sweep(path) -> tuple[list[dict], list[dict]]:
 
 
 def load_bench(path) -> dict:
+    """A `sqhw bench --json` file (CPU rows, and GPU rows under "gpu" where it ran on one),
+    or a `sqhw bench --gpu-only --json` file (GPU rows only)."""
     path = Path(path)
     bench = _json(path, "benchmark file (sqhw bench --json > FILE)")
-    _need(bench, ("machine", "matmul"), path)
-    if not isinstance(bench["matmul"], list):
-        raise ReportInputError(f"{path}: matmul: expected a list of rows")
-    for i, row in enumerate(bench["matmul"]):
-        _need(row, ("impl", "w", "shape", "dense_macs_per_s"), path, f"matmul[{i}]")
+    if not (isinstance(bench, dict) and set(bench) == {"gpu"}):  # not a --gpu-only file
+        _rows(bench, path, "matmul", ("impl", "w", "shape", "dense_macs_per_s"))
+    gpu = bench.get("gpu")
+    if gpu is not None and "skipped" not in gpu:
+        _need(gpu, ("machine",), path, "gpu")
+        _need(gpu["machine"], ("gpu",), path, "gpu: machine")
+        _rows(gpu, path, "matmul", ("impl", "shape", "pattern"), "gpu: ")
     return bench
+
+
+def _rows(data, path, key: str, keys, where: str = "") -> None:
+    _need(data, (key,), path, where.rstrip(": "))
+    if not isinstance(data[key], list):
+        raise ReportInputError(f"{path}: {where}{key}: expected a list of rows")
+    for i, row in enumerate(data[key]):
+        _need(row, keys, path, f"{where}{key}[{i}]")

@@ -170,15 +170,25 @@ def _load_board(name):
 
 
 def _baselines(bench: dict | None) -> list[dict]:
+    """The bench file's matmul rows, CPU then GPU, as dense-equivalent MAC/s (an N:M row
+    counts the MACs of the dense shape, as the chain's figures do)."""
     if not bench:
         return []
     machine = bench.get("machine", {})
     where = f"CPU: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores"
     rows = [{"impl": r["impl"], "format": r["w"], "shape": r["shape"],
-             "macs_per_s": r["dense_macs_per_s"], "where": where} for r in bench["matmul"]]
+             "macs_per_s": r["dense_macs_per_s"], "where": where}
+            for r in bench.get("matmul") or []]
     rows += [{"impl": r["impl"], "format": r["format"], "shape": r["shape"],
               "macs_per_s": r["macs_per_s"], "where": where}
              for r in bench.get("exact_linear") or []]
+    gpu = bench.get("gpu") or {}
+    if "matmul" in gpu:
+        where = f"GPU: {gpu['machine']['gpu']}"
+        rows += [{"impl": r["impl"], "shape": r["shape"], "where": where,
+                  "format": "int8" if r["pattern"] == "dense" else f"int8 {r['pattern']}",
+                  "macs_per_s": r["dense_ops_per_s"] / 2}  # 2 ops (multiply, add) per MAC
+                 for r in gpu["matmul"] if "dense_ops_per_s" in r]  # rows that ran
     return rows
 
 

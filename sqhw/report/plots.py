@@ -152,7 +152,8 @@ def accuracy_vs_throughput(rows: list[dict], path: Path, baselines: list[dict] =
         for i, b in enumerate(baselines[:3]):
             ax.axvline(b["macs_per_s"], color="gray", linewidth=0.8,
                        linestyle=("--", "-.", ":")[i],
-                       label=f"CPU {b['impl']} {b['format']} {b['shape']}")
+                       label=f"{b['where'].split(':')[0]} {b['impl']} {b['format']} "
+                             f"{b['shape']}")
         _label(ax, labelled)
         _log_x(ax, "dense-equivalent MAC/s (log)")
         ax.set_ylabel("score")

@@ -58,8 +58,8 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                       _rate(t["memory_bound_macs_per_s"]), _rate(t["attainable_macs_per_s"]),
                       "yes" if t["as_built"] else "no"] for t in report["throughput"]]))
     if report["baselines"]:
-        out.append(("CPU baselines (sqhw bench)", ["implementation", "format", "shape",
-                                                   "GMAC/s", "where"],
+        out.append(("Baselines (sqhw bench; dense-equivalent)", ["implementation", "format",
+                                                                 "shape", "GMAC/s", "where"],
                     [[b["impl"], b["format"], b["shape"], _rate(b["macs_per_s"]), b["where"]]
                      for b in report["baselines"]]))
     return out

@@ -1,4 +1,5 @@
-"""`sqhw report`: PTQ results joined with board builds, cost per MAC and CPU baselines."""
+"""`sqhw report`: PTQ results joined with board builds, cost per MAC and the CPU / GPU
+baselines of `sqhw bench`."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ def add_parser(sub) -> None:
                    "(with or instead of --ptq / --builds)")
     p.add_argument("--builds", nargs="+", default=[], metavar="DIR",
                    help="`sqhw build -o DIR` folders (their report.json)")
-    p.add_argument("--bench", metavar="BENCH.json", help="`sqhw bench --json` output: the CPU "
-                   "baseline figures")
+    p.add_argument("--bench", metavar="BENCH.json", help="`sqhw bench --json` output (or "
+                   "`--gpu-only --json`): the CPU / GPU baseline figures")
     p.add_argument("--costs", metavar="COSTS.json", help="a cost table {\"mac:FORMAT\": {lut, ff, "
                    "carry, dsp}, \"mux:FORMAT:M\": {...}} used instead of synthesising those keys")
     p.add_argument("--no-synth", action="store_true", help="never run Yosys: formats without a "

@@ -386,14 +386,6 @@ def _block_kernel(x_ptr, elements_ptr, scales_ptr, flag_ptr, scale_table_ptr, nb
     tl.store(scales_ptr + rows, scale.to(scales_ptr.dtype.element_ty), mask=inside)
 
 
-def _block_shape_check(x, fmt: BlockScaled):
-    if x.ndim == 0:
-        raise ValueError(f"{fmt.name}: x must have at least one axis, got a scalar")
-    if x.shape[-1] % fmt.block_size:
-        raise ValueError(f"{fmt.name}: the last axis of x has length {x.shape[-1]}, not a "
-                         f"multiple of the block size {fmt.block_size}")
-
-
 def _fused_block_ok(fmt: BlockScaled) -> bool:
     b = fmt.block_size
     return isinstance(fmt.element, Minifloat) and b & (b - 1) == 0 and b <= 1024 \
@@ -402,7 +394,7 @@ def _fused_block_ok(fmt: BlockScaled) -> bool:
 
 def _encode_block(x, fmt: BlockScaled, rounding, saturate) -> BlockEncoded:
     _check_element_format(fmt.element)
-    _block_shape_check(x, fmt)
+    fmt.check_shape(tuple(x.shape), can_pad=False)  # this encode does not pad
     if not _fused_block_ok(fmt):
         return _encode_block_host_scales(x, fmt, rounding, saturate)
     flat = x.reshape(-1).to(device()).contiguous()

@@ -199,8 +199,12 @@ def prepare_2to4(packed) -> Packed2to4:
     lo, hi = ref.int_range(w_fmt)
     if lo < -128 or hi > 127:
         raise ValueError(f"prepare_2to4: {w_fmt.name} integers do not fit int8")
-    w = ref.to_ints(values, w_fmt, "packed.values")
-    m = values.shape[0]
+    return _on_device_2to4(ref.to_ints(values, w_fmt, "packed.values"), indices, k)
+
+
+def _on_device_2to4(w: np.ndarray, indices: np.ndarray, k: int) -> Packed2to4:
+    """Packed2to4 of 2:4 weight integers that fit int8 and their in-group indices."""
+    m = w.shape[0]
     return Packed2to4(torch.as_tensor(w.reshape(m, -1).astype(np.int8), device=device()),
                       torch.as_tensor(indices.reshape(m, -1).astype(np.uint8), device=device()),
                       int(k))
@@ -259,7 +263,8 @@ def nm_matmul(packed, x_codes, x_fmt) -> torch.Tensor:
         raise ValueError(f"packed weights: a non-zero value's index points past K={k}")
     x = _ints(x_codes, x_fmt, "x_codes")
     if (nm.n, nm.m) == (2, 4) and _int8_path(w_fmt, x_fmt, k):
-        return nm_matmul_2to4(prepare_2to4(packed), x.to(torch.int8), out_dtype=torch.int64)
+        return nm_matmul_2to4(_on_device_2to4(w, indices, k), x.to(torch.int8),
+                              out_dtype=torch.int64)  # _int8_path: w fits int8
     columns = np.where(columns >= k, 0, columns)
     m = values.shape[0]
     v = torch.as_tensor(w.reshape(m, -1), device=device()).contiguous()

@@ -113,15 +113,21 @@ class BlockScaled:
         return self.name
 
     # -- conversion ----------------------------------------------------------------------
-    def _blocks(self, x: np.ndarray, pad: bool) -> np.ndarray:
-        if x.ndim == 0:
+    def check_shape(self, shape: tuple, pad: bool = False, can_pad: bool = True) -> None:
+        """Refuse a shape this format cannot split into blocks along its last axis (any
+        length is fine with pad=True, which pads the last block with zeros; can_pad: whether
+        the caller offers that, so the message suggests it)."""
+        if len(shape) == 0:
             raise ValueError(f"{self.name}: x must have at least one axis, got a scalar")
+        if shape[-1] % self.block_size and not pad:
+            hint = "; pass pad=True to pad it with zeros" if can_pad else ""
+            raise ValueError(f"{self.name}: the last axis of x has length {shape[-1]}, not a "
+                             f"multiple of the block size {self.block_size}{hint}")
+
+    def _blocks(self, x: np.ndarray, pad: bool) -> np.ndarray:
+        self.check_shape(x.shape, pad)
         k = x.shape[-1]
         if k % self.block_size:
-            if not pad:
-                raise ValueError(f"{self.name}: the last axis of x has length {k}, not a "
-                                 f"multiple of the block size {self.block_size}; "
-                                 "pass pad=True to pad it with zeros")
             extra = self.block_size - k % self.block_size
             x = np.concatenate([x, np.zeros(x.shape[:-1] + (extra,))], axis=-1)
         bad = ~np.isfinite(x)

@@ -561,3 +561,27 @@ def _replay_fails_again(design, report, failures, replay_wave, capsys):
     out = capsys.readouterr().out
     assert f"{len(failures['replay'])} vectors" in out and "MISMATCH; replay" in out
     assert replay_wave.stat().st_size > 1000
+
+
+def test_verify_reads_the_manifest_without_amaranth(tmp_path):
+    """`sqhw verify` reads and checks a manifest (here refusing its unknown format, exit 2)
+    without importing amaranth: -X importtime lists every module the run imported."""
+    import os
+    import subprocess
+    import sys
+
+    design = tmp_path / "design"
+    design.mkdir()
+    (design / "m8.v").write_text("module m8; endmodule\n")
+    (design / "manifest.json").write_text(json.dumps({
+        "top": "m8", "sources": ["m8.v"], "latency": 0, "kind": "mul",
+        "inputs": {"a": {"format": "nope"}, "b": {"format": "int8"}}}))
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "sqhw", "verify",
+                           str(design)], capture_output=True, text=True, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert done.returncode == 2 and "unknown format name 'nope'" in done.stderr
+    assert "sqhw.manifest" in imported and "numpy" in imported
+    assert [m for m in imported if m.split(".")[0] == "amaranth"] == []

@@ -16,7 +16,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..hdl.emit import read_manifest
+from ..manifest import read_manifest
 from ..paths import cache_dir, data_dir
 from .harness import HARNESS_TOP, harness_verilog
 from .toolchain import use_verilator

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hdl.emit import read_manifest
+from ..manifest import read_manifest
 from . import stream_program as S
 from .harness import HARNESS_TOP, harness_verilog
 from .mac_vectors import dots, ranges

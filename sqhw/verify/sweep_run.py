@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hdl.emit import read_manifest
+from ..manifest import read_manifest
 from . import sweep
 from . import sweep_expected as E
 from .program import build as build_program

@@ -61,6 +61,11 @@ def check_top(top) -> str:
     return top
 
 
+def port_width(manifest: dict, name: str) -> int:
+    """The width of port `name` as the manifest's port list gives it."""
+    return next(p["width"] for p in manifest["ports"] if p["name"] == name)
+
+
 def read_manifest(design_dir) -> dict:
     path = Path(design_dir) / MANIFEST
     if not path.is_file():

@@ -10,7 +10,8 @@ import pytest
 
 from sqhw.hdl.emit import design_mul
 from sqhw.verify import suite, sweep_run
-from sqhw.verify.sweep import UNHELD, port_width
+from sqhw.manifest import port_width
+from sqhw.verify.sweep import UNHELD
 
 pytestmark = pytest.mark.rtl
 

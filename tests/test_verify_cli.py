@@ -510,12 +510,12 @@ def test_sweep_expected_values_are_the_exact_products(tmp_path):
     signed."""
     from sqhw import ref
     from sqhw.formats import parse
-    from sqhw.hdl.emit import read_manifest
+    from sqhw.manifest import port_width, read_manifest
     from sqhw.verify import sweep, sweep_expected
 
     manifest = read_manifest(_gen(tmp_path / "bf16", "mul", "--a", "bfloat16", "--b",
                                   "float8_e4m3fn"))
-    width = sweep.port_width(manifest, "p")
+    width = port_width(manifest, "p")
     assert (width, sweep.want_files(width)) == (280, [("want", np.dtype("<i4")),
                                                       ("shift", np.dtype("<i2"))])
     fa, fb = parse("bfloat16"), parse("float8_e4m3fn")

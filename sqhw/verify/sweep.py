@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..formats import parse
+from ..manifest import port_width
+from .streams import words
 
 SWEEP_TOP = "sqhw_sweep"
 HASH = 0x9E3779B1  # Fibonacci hashing: golden-ratio multiplier mod 2**32
@@ -29,11 +31,6 @@ MAX_WORD = 32      # run-time words wider than this are not hashed here
 LISTED = 1000      # mismatching vectors per design whose outputs the program writes out
 UNHELD = -1        # the shift of a wide expected value that its port cannot hold
 SUMMARY = "summary.json"
-
-
-def words(width: int) -> int:
-    """uint32 words of a `width`-bit value (DPI's svBitVecVal, the program's files)."""
-    return -(-width // 32)
 
 
 def slot_bits(width: int) -> int:
@@ -92,11 +89,6 @@ def outputs(manifest: dict) -> list[tuple[str, int, bool]]:
     """(name, width, signed) of every output port, manifest order."""
     return [(n, port_width(manifest, n), bool(spec.get("signed", False)))
             for n, spec in manifest["outputs"].items()]
-
-
-def port_width(manifest: dict, name: str) -> int:
-    """The width of port `name` as the manifest's port list gives it."""
-    return next(p["width"] for p in manifest["ports"] if p["name"] == name)
 
 
 def lanes_of(manifest: dict, lanes: int) -> int:

@@ -19,7 +19,9 @@ import numpy as np
 
 from .. import ref
 from ..formats import parse
+from ..manifest import port_width
 from . import sweep
+from .streams import words
 
 CHUNK = 1 << 20  # vectors computed at a time (bounds memory on 16.7 M-vector sweeps)
 
@@ -101,7 +103,7 @@ def _wide_chunk(manifest: dict, start: int, stop: int) -> dict[tuple[str, str], 
         raise ValueError(f"vectors [{start}, {stop}) are not whole rows of 2**{b_bits} b codes")
     a = np.arange(start >> b_bits, stop >> b_bits)[:, None]
     b = np.arange(1 << b_bits)[None, :]
-    odd, shift, special = wide_products(manifest, a, b, sweep.port_width(manifest, "p"))
+    odd, shift, special = wide_products(manifest, a, b, port_width(manifest, "p"))
     return {("p", "want"): odd.reshape(-1), ("p", "shift"): shift.reshape(-1),
             ("special", "want"): special.reshape(-1)}
 
@@ -155,7 +157,7 @@ def read_listed(path, manifest: dict) -> tuple[np.ndarray, dict[str, list[int]]]
     index = raw[:, :8].copy().view("<u8").reshape(-1).astype(np.int64)
     got, at = {}, 8
     for name, width, is_signed in outs:
-        n = 4 * sweep.words(width)
+        n = 4 * words(width)
         values = []
         for row in raw[:, at:at + n]:
             value = int.from_bytes(row.tobytes(), "little") & ((1 << width) - 1)

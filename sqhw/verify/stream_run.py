@@ -24,9 +24,9 @@ from ..manifest import port_width, read_manifest
 from . import stream_program as S
 from .harness import HARNESS_TOP, harness_verilog
 from .mac_vectors import dots, ranges
-from .program import TRACE_ARGS
 from .program import build as build_program
 from .replay import mismatches, records
+from .runner import TRACE_ARGS
 from .streams import field_values, mac_term_values, payload_words, words
 from .sweep_run import cpu_seconds
 

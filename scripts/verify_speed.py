@@ -15,7 +15,8 @@ timed. `check s`: the lanes testbench's own clock (simulation + comparison), or 
 program writing the expected values + the program's run + reading its counts; `wall s` adds
 the simulator's start-up (cocotb) for the lanes harness; `CPU s` is the CPU time of the
 whole run (this process and the simulator), which other load on a shared machine does not
-inflate. Nothing is cached between runs: every sweep row computes its expected values."""
+inflate. Nothing is cached between runs: every sweep row computes its expected values (the
+seconds that took and the program's are printed below the table)."""
 
 from __future__ import annotations
 
@@ -49,8 +50,11 @@ def _lanes(dirs, seed):
 def _sweep(dirs, seed, lanes=LANES):
     start, cpu = time.perf_counter(), sweep_run.cpu_seconds()
     result = sweep_run.run(dirs, lanes, seed=seed)
-    return _checked(result, result["seconds"], time.perf_counter() - start,
-                    sweep_run.cpu_seconds() - cpu)
+    row = _checked(result, result["seconds"], time.perf_counter() - start,
+                   sweep_run.cpu_seconds() - cpu)
+    row.update(expected_seconds=result["expected_seconds"],
+               program_seconds=result["simulated_seconds"])
+    return row
 
 
 def _stream(program, manifests, seed, terms, lanes):
@@ -118,6 +122,10 @@ def main(argv=None) -> int:
                   f"{r['vectors_per_second'] / 1e6:.2f} M", r["wall_seconds"],
                   f"{r['vectors_per_second_wall'] / 1e6:.2f} M", r["cpu_seconds"],
                   f"{r['vectors_per_cpu_second'] / 1e6:.2f} M"] for name, r in rows.items()]))
+    for name, r in rows.items():
+        if "expected_seconds" in r:
+            print(f"{name}: {r['expected_seconds']} s writing the expected values, "
+                  f"{r['program_seconds']} s the program (simulating and comparing)")
     ratios = report["sweep_over_lanes"]
     print(f"\nsweep / lanes on the same designs: {ratios['vectors_per_second']}x "
           f"({ratios['vectors_per_second_wall']}x wall, {ratios['vectors_per_cpu_second']}x "

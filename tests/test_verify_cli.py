@@ -511,7 +511,7 @@ def test_sweep_expected_values_are_the_exact_products(tmp_path):
     from sqhw import ref
     from sqhw.formats import parse
     from sqhw.manifest import port_width, read_manifest
-    from sqhw.verify import sweep, sweep_expected
+    from sqhw.verify import sweep, sweep_expected, sweep_run
 
     manifest = read_manifest(_gen(tmp_path / "bf16", "mul", "--a", "bfloat16", "--b",
                                   "float8_e4m3fn"))
@@ -540,6 +540,9 @@ def test_sweep_expected_values_are_the_exact_products(tmp_path):
         checked += len(want)
         unheld += int(needs_all.sum())
     assert checked == 1 << 17 and unheld > 0
+    # 4 + 2 bytes of p and 1 of special per pair; /dev/shm only where they fit twice
+    assert sweep_run.expected_bytes(manifest) == 7 << 24
+    assert sweep_run.scratch_dir(1 << 60) is None
     encoded = sweep_expected.encode_narrow(np.array([-128, -1, 0, 127, 128, -129]), 8, True)
     np.testing.assert_array_equal(encoded, np.array([0x80, 0xFF, 0, 0x7F, 256, 256],
                                                     dtype=np.uint16), strict=True)

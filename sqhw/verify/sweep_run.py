@@ -54,7 +54,8 @@ def run(design_dirs, lanes: int, seed: int = 1234, cache: Path | None = None) ->
     the machine does not inflate; the build is not counted."""
     program, manifests = build(design_dirs, lanes, cache)
     start, cpu = time.perf_counter(), cpu_seconds()
-    with tempfile.TemporaryDirectory(prefix="sqhw-sweep-", dir=scratch_dir()) as tmp:
+    need = sum(expected_bytes(m) for m in manifests)
+    with tempfile.TemporaryDirectory(prefix="sqhw-sweep-", dir=scratch_dir(need)) as tmp:
         prefix = f"{tmp}/s"
         for k, manifest in enumerate(manifests):
             E.write_expected(prefix, k, manifest, seed)
@@ -125,11 +126,24 @@ def examples(prefix: str, k: int, manifest: dict, seed: int, count: int) -> list
             for i, v in enumerate(index)]
 
 
-def scratch_dir() -> str | None:
-    """Where the expected values go for the run: /dev/shm (memory) where there is one, as
-    the 16.7 M-vector sweep's 117 MB cost three times the CPU to write to a disk's page
-    cache; else the temporary folder."""
-    return SHM if os.path.isdir(SHM) and os.access(SHM, os.W_OK) else None
+def expected_bytes(manifest: dict) -> int:
+    """The size of a design's expected-value files (sweep.want_files)."""
+    per_vector = sum(dtype.itemsize for _, width, _ in sweep.outputs(manifest)
+                     for _, dtype in sweep.want_files(width))
+    return per_vector << sweep.space_bits(manifest)
+
+
+def scratch_dir(need: int) -> str | None:
+    """Where the expected values go for the run: /dev/shm (memory) where it is writable and
+    has twice `need` bytes free (a container's is often 64 MB), as the 16.7 M-vector
+    sweep's 117 MB cost three times the CPU to write to a disk's page cache; else the
+    temporary folder."""
+    try:
+        free = os.statvfs(SHM)
+        room = free.f_bavail * free.f_frsize
+    except OSError:
+        return None
+    return SHM if os.access(SHM, os.W_OK) and room >= 2 * need else None
 
 
 def cpu_seconds() -> float:

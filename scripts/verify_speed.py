@@ -1,19 +1,22 @@
 """Verification speed, measured in one run: the lanes harness (cocotb drives 64 lanes per
 cycle, sqhw.verify.harness; numpy compares) against the sweep program (sqhw.verify.sweep:
-counters in the RTL harness enumerate every input, DPI writers dump the outputs, numpy
-compares with sqhw.ref) on the same three 8-bit multipliers (every input pair of
-e4m3fn x e4m3fn, e5m2 x int8, int8 x int8), the sweep of all 16.7 M pairs of
-bfloat16 x float8_e4m3fn (as tests/test_rtl.py runs it), and the MAC stream program
-(sqhw.verify.stream_program) on the 22 MACs and block dots of tests/test_rtl_mac.py, 10**6
-terms each (a vector here is a term), and on the int8 x int8 MAC alone.
+counters in the RTL harness enumerate every input and the C++ program compares every output
+with expected values that Python wrote from sqhw.ref first, sqhw.verify.sweep_expected) on
+the same three 8-bit multipliers (every input pair of e4m3fn x e4m3fn, e5m2 x int8,
+int8 x int8), the sweep of all 16.7 M pairs of bfloat16 x float8_e4m3fn (as
+tests/test_rtl.py runs it), and the MAC stream program (sqhw.verify.stream_program) on the
+22 MACs and block dots of tests/test_rtl_mac.py, 10**6 terms each (a vector here is a
+term), and on the int8 x int8 MAC alone.
 
     python scripts/verify_speed.py [--json] [--seed S] [--terms N]
 
 Builds come first (cached in the user cache folder; minutes the first time) and are not
-timed. `check s`: the lanes testbench's own clock (simulation + comparison), or the sweep
-program's run + the comparison; `wall s` adds the simulator's start-up (cocotb) for the
-lanes harness; `CPU s` is the CPU time of the whole run (this process and the simulator),
-which other load on a shared machine does not inflate."""
+timed. `check s`: the lanes testbench's own clock (simulation + comparison), or for the sweep
+program writing the expected values + the program's run + reading its counts; `wall s` adds
+the simulator's start-up (cocotb) for the lanes harness; `CPU s` is the CPU time of the
+whole run (this process and the simulator), which other load on a shared machine does not
+inflate. Nothing is cached between runs: every sweep row computes its expected values (the
+seconds that took and the program's are printed below the table)."""
 
 from __future__ import annotations
 
@@ -47,8 +50,11 @@ def _lanes(dirs, seed):
 def _sweep(dirs, seed, lanes=LANES):
     start, cpu = time.perf_counter(), sweep_run.cpu_seconds()
     result = sweep_run.run(dirs, lanes, seed=seed)
-    return _checked(result, result["seconds"], time.perf_counter() - start,
-                    sweep_run.cpu_seconds() - cpu)
+    row = _checked(result, result["seconds"], time.perf_counter() - start,
+                   sweep_run.cpu_seconds() - cpu)
+    row.update(expected_seconds=result["expected_seconds"],
+               program_seconds=result["simulated_seconds"])
+    return row
 
 
 def _stream(program, manifests, seed, terms, lanes):
@@ -116,6 +122,10 @@ def main(argv=None) -> int:
                   f"{r['vectors_per_second'] / 1e6:.2f} M", r["wall_seconds"],
                   f"{r['vectors_per_second_wall'] / 1e6:.2f} M", r["cpu_seconds"],
                   f"{r['vectors_per_cpu_second'] / 1e6:.2f} M"] for name, r in rows.items()]))
+    for name, r in rows.items():
+        if "expected_seconds" in r:
+            print(f"{name}: {r['expected_seconds']} s writing the expected values, "
+                  f"{r['program_seconds']} s the program (simulating and comparing)")
     ratios = report["sweep_over_lanes"]
     print(f"\nsweep / lanes on the same designs: {ratios['vectors_per_second']}x "
           f"({ratios['vectors_per_second_wall']}x wall, {ratios['vectors_per_cpu_second']}x "

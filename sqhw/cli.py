@@ -186,7 +186,7 @@ def _output_dir(text: str, force: bool, arg: str = "-o") -> tuple[Path, list[str
 def _design_files(path: Path) -> list[str]:
     """What a design folder holds that sqhw wrote: the manifest, its sources (plain names
     only: a hand-edited manifest must not make --force delete elsewhere), verify's reports."""
-    from .hdl.emit import MANIFEST
+    from .manifest import MANIFEST
 
     names = [MANIFEST, "verify"]
     try:
@@ -366,7 +366,7 @@ def _new_file(text: str, suffix: str, arg: str, force: bool) -> Path:
 
 
 def cmd_vectors(args) -> int:
-    from .hdl.emit import read_manifest
+    from .manifest import read_manifest
     from .verify import export
     from .verify.check import LANES
     from .verify.vectors import UNIT, VectorError, generate, kind

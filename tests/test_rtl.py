@@ -10,6 +10,8 @@ import pytest
 
 from sqhw.hdl.emit import design_mul
 from sqhw.verify import suite, sweep_run
+from sqhw.manifest import port_width
+from sqhw.verify.sweep import UNHELD
 
 pytestmark = pytest.mark.rtl
 
@@ -71,24 +73,78 @@ def test_converters_every_code(sweep):
     assert sweep("cvt") == 2 * 256 + 2 * 64 + 16 + 72 * 65536 + 20 * 65536
 
 
-def test_sweep_counts_the_mismatches_of_a_misstated_design(tmp_path, seed):
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory):
+    """An int4 x fp4 multiplier (8-bit p) and an e5m2 x e5m2 one (65-bit p: the wide
+    comparison) in one small sweep program: (design folders, program, manifests)."""
+    dirs = _generate(tmp_path_factory.mktemp("small"), [
+        (design_mul, {"a": "int4", "b": "float4_e2m1fn"}, "mul_int4_fp4"),
+        (design_mul, {"a": "float8_e5m2", "b": "float8_e5m2", "stages": 2}, "mul_e5m2_wide")])
+    program, manifests = sweep_run.build(dirs, 16)
+    assert [port_width(m, "p") for m in manifests] == [8, 65]
+    return dirs, program, manifests
+
+
+def test_sweep_counts_the_mismatches_of_a_misstated_design(small_sweep, seed):
     """The sweep's comparison can fail: an int4 x fp4 multiplier whose manifest calls a
-    uint4 mismatches exactly where a is negative (a >= 8) and b is not zero: 8 x 14 pairs.
-    The honest manifest (the same build) matches on all 256."""
+    uint4 mismatches exactly where a is negative (a >= 8) and b is not zero: 8 x 14 pairs
+    (some of the products it expects do not fit p at all). The honest manifest (the same
+    build) matches on all 256; the listed mismatches replay as records."""
     import json
 
     from sqhw.formats import parse
+    from sqhw.verify.replay import from_records
 
-    (honest,) = _generate(tmp_path / "honest",
-                          [(design_mul, {"a": "int4", "b": "float4_e2m1fn"}, "mul_int4_fp4")])
-    result = sweep_run.run([honest], 16, seed=seed)
-    assert (result["vectors"], result["mismatches"]) == (256, 0)
+    dirs, _, _ = small_sweep
+    honest = dirs[0]
+    result = sweep_run.run(dirs, 16, seed=seed)
+    assert (result["vectors"], result["mismatches"]) == (256 + 65536, 0)
     manifest = json.loads((honest / "manifest.json").read_text())
     manifest["inputs"]["a"]["format"] = "uint4"
     (honest / "manifest.json").write_text(json.dumps(manifest))
-    result = sweep_run.run([honest], 16, seed=seed)
+    try:
+        result = sweep_run.run(dirs, 16, seed=seed)
+    finally:
+        manifest["inputs"]["a"]["format"] = "int4"
+        (honest / "manifest.json").write_text(json.dumps(manifest))
     b_values = parse("float4_e2m1fn").table
     independent = 8 * int((b_values != 0).sum())
     assert independent == 112
-    assert (result["vectors"], result["mismatches"]) == (256, independent)
-    assert all(e["inputs"]["a"] >= 8 for e in result["examples"]) and result["examples"]
+    row = result["designs"]["mul_int4_fp4"]
+    assert (row["vectors"], row["mismatches"]) == (256, independent)
+    assert result["mismatches"] == independent
+    examples = result["examples"]
+    assert len(examples) == sweep_run.EXAMPLES
+    assert all(e["inputs"]["a"] >= 8 and e["got"] != e["want"] for e in examples)
+    manifest["inputs"]["a"]["format"] = "uint4"
+    replayed = from_records(manifest, examples)
+    assert [int(p) for p in replayed.expected["p"]] == [e["want"]["p"] for e in examples]
+
+
+def test_sweep_finds_exactly_the_wrong_expectations(small_sweep, seed, tmp_path):
+    """Wrong expected values written into the files the program compares with are found at
+    their vectors and nowhere else: one bit of a wide (65-bit) product's odd part, a shift
+    marked as a value the port cannot hold, a special flag, and one narrow p."""
+    from sqhw.verify import sweep_expected
+
+    _, program, manifests = small_sweep
+    prefix = str(tmp_path / "s")
+    for k, manifest in enumerate(manifests):
+        sweep_expected.write_expected(prefix, k, manifest, seed)
+    wrong = {("1_p.want", "<i4", 40000): lambda x: x ^ 4,
+             ("1_p.shift", "<i2", 12345): lambda x: UNHELD,
+             ("1_special.want", "u1", 777): lambda x: x ^ 1,
+             ("0_p.want", "<u2", 100): lambda x: (x + 1) & 0xFF}
+    for (name, dtype, index), change in wrong.items():
+        values = np.fromfile(f"{prefix}{name}", dtype=dtype)
+        values[index] = change(values[index])
+        values.tofile(f"{prefix}{name}")
+    summary = sweep_run.execute(program, manifests, 16, prefix, seed)
+    result = sweep_run.collect(prefix, manifests, seed, summary)
+    assert [r["mismatches"] for r in result["designs"].values()] == [1, 3]
+    assert [(e["design"], e["index"]) for e in result["examples"]] == [
+        ("mul_int4_fp4", 100), ("mul_e5m2_wide", 777), ("mul_e5m2_wide", 12345),
+        ("mul_e5m2_wide", 40000)]
+    for e in result["examples"]:  # the design was right: what came out is sqhw.ref's value
+        assert e["got"] == e["want"]
+    assert result["vectors"] == 256 + 65536

@@ -501,35 +501,59 @@ def test_verify_mac_reports_a_mismatch_with_a_waveform(designs, tmp_path, capsys
     _replay_fails_again(wrong, report, failures, tmp_path / f"replay{wave.suffix}", capsys)
 
 
-def test_sweep_reads_wide_products_as_views_of_the_records(tmp_path):
-    """The sweep's file layout without a simulator: records as the harness writes them
-    (64 lanes of 288-bit p slots, then 64 special bytes) for the first 65536 pairs of
-    bfloat16 x float8_e4m3fn, from sqhw.ref; one flipped bit is exactly one mismatch, at its
-    vector, and a file still being written is read up to what it holds."""
-    from sqhw.hdl.emit import read_manifest
-    from sqhw.verify import sweep
+def test_sweep_expected_values_are_the_exact_products(tmp_path):
+    """The values the sweep program compares bfloat16 x float8_e4m3fn's 280-bit p with, as
+    (odd, shift), are the exact products of sqhw.ref's integers (Python ints, NaN / Inf
+    operands 0 with special 1): the first 65536 pairs and the 65536 of the largest bfloat16
+    exponents. At one bit narrower exactly the products needing all 280 bits are marked
+    UNHELD; narrow values the port cannot hold become 2**width; listed mismatches read back
+    signed."""
+    from sqhw import ref
+    from sqhw.formats import parse
+    from sqhw.manifest import port_width, read_manifest
+    from sqhw.verify import sweep, sweep_expected, sweep_run
 
     manifest = read_manifest(_gen(tmp_path / "bf16", "mul", "--a", "bfloat16", "--b",
                                   "float8_e4m3fn"))
-    lanes, count = 64, 1 << 16
-    assert sweep.record_layout(manifest, lanes) == [("p", 0, 288, True),
-                                                    ("special", 64 * 36, 8, False)]
-    want = sweep.expected_outputs(manifest, sweep.sweep_inputs(manifest, 1, 0, count))
-    p = want["p"].copy()
-    p[12345, 5] ^= 1 << 17
-    records = np.concatenate([p.view(np.uint8).reshape(count // lanes, -1),
-                              want["special"].astype(np.uint8).reshape(-1, lanes)], axis=1)
-    path = tmp_path / "out.bin"
-    records.tofile(path)
-    with pytest.raises(RuntimeError, match="bytes, expected"):
-        sweep.read_outputs(path, manifest, lanes, 0, count)  # not the whole 2**24 pairs
-    got = sweep.read_outputs(path, manifest, lanes, 0, count, whole=False)
-    assert got["p"].shape == (count // lanes, lanes, 9) and not got["p"].flags.owndata
-    bad = sweep.compare(got, want)
-    assert bad.shape == (count,)
-    np.testing.assert_array_equal(np.flatnonzero(bad), np.array([12345]), strict=True)
-    assert sweep._vector(got["p"], 12345) == p[12345].tolist() != want["p"][12345].tolist()
-    assert int(want["special"].sum()) > 0  # NaN / Inf operands are among them
+    width = port_width(manifest, "p")
+    assert (width, sweep.want_files(width)) == (280, [("want", np.dtype("<i4")),
+                                                      ("shift", np.dtype("<i2"))])
+    fa, fb = parse("bfloat16"), parse("float8_e4m3fn")
+    ta, tb = ([int(t) for t in ref.integer_table(f)] for f in (fa, fb))
+    checked = unheld = 0
+    for start in (0, 0x7F00 << 8):
+        files = sweep_expected._wide_chunk(manifest, start, start + (1 << 16))
+        odd, shift = files[("p", "want")], files[("p", "shift")]
+        special = files[("special", "want")]
+        v = np.arange(start, start + (1 << 16))
+        a, b = v >> 8, v & 255
+        finite = np.isfinite(fa.table[a]) & np.isfinite(fb.table[b])
+        want = [ta[x] * tb[y] if f else 0 for x, y, f in zip(a, b, finite)]
+        got = [int(o) << int(s) for o, s in zip(odd, shift)]
+        assert (shift >= 0).all() and got == want
+        np.testing.assert_array_equal(special, (~finite).astype(np.uint8), strict=True)
+        by_ref = V.expected(manifest, V.Vectors("mul", {"a": a, "b": b}, {}))["p"]
+        assert [int(x) for x in by_ref] == want
+        _, narrower, _ = sweep_expected.wide_products(manifest, a, b, width - 1)
+        needs_all = np.array([not -(1 << (width - 2)) <= w < 1 << (width - 2) for w in want])
+        np.testing.assert_array_equal(narrower == sweep.UNHELD, needs_all, strict=True)
+        checked += len(want)
+        unheld += int(needs_all.sum())
+    assert checked == 1 << 17 and unheld > 0
+    # 4 + 2 bytes of p and 1 of special per pair; /dev/shm only where they fit twice
+    assert sweep_run.expected_bytes(manifest) == 7 << 24
+    assert sweep_run.scratch_dir(1 << 60) is None
+    encoded = sweep_expected.encode_narrow(np.array([-128, -1, 0, 127, 128, -129]), 8, True)
+    np.testing.assert_array_equal(encoded, np.array([0x80, 0xFF, 0, 0x7F, 256, 256],
+                                                    dtype=np.uint16), strict=True)
+    small = {"top": "m", "kind": "mul", "outputs": {"p": {"signed": True}, "special": {}},
+             "ports": [{"name": "p", "width": 40}, {"name": "special", "width": 1}],
+             "inputs": {"a": {"format": "int8"}, "b": {"format": "int8"}}}
+    record = (np.array([7], "<u8").tobytes() + ((1 << 40) - 5).to_bytes(8, "little")
+              + (1).to_bytes(4, "little"))
+    (tmp_path / "listed").write_bytes(record * 2)
+    index, values = sweep_expected.read_listed(tmp_path / "listed", small)
+    assert index.tolist() == [7, 7] and values == {"p": [-5, -5], "special": [1, 1]}
 
 
 def _replay_fails_again(design, report, failures, replay_wave, capsys):
@@ -540,3 +564,27 @@ def _replay_fails_again(design, report, failures, replay_wave, capsys):
     out = capsys.readouterr().out
     assert f"{len(failures['replay'])} vectors" in out and "MISMATCH; replay" in out
     assert replay_wave.stat().st_size > 1000
+
+
+def test_verify_reads_the_manifest_without_amaranth(tmp_path):
+    """`sqhw verify` reads and checks a manifest (here refusing its unknown format, exit 2)
+    without importing amaranth: -X importtime lists every module the run imported."""
+    import os
+    import subprocess
+    import sys
+
+    design = tmp_path / "design"
+    design.mkdir()
+    (design / "m8.v").write_text("module m8; endmodule\n")
+    (design / "manifest.json").write_text(json.dumps({
+        "top": "m8", "sources": ["m8.v"], "latency": 0, "kind": "mul",
+        "inputs": {"a": {"format": "nope"}, "b": {"format": "int8"}}}))
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "sqhw", "verify",
+                           str(design)], capture_output=True, text=True, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert done.returncode == 2 and "unknown format name 'nope'" in done.stderr
+    assert "sqhw.manifest" in imported and "numpy" in imported
+    assert [m for m in imported if m.split(".")[0] == "amaranth"] == []

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..hdl.emit import read_manifest
+from ..manifest import read_manifest
 from .boards import FAMILIES, Board, BoardError, load_board
 from .open_flow import ToolError, _yowasp_compiled, yosys  # noqa: F401 (re-exported)
 from .open_flow import run as open_flow

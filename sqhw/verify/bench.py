@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from ..manifest import port_width
 from .lanes import pack, unpack
 
 
@@ -87,10 +88,6 @@ async def datapath_given(dut) -> None:
     write_got(got)
     tally.compare(vs, got)
     tally.write("given")
-
-
-def port_width(manifest: dict, name: str) -> int:
-    return next(p["width"] for p in manifest["ports"] if p["name"] == name)
 
 
 def spread(values: np.ndarray, lanes: int, batches: int) -> np.ndarray:

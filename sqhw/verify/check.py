@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hdl.emit import read_manifest
+from ..manifest import read_manifest
 from ..paths import cache_dir, write_text
 from . import replay as R
 from . import vectors as V

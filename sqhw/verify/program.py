@@ -15,8 +15,6 @@ from .runner import BUILD_ARGS, BuildError, _digest, _locked, default_cache
 from .toolchain import use_verilator
 
 BINARY_ARGS = ["--cc", "--exe", "--build", "-j", "2"]
-# a waveform from a program: Verilator's FST or VCD writer compiled in (the C++ main opens it)
-TRACE_ARGS = {"fst": ["--trace-fst", "--trace-structs"], "vcd": ["--trace", "--trace-structs"]}
 
 
 def build(sources: list[Path], harness: str, main: str, top: str, name: str, tag: str,

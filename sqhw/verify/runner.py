@@ -16,16 +16,22 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..hdl.emit import read_manifest
+from ..manifest import read_manifest
 from ..paths import cache_dir, data_dir
 from .harness import HARNESS_TOP, harness_verilog
 from .toolchain import use_verilator
 
 BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-fno-inline"]
-# a traced build can write a waveform (the simulator's --trace); untraced runs of it cost a
-# little more, so only `sqhw verify` builds with it. cocotb's waves option adds --trace (VCD);
-# --trace-fst after it makes the trace FST.
-TRACE_ARGS = {"fst": ["--trace-fst", "--trace-structs"], "vcd": ["--trace-structs"]}
+# a traced build can write a waveform (Verilator's FST or VCD writer compiled in); untraced
+# runs of it cost a little more, so only `sqhw verify` builds with it. The cocotb builds and
+# the programs (sqhw.verify.program) both take their flags from here.
+TRACE_ARGS = {"fst": ["--trace-fst", "--trace-structs"], "vcd": ["--trace", "--trace-structs"]}
+
+
+def cocotb_trace_args(trace: str) -> list[str]:
+    """TRACE_ARGS for a cocotb build: its waves option adds --trace (VCD) itself, and
+    --trace-fst after it makes the trace FST."""
+    return [arg for arg in TRACE_ARGS[trace] if arg != "--trace"]
 
 
 class BuildError(RuntimeError):
@@ -111,7 +117,7 @@ def build(design_dirs, lanes: int, cache: Path | None = None, trace: str | None 
     harness = harness_verilog(manifests, lanes)
     if trace is not None and trace not in TRACE_ARGS:
         raise ValueError(f"trace: expected one of {', '.join(TRACE_ARGS)}, got {trace!r}")
-    args = BUILD_ARGS + (TRACE_ARGS[trace] if trace else [])
+    args = BUILD_ARGS + (cocotb_trace_args(trace) if trace else [])
     key = _digest([s.read_text() for s in sources] + [harness], args)
     top = manifests[0]["top"]
     build_dir = (cache or default_cache()) / f"{top}-{key}"

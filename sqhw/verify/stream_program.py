@@ -6,7 +6,7 @@ The RTL under test sits in the lanes harness (sqhw.verify.harness: `lanes` copie
 design, their ports side by side); the generated C++ main (`main_cpp`) clocks it. Every
 (design k, lane j) is a stream of its own, with its own handshake:
 - it reads its term payloads from PREFIX{k}_{j}.terms: little-endian uint32 words,
-  `words(width)` per term, each term laid out as the manifest's `terms` payload;
+  `streams.words(width)` per term, each term laid out as the manifest's `terms` payload;
 - it offers one term per cycle on terms valid / ready, takes a result beat whenever result
   valid and ready are both high, and after the run writes every result payload to
   PREFIX{k}_{j}.results the same way (in bulk: nothing is written per cycle);
@@ -24,21 +24,14 @@ to +sqhw_wave=FILE (every half cycle).
 
 from __future__ import annotations
 
+from ..manifest import port_width
 from .harness import HARNESS_TOP, port_name
+from .streams import words
 
 PROGRAM = "sqhw_stream"
 ALWAYS = 1 << 16  # +sqhw_valid / +sqhw_ready of a stream that never drops
 TAIL = 8          # cycles past the latency that the program watches for extra results
 MAX_LANES = 32    # a harness port's valid / ready bits are read as one 64-bit word
-
-
-def words(width: int) -> int:
-    """uint32 words per payload of `width` bits in the stream files."""
-    return -(-width // 32)
-
-
-def payload_width(manifest: dict, port: str) -> int:
-    return next(p["width"] for p in manifest["ports"] if p["name"] == port)
 
 
 def stream_kind(manifest: dict) -> None:
@@ -149,8 +142,8 @@ def main_cpp(manifests: list[dict], lanes: int, trace: str | None = None) -> str
     n = len(manifests)
     table, drive, observe = [], [], []
     for k, m in enumerate(manifests):
-        width = payload_width(m, "terms__payload")
-        result_width = payload_width(m, "result__payload")
+        width = port_width(m, "terms__payload")
+        result_width = port_width(m, "result__payload")
         last = m["inputs"]["terms"]["payload"]["last"]["offset"]
         table.append(f"    {{{width}, {result_width}, {last}, {m['latency']}}},")
         p = {name: f"top.{cpp_name(port_name(k, name))}" for name in (

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hdl.emit import read_manifest
+from ..manifest import port_width, read_manifest
 from . import stream_program as S
 from .harness import HARNESS_TOP, harness_verilog
 from .mac_vectors import dots, ranges
-from .program import TRACE_ARGS
 from .program import build as build_program
 from .replay import mismatches, records
-from .streams import field_values, mac_term_values, payload_words
+from .runner import TRACE_ARGS
+from .streams import field_values, mac_term_values, payload_words, words
 from .sweep_run import cpu_seconds
 
 MAX_EXAMPLES = 10
@@ -61,14 +61,14 @@ def lane_split(vs, lanes: int) -> list[tuple[np.ndarray, np.ndarray]]:
 def write_terms(prefix: str, k: int, manifest: dict, vs, lanes: int) -> list[np.ndarray]:
     """Write design k's term files (one per lane); returns each lane's dot indices."""
     payload = manifest["inputs"]["terms"]["payload"]
-    width = S.payload_width(manifest, "terms__payload")
+    width = port_width(manifest, "terms__payload")
     _, lengths = dots(vs)
     lane_dots = []
     for j, (terms, d) in enumerate(lane_split(vs, lanes)):
         inputs = {n: vs.inputs[n][terms] for n in ("a", "b", "last")}
         inputs.update({n: vs.inputs[n][d] for n in ("sa", "sb") if n in vs.inputs})
-        words = payload_words(payload, mac_term_values(inputs, lengths[d]), width)
-        words.tofile(f"{prefix}{k}_{j}.terms")
+        term_words = payload_words(payload, mac_term_values(inputs, lengths[d]), width)
+        term_words.tofile(f"{prefix}{k}_{j}.terms")
         lane_dots.append(d)
     return lane_dots
 
@@ -76,16 +76,16 @@ def write_terms(prefix: str, k: int, manifest: dict, vs, lanes: int) -> list[np.
 def read_results(prefix: str, k: int, manifest: dict, lane_dots: list[np.ndarray],
                  size: int) -> dict[str, np.ndarray]:
     """Design k's outputs per dot product, in the vector set's order (`size` dots)."""
-    width = S.payload_width(manifest, "result__payload")
+    width = port_width(manifest, "result__payload")
     fields = manifest["outputs"]["result"]["payload"]
     got = {}
     for j, d in enumerate(lane_dots):
         path = Path(f"{prefix}{k}_{j}.results")
         raw = np.fromfile(path, dtype="<u4")
-        if raw.size != d.size * S.words(width):
-            raise RuntimeError(f"{manifest['top']} lane {j}: {raw.size // S.words(width)} "
+        if raw.size != d.size * words(width):
+            raise RuntimeError(f"{manifest['top']} lane {j}: {raw.size // words(width)} "
                                f"results for {d.size} dot products")
-        raw = raw.reshape(d.size, S.words(width))
+        raw = raw.reshape(d.size, words(width))
         for name, f in fields.items():
             values = field_values(raw, f["offset"], f["width"], bool(f.get("signed")))
             if name not in got:

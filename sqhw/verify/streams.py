@@ -32,12 +32,17 @@ def fields_word(payload: dict, values: dict[str, np.ndarray]) -> list[int]:
     return words
 
 
+def words(width: int) -> int:
+    """uint32 words of a `width`-bit value, lowest first: in the stream program's files, the
+    sweep program's listed mismatches and DPI's svBitVecVal."""
+    return -(-width // 32)
+
+
 def payload_words(payload: dict, values: dict[str, np.ndarray], width: int) -> np.ndarray:
-    """`fields_word` as a (rows, ceil(width / 32)) uint32 array, lowest word first (the
-    stream program's files); fields of up to 64 bits."""
+    """`fields_word` as a (rows, words(width)) uint32 array, lowest word first (the stream
+    program's files); fields of up to 64 bits."""
     count = len(next(iter(values.values())))
-    words = -(-width // 32)
-    out = np.zeros((count, words + 1), dtype=np.uint64)  # a spare word for the last carry
+    out = np.zeros((count, words(width) + 1), dtype=np.uint64)  # a spare for the last carry
     for name, column in values.items():
         f = payload[name]
         if f["width"] > 64 or f["offset"] + f["width"] > width:
@@ -51,7 +56,7 @@ def payload_words(payload: dict, values: dict[str, np.ndarray], width: int) -> n
             out[:, word] |= (chunk << np.uint64(shift)) & np.uint64(0xFFFFFFFF)
             if shift:
                 out[:, word + 1] |= chunk >> np.uint64(32 - shift)
-    return out[:, :words].astype(np.uint32)
+    return out[:, :words(width)].astype(np.uint32)
 
 
 def field_values(words: np.ndarray, offset: int, width: int, signed: bool = False

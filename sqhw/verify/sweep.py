@@ -1,44 +1,58 @@
-"""A self-driving harness that sweeps every input code of datapath designs (mul, cvt) at
-Verilator's speed, and the numpy side that checks what it wrote.
+"""A self-driving harness that sweeps every input code of datapath designs (mul, cvt) and
+checks every output against expected words, all at Verilator's speed.
 
 The harness (top `sqhw_sweep`) holds `lanes` copies of each design. A counter enumerates the
 input space in order: lane j of batch c takes vector v = c * lanes + j; a multiplier takes
 a = v >> b_bits, b = v & (2**b_bits - 1); a converter takes i = v. Run-time words that a
 converter has besides its code (m, zero_point, random) are a hash of v and the seed
-(`stimulus_word`), computed the same way here. Each design's outputs go to a binary file
-through DPI calls that write raw words (no text formatting per cycle); every lane's value
-is sign- or zero-extended into a slot of 8, 16, 32, 64 or a multiple of 32 bits, so numpy
-reads the file as plain integer arrays.
+(sqhw.verify.sweep_expected.stimulus_word computes the same). When a lane's outputs for
+vector v are valid, the lane hands them to a DPI function of the C++ program (`main_cpp`),
+which compares every bit of every output with the expected words that Python wrote from
+sqhw.ref beforehand (sqhw.verify.sweep_expected; memory-mapped, `want_files` names them),
+counts the vectors it checked and writes the first LISTED mismatching vectors of each design
+(index and the words that came out) to a file. Nothing is written per vector otherwise.
 
 The RTL under test is the generated deliverable, untouched; the harness only wires copies
-of it to counters and to the writers. A small C++ main (`main_cpp`) clocks it, so Verilator
-builds the whole sweep as one program (no simulator interface, no Python in the loop;
-sqhw.verify.sweep_run). Expected values come from sqhw.ref (via
-sqhw.verify.vectors.expected, or exact integer tables for products wider than 62 bits).
+of it to counters and to the checks. Verilator builds harness and main as one program (no
+simulator interface, no Python in the loop; sqhw.verify.sweep_run runs it).
 """
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import numpy as np
 
-from .. import ref
 from ..formats import parse
+from ..manifest import port_width
+from .streams import words
 
 SWEEP_TOP = "sqhw_sweep"
-CHUNK = 1 << 20  # vectors compared at a time (bounds memory on 16.7 M-vector sweeps)
 HASH = 0x9E3779B1  # Fibonacci hashing: golden-ratio multiplier mod 2**32
 MAX_WORD = 32      # run-time words wider than this are not hashed here
+LISTED = 1000      # mismatching vectors per design whose outputs the program writes out
+UNHELD = -1        # the shift of a wide expected value that its port cannot hold
+SUMMARY = "summary.json"
 
 
 def slot_bits(width: int) -> int:
-    """The bits one lane's value takes in the output file."""
+    """The bits of one expected value of a narrow output (up to 63 bits) in its file: one
+    more than the port has, so that a value the port cannot hold is written as 2**width,
+    which no output equals."""
     for s in (8, 16, 32, 64):
-        if width <= s:
+        if width < s:
             return s
-    return -(-width // 32) * 32
+    raise ValueError(f"a {width}-bit output is wide: its expected values are (odd, shift) "
+                     "pairs (want_files)")
+
+
+def want_files(width: int) -> list[tuple[str, np.dtype]]:
+    """(file suffix, dtype) of the expected values of a `width`-bit output, one per vector:
+    up to 63 bits the value's low `width` bits (two's complement) as an unsigned integer of
+    `slot_bits`; wider, a value odd * 2**shift: the int32 odd (.want) and the int16 shift
+    (.shift), every bit of the output compared (zeros below, sign copies above). A value the
+    port cannot hold: 2**width, or shift UNHELD."""
+    if width < 64:
+        return [("want", np.dtype(f"<u{slot_bits(width) // 8}"))]
+    return [("want", np.dtype("<i4")), ("shift", np.dtype("<i2"))]
 
 
 def sweep_kind(manifest: dict) -> str:
@@ -63,7 +77,7 @@ def word_inputs(manifest: dict) -> list[tuple[str, int]]:
     """Run-time inputs (name, width) driven with hashed words: every input port that is not
     an enumerated code, in manifest order."""
     codes = {n for n, _ in code_inputs(manifest)}
-    out = [(n, _width(manifest, n)) for n in manifest["inputs"] if n not in codes]
+    out = [(n, port_width(manifest, n)) for n in manifest["inputs"] if n not in codes]
     for name, width in out:
         if width > MAX_WORD:
             raise ValueError(f"{manifest['top']}: input {name} is {width} bits; the sweep "
@@ -73,12 +87,8 @@ def word_inputs(manifest: dict) -> list[tuple[str, int]]:
 
 def outputs(manifest: dict) -> list[tuple[str, int, bool]]:
     """(name, width, signed) of every output port, manifest order."""
-    return [(n, _width(manifest, n), bool(spec.get("signed", False)))
+    return [(n, port_width(manifest, n), bool(spec.get("signed", False)))
             for n, spec in manifest["outputs"].items()]
-
-
-def _width(manifest: dict, name: str) -> int:
-    return next(p["width"] for p in manifest["ports"] if p["name"] == name)
 
 
 def lanes_of(manifest: dict, lanes: int) -> int:
@@ -86,17 +96,14 @@ def lanes_of(manifest: dict, lanes: int) -> int:
     return min(lanes, 1 << space_bits(manifest))
 
 
-def stimulus_word(v: np.ndarray, seed: int, salt: int, width: int) -> np.ndarray:
-    """The run-time word of vector v: the top `width` bits of ((v ^ seed ^ salt*2**24) *
-    HASH) mod 2**32, as the harness computes it."""
-    key = (np.asarray(v, dtype=np.uint64) ^ np.uint64((seed ^ (salt << 24)) & 0xFFFFFFFF))
-    h = (key * np.uint64(HASH)) & np.uint64(0xFFFFFFFF)
-    return (h >> np.uint64(32 - width)).astype(np.int64)
+def listed_bytes(manifest: dict) -> int:
+    """One listed mismatch: the vector index (uint64), then each output's words."""
+    return 8 + 4 * sum(words(w) for _, w, _ in outputs(manifest))
 
 
 def sweep_verilog(manifests: list[dict], lanes: int) -> str:
     """The harness module (SystemVerilog): see the module docstring. Plusarg sqhw_seed=S: the
-    run-time words' seed; the outputs go through DPI writers (`writers`, `main_cpp`)."""
+    run-time words' seed; every lane hands its outputs to `sqhw_check_d{k}` (`main_cpp`)."""
     if not isinstance(lanes, int) or lanes < 4 or lanes & (lanes - 1):
         raise ValueError(f"lanes: expected a power of two >= 4, got {lanes!r}")
     tops = [m["top"] for m in manifests]
@@ -108,64 +115,179 @@ def sweep_verilog(manifests: list[dict], lanes: int) -> str:
              "  initial begin",
              '    if (!$value$plusargs("sqhw_seed=%d", seed)) seed = 0;',
              "  end"]
-    lines += [f"  import \"DPI-C\" function void {writer}(input bit [{bits - 1}:0] words);"
-              for writer, bits, _ in writers(manifests, lanes)]
     finished = []
     for k, manifest in enumerate(manifests):
+        ports = ", ".join(f"input bit [{w - 1}:0] o{i}"
+                          for i, (_, w, _) in enumerate(outputs(manifest)))
+        lines.append(f"  import \"DPI-C\" function void {_checker(k)}(input longint unsigned "
+                     f"batch, input int unsigned lane, {ports});")
         lines += _design_lines(k, manifest, lanes_of(manifest, lanes))
         finished.append(f"d{k}_finished")
     lines += [f"  assign done = {' & '.join(finished)};", "endmodule", ""]
     return "\n".join(lines)
 
 
-def _writer(k: int, name: str) -> str:
-    return f"sqhw_put_d{k}_{name}"
-
-
-def writers(manifests: list[dict], lanes: int) -> list[tuple[str, int, int]]:
-    """(DPI function, bits, design) per design and output, in file order: the record of one
-    cycle of design k is its outputs' lane slots one after the other."""
-    return [(_writer(k, name), lanes_of(m, lanes) * slot_bits(width), k)
-            for k, m in enumerate(manifests) for name, width, _ in outputs(m)]
+def _checker(k: int) -> str:
+    return f"sqhw_check_d{k}"
 
 
 def cycles(manifests: list[dict], lanes: int) -> int:
-    """Clock cycles until every design has written its last record."""
+    """Clock cycles until every design has handed over its last batch."""
     return max((1 << space_bits(m)) // lanes_of(m, lanes) + m["latency"] for m in manifests)
 
 
+PRELUDE = r"""
+struct Design {
+    const char* top;
+    uint64_t total, lanes;
+    uint64_t checked = 0, mismatches = 0, repeated = 0, outside = 0;
+    std::vector<uint64_t> seen;  // one bit per vector: every vector is checked exactly once
+    std::FILE* listed = nullptr;
+    // a vector's outputs arrived: false when it is outside the space or came before
+    bool arrive(uint64_t v) {
+        if (v >= total) { ++outside; return false; }
+        uint64_t& bits = seen[v >> 6];
+        const uint64_t bit = 1ull << (v & 63);
+        if (bits & bit) { ++repeated; return false; }
+        bits |= bit;
+        ++checked;
+        return true;
+    }
+    void mismatch(uint64_t v, const svBitVecVal* const* got, const int* counts, int n) {
+        if (mismatches++ >= LISTED) return;
+        std::fwrite(&v, 8, 1, listed);
+        for (int i = 0; i < n; ++i) std::fwrite(got[i], 4, counts[i], listed);
+    }
+};
+
+// an output of up to 63 bits, its low `width` bits
+static inline uint64_t narrow(const svBitVecVal* got, int width) {
+    uint64_t value = got[0];
+    if (width > 32) value |= (uint64_t)got[1] << 32;
+    return value & ((1ull << width) - 1);
+}
+
+// an output of n words (the top word's bits below `top_mask`) against odd * 2**shift
+static inline bool same_wide(const svBitVecVal* got, int n, uint32_t top_mask, int32_t odd,
+                             int shift) {
+    if (shift == UNHELD) return false;
+    const int64_t chunk = (int64_t)odd << (shift & 31);  // |odd| < 2**31: 63 bits at most
+    const int word = shift >> 5;
+    const uint32_t sign = chunk < 0 ? 0xFFFFFFFFu : 0;
+    for (int i = 0; i < n; ++i) {
+        uint32_t want = i < word ? 0 : i == word ? (uint32_t)chunk
+                      : i == word + 1 ? (uint32_t)((uint64_t)chunk >> 32) : sign;
+        uint32_t have = got[i];
+        if (i == n - 1) { want &= top_mask; have &= top_mask; }
+        if (have != want) return false;
+    }
+    return true;
+}
+
+// the expected values: a file of `count` entries of `size` bytes, memory-mapped
+static const void* map_file(const std::string& path, uint64_t count, uint64_t size) {
+    const int fd = open(path.c_str(), O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) { std::perror(path.c_str()); std::exit(2); }
+    if ((uint64_t)st.st_size != count * size) {
+        std::fprintf(stderr, "%s: %lld bytes, expected %llu\n", path.c_str(),
+                     (long long)st.st_size, (unsigned long long)(count * size));
+        std::exit(2);
+    }
+    void* at = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (at == MAP_FAILED) { std::perror(path.c_str()); std::exit(2); }
+    return at;
+}
+"""
+
+
+def _cpp_check(k: int, manifest: dict, lanes: int) -> tuple[str, str]:
+    """(the expected arrays and DPI check function of design k, the lines mapping them)."""
+    outs = outputs(manifest)
+    decls, maps, tests = [], [], []
+    for i, (name, width, _) in enumerate(outs):
+        for suffix, dtype in want_files(width):
+            ctype = {"u": "uint", "i": "int"}[dtype.kind] + f"{8 * dtype.itemsize}_t"
+            var = f"want_{k}_{i}_{suffix}"
+            decls.append(f"static const {ctype}* {var};")
+            maps.append(f"    {var} = (const {ctype}*)map_file(prefix + \"{k}_{name}.{suffix}\", "
+                        f"designs[{k}].total, {dtype.itemsize});")
+        if width < 64:
+            tests.append(f"narrow(o{i}, {width}) == want_{k}_{i}_want[v]")
+        else:
+            top = (1 << (width % 32)) - 1 if width % 32 else 0xFFFFFFFF
+            tests.append(f"same_wide(o{i}, {words(width)}, 0x{top:08x}u, want_{k}_{i}_want[v], "
+                         f"want_{k}_{i}_shift[v])")
+    args = ", ".join(f"const svBitVecVal* o{i}" for i in range(len(outs)))
+    got = ", ".join(f"o{i}" for i in range(len(outs)))
+    counts = ", ".join(str(words(w)) for _, w, _ in outs)
+    function = "\n".join(decls) + f"""
+extern "C" void {_checker(k)}(unsigned long long batch, unsigned int lane, {args}) {{
+    Design& d = designs[{k}];
+    const uint64_t v = batch * {lanes} + lane;
+    if (!d.arrive(v)) return;
+    if ({' && '.join(tests)}) return;
+    const svBitVecVal* got[] = {{{got}}};
+    const int counts[] = {{{counts}}};
+    d.mismatch(v, got, counts, {len(outs)});
+}}"""
+    return function, "\n".join(maps)
+
+
 def main_cpp(manifests: list[dict], lanes: int) -> str:
-    """The C++ program around the harness: the DPI writers (raw 32-bit words to
-    PREFIX{k}.bin, PREFIX from +sqhw_out=), reset for two cycles, clock until `done`; exit 3
-    after twice the cycles the sweep needs, so a hang is an error."""
+    """The C++ program around the harness: maps the expected values PREFIX{k}_{output}.want
+    (and .shift; PREFIX from +sqhw_out=), resets for two cycles, clocks until `done`, then
+    writes PREFIXsummary.json (per design: vectors checked, mismatches, repeated or outside
+    the space) and PREFIX{k}.listed (the first LISTED mismatches, `listed_bytes` each).
+    Exit 3 after twice the cycles the sweep needs (a hang is an error), 2 on a bad file."""
     limit = 2 * (cycles(manifests, lanes) + 16)
-    puts = "\n".join(f"extern \"C\" void {writer}(const svBitVecVal* words) {{ "
-                     f"std::fwrite(words, 4, {bits // 32}, files[{k}]); }}"
-                     for writer, bits, k in writers(manifests, lanes))
+    checks = [_cpp_check(k, m, lanes_of(m, lanes)) for k, m in enumerate(manifests)]
+    table = ",\n".join(f"    {{\"{m['top']}\", {1 << space_bits(m)}ull, {lanes_of(m, lanes)}}}"
+                       for m in manifests)
     return f"""// test program: generated by sqhw.verify.sweep, not a deliverable
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "V{SWEEP_TOP}.h"
 #include "V{SWEEP_TOP}__Dpi.h"
 #include "verilated.h"
 
-static std::FILE* files[{len(manifests)}];
-{puts}
+static const uint64_t LISTED = {LISTED};
+static const int UNHELD = {UNHELD};
+{PRELUDE}
+static std::vector<Design> designs = {{
+{table}
+}};
+
+{chr(10).join(function for function, _ in checks)}
 
 int main(int argc, char** argv) {{
     VerilatedContext context;
     context.commandArgs(argc, argv);
     std::string prefix = context.commandArgsPlusMatch("sqhw_out=");
-    prefix = prefix.empty() ? "sweep-" : prefix.substr(10);
-    for (int k = 0; k < {len(manifests)}; ++k) {{
-        files[k] = std::fopen((prefix + std::to_string(k) + ".bin").c_str(), "wb");
-        if (!files[k]) {{ std::perror(prefix.c_str()); return 2; }}
+    if (prefix.empty()) {{ std::fprintf(stderr, "+sqhw_out=PREFIX is required\\n"); return 2; }}
+    prefix = prefix.substr(10);
+    for (std::size_t k = 0; k < designs.size(); ++k) {{
+        Design& d = designs[k];
+        d.seen.assign((d.total + 63) / 64, 0);
+        const std::string name = prefix + std::to_string(k) + ".listed";
+        d.listed = std::fopen(name.c_str(), "wb");
+        if (!d.listed) {{ std::perror(name.c_str()); return 2; }}
     }}
+{chr(10).join(maps for _, maps in checks)}
     V{SWEEP_TOP} top{{&context}};
     top.clk = 0;
     top.rst = 1;
     top.eval();
-    for (unsigned long long cycle = 0; cycle < {limit}ULL; ++cycle) {{
+    unsigned long long cycle = 0;
+    for (; cycle < {limit}ULL; ++cycle) {{
         top.clk = 1;
         top.eval();
         top.clk = 0;
@@ -175,7 +297,21 @@ int main(int argc, char** argv) {{
     }}
     const int finished = top.done;
     top.final();
-    for (int k = 0; k < {len(manifests)}; ++k) std::fclose(files[k]);
+    std::FILE* f = std::fopen((prefix + "{SUMMARY}").c_str(), "w");
+    if (!f) {{ std::perror(prefix.c_str()); return 2; }}
+    std::fprintf(f, "{{\\"finished\\": %s, \\"cycles\\": %llu, \\"designs\\": [",
+                 finished ? "true" : "false", cycle);
+    for (std::size_t k = 0; k < designs.size(); ++k) {{
+        const Design& d = designs[k];
+        std::fclose(d.listed);
+        std::fprintf(f, "%s\\n {{\\"top\\": \\"%s\\", \\"vectors\\": %llu, \\"checked\\": %llu, "
+                     "\\"mismatches\\": %llu, \\"repeated\\": %llu, \\"outside\\": %llu}}",
+                     k ? "," : "", d.top, (unsigned long long)d.total,
+                     (unsigned long long)d.checked, (unsigned long long)d.mismatches,
+                     (unsigned long long)d.repeated, (unsigned long long)d.outside);
+    }}
+    std::fprintf(f, "\\n]}}\\n");
+    std::fclose(f);
     return finished ? 0 : 3;
 }}
 """
@@ -190,20 +326,17 @@ def _design_lines(k: int, manifest: dict, lanes: int) -> list[str]:
     d = f"d{k}"
     lines = [f"  // design {k}: {manifest['top']}, {lanes} lanes, {batches} batches",
              f"  reg [{count_bits - 1}:0] {d}_count;", f"  reg {d}_run, {d}_finished;",
-             f"  reg [{count_bits}:0] {d}_wrote;"]
+             f"  reg [{count_bits}:0] {d}_batch;", f"  wire {d}_check;"]
     valid = f"{d}_run"
     if latency:
         lines += [f"  reg [{latency - 1}:0] {d}_pipe;"]
         valid = f"{d}_pipe[{latency - 1}]"
-    outs = outputs(manifest)
-    for name, width, _ in outs:
-        lines.append(f"  wire [{lanes * width - 1}:0] {d}_{name};")
-        lines.append(f"  wire [{lanes * slot_bits(width) - 1}:0] {d}_{name}_slots;")
     shift = f"{{{d}_pipe[{latency - 2}:0], {d}_run}}" if latency > 1 else f"{d}_run"
     lines += [
+        f"  assign {d}_check = !rst && {valid} && !{d}_finished;",
         "  always @(posedge clk) begin",
         "    if (rst) begin",
-        f"      {d}_count <= 0; {d}_run <= 1; {d}_finished <= 0; {d}_wrote <= 0;",
+        f"      {d}_count <= 0; {d}_run <= 1; {d}_finished <= 0; {d}_batch <= 0;",
         *([f"      {d}_pipe <= 0;"] if latency else []),
         "    end else begin",
         *([f"      {d}_pipe <= {shift};"] if latency else []),
@@ -211,12 +344,9 @@ def _design_lines(k: int, manifest: dict, lanes: int) -> list[str]:
         f"        {d}_count <= {d}_count + 1;",
         f"        if ({d}_count == {count_bits}'d{batches - 1}) {d}_run <= 0;",
         "      end",
-        f"      if ({valid} && !{d}_finished) begin",
-        *[f"        {_writer(k, name)}({d}_{name}_slots);" for name, _, _ in outs],
-        f"        {d}_wrote <= {d}_wrote + 1;",
-        f"        if ({d}_wrote == {count_bits + 1}'d{batches - 1}) begin",
-        f"          {d}_finished <= 1;",
-        "        end",
+        f"      if ({d}_check) begin",
+        f"        {d}_batch <= {d}_batch + 1;",
+        f"        if ({d}_batch == {count_bits + 1}'d{batches - 1}) {d}_finished <= 1;",
         "      end",
         "    end",
         "  end"]
@@ -234,194 +364,13 @@ def _design_lines(k: int, manifest: dict, lanes: int) -> list[str]:
         body.append(f"    wire [31:0] {name}_key = 32'(v) ^ seed ^ (32'd{salt} << 24);")
         body.append(f"    wire [31:0] {name}_hash = {name}_key * 32'h{HASH:08x};")
         conns.append(f".{name}({name}_hash[31:{32 - width}])")
-    for name, width, is_signed in outs:
-        conns.append(f".{name}({d}_{name}[j*{width} +: {width}])")
-        pad = slot_bits(width) - width
-        value = f"{d}_{name}[j*{width} +: {width}]"
-        fill = f"{d}_{name}[j*{width} + {width - 1}]" if is_signed else "1'b0"
-        extended = f"{{{{{pad}{{{fill}}}}}, {value}}}" if pad else value
-        body.append(f"    assign {d}_{name}_slots[j*{slot_bits(width)} +: {slot_bits(width)}]"
-                    f" = {extended};")
-    body += [f"    {manifest['top']} dut ({', '.join(conns)});", "  end endgenerate"]
+    outs = outputs(manifest)
+    for i, (name, width, _) in enumerate(outs):
+        body.append(f"    wire [{width - 1}:0] o{i};")
+        conns.append(f".{name}(o{i})")
+    got = ", ".join(f"o{i}" for i in range(len(outs)))
+    body += [f"    {manifest['top']} dut ({', '.join(conns)});",
+             f"    always @(posedge clk) if ({d}_check) "
+             f"{_checker(k)}(64'({d}_batch), 32'(j), {got});",
+             "  end endgenerate"]
     return lines + body
-
-
-def record_layout(manifest: dict, lanes: int) -> list[tuple[str, int, int, bool]]:
-    """(output, byte offset in a record, slot bits, signed) per output; a record is one
-    cycle's writes of one design."""
-    layout, at = [], 0
-    for name, width, is_signed in outputs(manifest):
-        layout.append((name, at, slot_bits(width), is_signed))
-        at += lanes * slot_bits(width) // 8
-    return layout
-
-
-def record_bytes(manifest: dict, lanes: int) -> int:
-    return sum(lanes * slot_bits(w) // 8 for _, w, _ in outputs(manifest))
-
-
-def file_bytes(manifest: dict, lanes: int) -> int:
-    """The size of a design's whole output file."""
-    lanes = lanes_of(manifest, lanes)
-    return (1 << space_bits(manifest)) // lanes * record_bytes(manifest, lanes)
-
-
-def read_outputs(path: Path, manifest: dict, lanes: int, start: int = 0,
-                 stop: int | None = None, whole: bool = True) -> dict[str, np.ndarray]:
-    """Vectors [start, stop) of a design's output file: per output an int64 array (slots
-    up to 64 bits) or a (batches, lanes, slot/32) uint32 array of little-endian words (wider;
-    a view into the records, not a copy). `whole`: the file must have its final size (a file
-    still being written is read up to `stop` only)."""
-    lanes = lanes_of(manifest, lanes)
-    total = 1 << space_bits(manifest)
-    stop = total if stop is None else stop
-    size = record_bytes(manifest, lanes)
-    if start % lanes or stop % lanes:
-        raise ValueError(f"read_outputs: [{start}, {stop}) is not whole batches of {lanes}")
-    expected_size = file_bytes(manifest, lanes)
-    actual = Path(path).stat().st_size
-    if actual != expected_size and (whole or actual < stop // lanes * size):
-        raise RuntimeError(f"{path}: {actual} bytes, expected {expected_size} "
-                           f"({total // lanes} records of {size})")
-    raw = np.fromfile(path, dtype=np.uint8, count=(stop - start) // lanes * size,
-                      offset=start // lanes * size).reshape(-1, size)
-    got = {}
-    for name, offset, slot, is_signed in record_layout(manifest, lanes):
-        part = raw[:, offset:offset + lanes * slot // 8]
-        if slot <= 64:  # exact in int64 compares (slots below 64 bits stay as they are)
-            dtype = np.dtype(f"<{'i' if is_signed else 'u'}{slot // 8}")
-            got[name] = np.ascontiguousarray(part).view(dtype).reshape(-1)
-            if slot == 64:
-                got[name] = got[name].astype(np.int64)
-        else:  # a view of the records (lanes >= 4: every field starts at a whole word)
-            got[name] = part.view("<u4").reshape(part.shape[0], lanes, slot // 32)
-    return got
-
-
-def sweep_inputs(manifest: dict, seed: int, start: int, stop: int) -> dict[str, np.ndarray]:
-    """The inputs the harness gives vectors [start, stop) (port values)."""
-    v = np.arange(start, stop, dtype=np.int64)
-    inputs, at = {}, space_bits(manifest)
-    for name, bits in code_inputs(manifest):
-        at -= bits
-        inputs[name] = (v >> at) & ((1 << bits) - 1)
-    for salt, (name, width) in enumerate(word_inputs(manifest), start=1):
-        inputs[name] = stimulus_word(v, seed, salt, width)
-    return inputs
-
-
-def expected_outputs(manifest: dict, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """sqhw.ref's outputs, shaped as read_outputs gives them (words for wide slots)."""
-    from .vectors import Vectors, expected
-
-    wide = [(name, width) for name, width, _ in outputs(manifest) if slot_bits(width) > 64]
-    if not wide:
-        return expected(manifest, Vectors(manifest["kind"], inputs, {}))
-    if manifest["kind"] != "mul" or [n for n, _ in wide] != ["p"]:
-        raise ValueError(f"{manifest['top']}: outputs past 64 bits are checked for "
-                         "multiplier products only")
-    return wide_products(manifest, inputs["a"], inputs["b"], slot_bits(wide[0][1]))
-
-
-@functools.lru_cache(maxsize=None)
-def _odd_parts(fmt) -> tuple[np.ndarray, np.ndarray]:
-    """Every code's exact integer (sqhw.ref.integer_table) as odd << zeros, odd signed."""
-    table = [int(t) for t in ref.integer_table(fmt)]
-    zeros = [(abs(t) & -abs(t)).bit_length() - 1 if t else 0 for t in table]
-    odd = [t >> z for t, z in zip(table, zeros)]  # exact: the low z bits are zero
-    if max(abs(o) for o in odd).bit_length() > 31:
-        raise ValueError(f"{fmt.name}: significands past 31 bits")
-    return np.array(odd, dtype=np.int64), np.array(zeros, dtype=np.int64)
-
-
-def wide_products(manifest: dict, a: np.ndarray, b: np.ndarray, slot: int
-                  ) -> dict[str, np.ndarray]:
-    """Exact products a * b (sqhw.ref's integers) as two's-complement words of `slot` bits,
-    0 where an operand is NaN/Inf (special = 1): the multiplier's p and special.
-
-    value = v << s with v = odd_a * odd_b: when |v| < 2**31, v << (s % 32) fits in 63 bits,
-    so the value is that chunk in words s//32 and s//32 + 1, zeros below and sign bits above."""
-    a_fmt, b_fmt = (parse(manifest["inputs"][n]["format"]) for n in ("a", "b"))
-    (oa, za), (ob, zb) = _odd_parts(a_fmt), _odd_parts(b_fmt)
-    finite = np.isfinite(a_fmt.table[a]) & np.isfinite(b_fmt.table[b])
-    v = np.where(finite, oa[a] * ob[b], 0)
-    if np.abs(v).max(initial=0) >= 1 << 31:
-        raise ValueError(f"{manifest['top']}: products of significands past 31 bits")
-    shift = np.where(finite, za[a] + zb[b], 0)
-    low, chunk = shift // 32, v << (shift % 32)  # |chunk| < 2**62
-    count = slot // 32
-    sign = np.where(v < 0, np.uint32(0xFFFFFFFF), np.uint32(0))  # the words above the chunk
-    words = np.where(np.arange(count) > (low + 1)[:, None], sign[:, None], np.uint32(0))
-    flat = words.reshape(-1)  # a view: word j of vector i at i * count + j
-    at = np.arange(v.size) * count + low
-    flat[at] = chunk & 0xFFFFFFFF
-    high = low + 1 < count
-    flat[at[high] + 1] = (chunk[high] >> 32) & 0xFFFFFFFF
-    return {"p": words, "special": (~finite).astype(np.int8)}
-
-
-def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> np.ndarray:
-    """Boolean per vector: any output differs. Wide outputs: got (batches, lanes, words),
-    want (vectors, words)."""
-    bad = None
-    for name, w in want.items():
-        g = got[name]
-        if g.ndim == 3 and w.ndim == 2 and g.shape[0] * g.shape[1] == w.shape[0]:
-            w = w.reshape(g.shape)
-        if g.shape != w.shape:
-            raise AssertionError(f"{name}: got shape {g.shape}, expected {w.shape}")
-        diff = g != w
-        diff = diff.any(axis=-1).reshape(-1) if diff.ndim > 1 else diff
-        bad = diff if bad is None else bad | diff
-    return bad
-
-
-def _vector(values: np.ndarray, i: int) -> list | int:
-    """Vector i of an output as read_outputs gives it (a wide one: its words)."""
-    if values.ndim == 3:
-        return values[i // values.shape[1], i % values.shape[1]].tolist()
-    return np.asarray(values[i]).tolist()
-
-
-def check(manifests: list[dict], lanes: int, seed: int, prefix: str, wait=None) -> dict:
-    """Compare every design's output file (prefix{k}.bin) with sqhw.ref, a chunk at a time;
-    the files are removed as they are read. Returns {vectors, mismatches, examples,
-    designs: {top: {vectors, mismatches}}}.
-
-    `wait(path, nbytes)`: the files are still being written (the comparison overlaps the
-    simulation); it returns once path holds nbytes, and with nbytes None once the program
-    has finished (then every file must have its final size)."""
-    result = {"vectors": 0, "mismatches": 0, "examples": [], "designs": {}}
-    for k, manifest in enumerate(manifests):
-        path = Path(f"{prefix}{k}.bin")
-        row = result["designs"][manifest["top"]] = {"vectors": 0, "mismatches": 0}
-        total, step = 1 << space_bits(manifest), lanes_of(manifest, lanes)
-        chunk = max(CHUNK - CHUNK % step, step)
-        size = record_bytes(manifest, lanes_of(manifest, lanes))
-        try:
-            for start in range(0, total, chunk):
-                stop = min(start + chunk, total)
-                if wait is not None:
-                    wait(path, stop // step * size)
-                got = read_outputs(path, manifest, lanes, start, stop, whole=wait is None)
-                inputs = sweep_inputs(manifest, seed, start, stop)
-                want = expected_outputs(manifest, inputs)
-                bad = compare(got, want)
-                row["vectors"] += stop - start
-                row["mismatches"] += int(bad.sum())
-                for i in np.flatnonzero(bad)[:max(0, 10 - len(result["examples"]))]:
-                    result["examples"].append({
-                        "design": manifest["top"], "index": start + int(i),
-                        "inputs": {n: int(v[i]) for n, v in inputs.items()},
-                        "got": {n: _vector(v, int(i)) for n, v in got.items()},
-                        "want": {n: np.asarray(v[i]).tolist() for n, v in want.items()}})
-            if wait is not None:  # nothing past the last record
-                wait(None, None)
-                if path.stat().st_size != file_bytes(manifest, lanes):
-                    raise RuntimeError(f"{path}: {path.stat().st_size} bytes, expected "
-                                       f"{file_bytes(manifest, lanes)}")
-        finally:
-            path.unlink(missing_ok=True)
-        result["vectors"] += row["vectors"]
-        result["mismatches"] += row["mismatches"]
-    return result

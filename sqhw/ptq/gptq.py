@@ -7,10 +7,11 @@ columns not yet quantized. A pruning mask (N:M) keeps pruned weights at 0.
 Scales are fixed from the original weights before the first column (every calibration:
 min-max, percentile, MSE; block scales of MX / NVFP4 too), and every column rounds onto that
 grid; a value the updates push past the range saturates, and its clipping error is part of
-the error pushed onto the later columns. That is the GPTQ paper's reference and Brevitas's:
-its PTQ weight quantizers (ParameterFromStatsFromParameterScaling) take their scale from the
-weights at the first forward pass and keep it while GPTQ rewrites the weights (checked on
-Brevitas 0.13.4: after its GPTQ every scale equals the original absmax over the code range).
+the error pushed onto the later columns. That is the GPTQ paper's reference and Brevitas's
+as its PTQ example sets it up (ptq_common.quantize_model gives the weight quantizers
+ParameterFromStatsFromParameterScaling: the scale is taken from the weights at the first
+forward pass and kept while GPTQ rewrites them; checked on Brevitas 0.13.4, where after GPTQ
+every scale is the original absmax over the code range, and in tests/test_ptq.py).
 """
 
 from __future__ import annotations

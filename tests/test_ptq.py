@@ -219,6 +219,20 @@ def test_amax_code_min_is_the_full_signed_range():
         QuantSpec("mxfp4", amax_code="min")
 
 
+def test_study_rows_take_the_amax_code():
+    """`sqhw ptq --amax-code min` reaches the weight and activation specs of element formats
+    (and the row's config label, so its cache key differs); block formats keep their own."""
+    from sqhw.ptq.study import plan
+
+    rows = plan(["int4", "float4_e2m1fn", "mxfp4"], [None], False, (), "exact",
+                "percentile", amax_code="min")
+    codes = [(cfg.weight.amax_code, cfg.act.amax_code) for _, cfg in rows]
+    assert codes == [("min", "min"), ("min", "min"), ("max", "max")]
+    assert [d["config"].count("amax-to-min") for d, _ in rows] == [2, 2, 0]
+    default = plan(["int4"], [None], False, (), "exact", "percentile")
+    assert default[0][1].weight.amax_code == "max" and default[0][0] != rows[0][0]
+
+
 @pytest.mark.filterwarnings("ignore")  # Brevitas warns on import (brevitas.fx, hadamard)
 def test_gptq_and_int_grid_equal_brevitas():
     """sqhw's GPTQ with amax_code 'min' is Brevitas 0.13's as its PTQ example

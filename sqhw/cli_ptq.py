@@ -33,6 +33,10 @@ def add_parser(sub) -> None:
                    help="the percentile of --calibration percentile, in (50, 100] (default "
                    "99.999, Brevitas's PTQ default; 100 is the mean of the batches' maxima, "
                    "what Brevitas's minifloat activations use)")
+    p.add_argument("--amax-code", choices=["max", "min"], default="max",
+                   help="integer formats: the code a range maps to, max (int4: 7, default) or "
+                   "min (its magnitude: int4 8, scale = range / 2^(b-1), Brevitas's signed "
+                   "integers without narrow range); weights and activations")
     p.add_argument("--act-granularity", choices=["tensor", "token"], default="tensor",
                    help="activation scales of element formats: one per tensor, calibrated "
                    "(default), or one per token (input row of a Linear layer), taken from the "
@@ -161,7 +165,7 @@ def cmd_ptq(args) -> int:
                                args.engine, None if args.no_cache else cache_dir("ptq"),
                                progress=progress, calibration=args.calibration,
                                act_granularity=args.act_granularity,
-                               percentile=args.percentile)
+                               percentile=args.percentile, amax_code=args.amax_code)
     except (ValueError, RuntimeError) as err:
         raise CommandError(str(err)) from None
     text = table(result)

@@ -13,6 +13,8 @@ import dataclasses
 import fnmatch
 from typing import Mapping
 
+import numpy as np
+
 from ..formats import BlockScaled, Fixed, Minifloat, parse
 from ..formats.rounding import ROUNDING_MODES
 from ..sparsity import NM
@@ -20,6 +22,10 @@ from ..sparsity import NM
 GRANULARITIES = ("tensor", "channel", "group")
 SCALES = ("float", "pow2", "dyadic")
 CALIBRATIONS = ("minmax", "percentile", "mse")
+# the element value a calibrated range maps to: the format's largest ("max", int4: 7), or
+# the magnitude of its most negative ("min", int4: 8; Brevitas's signed integers without
+# narrow range: scale = amax / 2^(b-1)); the same for symmetric formats (minifloats)
+AMAX_CODES = ("max", "min")
 # the study's activation percentile: Brevitas's PTQ default, so the two calibrate alike
 ACT_PERCENTILE = 99.999
 ALGORITHMS = ("bias-correction", "smoothquant", "gptq", "srste")
@@ -39,6 +45,11 @@ class QuantSpec:
     16-bit m). calibration: "minmax", "percentile" (of |x|, `percentile`; for activations each
     calibration batch's exact percentile, averaged over the batches, as Brevitas calibrates)
     or "mse" (the clipping that minimises the squared error, searched on a grid).
+    amax_code: the element value the range (amax) maps to, so scale = amax / that value:
+    "max" the format's largest (int4: 7; every code of [-amax, amax] in range) or "min" the
+    magnitude of its most negative (int4: 8, scale = amax / 2^(b-1): Brevitas's signed
+    integer quantizers without narrow range; +amax saturates to 7/8 of itself, the grid is
+    8/7 finer). The two differ for integer formats only (minifloats are symmetric).
     """
 
     format: object
@@ -47,6 +58,7 @@ class QuantSpec:
     rounding: str = "rne"
     calibration: str = "minmax"
     percentile: float = 99.99
+    amax_code: str = "max"
 
     def __post_init__(self):
         fmt = self.format
@@ -78,18 +90,29 @@ class QuantSpec:
         _choice("scale", self.scale, SCALES)
         _choice("rounding", self.rounding, ROUNDING_MODES)
         _choice("calibration", self.calibration, CALIBRATIONS)
+        _choice("amax_code", self.amax_code, AMAX_CODES)
         if self.rounding == "stochastic":
             raise ValueError("rounding: stochastic rounding is not offered for PTQ (results "
                              "would depend on the seed); use rne, rtz, rna, floor or ceil")
         if not (isinstance(self.percentile, (int, float)) and 50 < self.percentile <= 100):
             raise ValueError(f"percentile: expected a number in (50, 100], got {self.percentile!r}")
-        if self.block and (granularity != "tensor" or self.scale != "float"):
+        if self.block and (granularity != "tensor" or self.scale != "float"
+                           or self.amax_code != "max"):
             raise ValueError(f"format: {fmt.name} is block-scaled (its own scale per block of "
-                             f"{fmt.block_size}); leave granularity='tensor' and scale='float'")
+                             f"{fmt.block_size}); leave granularity='tensor', scale='float' "
+                             "and amax_code='max'")
 
     @property
     def fmt(self):
         return self.format
+
+    @property
+    def amax_value(self) -> float:
+        """The element value a range amax maps to (scale = amax / amax_value)."""
+        if self.amax_code == "max":
+            return float(self.format.max)
+        table = self.format.table
+        return float(-table[np.isfinite(table)].min())
 
     @property
     def block(self) -> bool:
@@ -110,6 +133,8 @@ class QuantSpec:
                 parts.append(f"percentile{self.percentile:g}")
             elif self.calibration != "minmax":
                 parts.append(self.calibration)
+            if self.amax_code != "max":
+                parts.append(f"amax-to-{self.amax_code}")
         return "/".join(parts)
 
 

@@ -4,13 +4,14 @@ Columns of W (out, K) are quantized one at a time in order; each column's roundi
 weighted by the inverse Hessian of the layer's inputs (H = X^T X), is pushed onto the
 columns not yet quantized. A pruning mask (N:M) keeps pruned weights at 0.
 
-Scales: min-max scales (per tensor, channel or group) follow the weights as GPTQ updates
-them, as Brevitas's GPTQ does (its weight quantizer takes the scale from the current
-weights): each column rounds with the scale of the matrix as it stands (quantized columns
-and the updated rest), and the result is quantized once more with the scales of its final
-values. The error pushed onto later columns can grow them past the original range, which a
-scale fixed up front would clip. Block scales (MX / NVFP4) and MSE / percentile scales are
-fixed from the original weights first, so their columns round onto a fixed grid.
+Scales are fixed from the original weights before the first column (every calibration:
+min-max, percentile, MSE; block scales of MX / NVFP4 too), and every column rounds onto that
+grid; a value the updates push past the range saturates, and its clipping error is part of
+the error pushed onto the later columns. That is the GPTQ paper's reference and Brevitas's
+as its PTQ example sets it up (ptq_common.quantize_model gives the weight quantizers
+ParameterFromStatsFromParameterScaling: the scale is taken from the weights at the first
+forward pass and kept while GPTQ rewrites them; checked on Brevitas 0.13.4, where after GPTQ
+every scale is the original absmax over the code range, and in tests/test_ptq.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from .config import QuantSpec
-from .quantizer import QTensor, divide, encode, expand, group_of, quantize_weight, scale_for
+from .quantizer import QTensor, divide, encode, expand, quantize_weight
 
 BLOCK = 128
 
@@ -46,7 +47,6 @@ def gptq(w: np.ndarray, hessian: np.ndarray, spec: QuantSpec, mask: np.ndarray |
     except torch.linalg.LinAlgError:
         return _masked(grid, w, mask, spec)
     S = torch.from_numpy(np.ascontiguousarray(scale))
-    running = grid.block is None and spec.calibration == "minmax"
     keep = None if mask is None else torch.from_numpy(mask)
     Q = torch.zeros_like(W)
     k = W.shape[1]
@@ -57,7 +57,7 @@ def gptq(w: np.ndarray, hessian: np.ndarray, spec: QuantSpec, mask: np.ndarray |
         Hinv1 = hinv[start:stop, start:stop]
         for i in range(stop - start):
             col = W1[:, i]
-            s = _running_scale(Q, W1, W, start, i, stop, spec) if running else S[:, start + i]
+            s = S[:, start + i]
             codes = encode(divide(col.numpy(), s.numpy()), fmt, rounding)
             q = torch.from_numpy(fmt.decode(codes)) * s
             if keep is not None:
@@ -68,22 +68,11 @@ def gptq(w: np.ndarray, hessian: np.ndarray, spec: QuantSpec, mask: np.ndarray |
             E1[:, i] = err
         W[:, stop:] -= E1 @ hinv[start:stop, stop:]
     values = Q.numpy()
-    if running:
-        return quantize_weight(values, spec)
     codes = encode(divide(values, scale), fmt, rounding)  # exact: every value lies on the grid
     block = None
     if grid.block is not None:
         block = type(grid.block)(codes, grid.block.scales, grid.block.tensor_scale)
     return QTensor(codes, fmt, grid.scale, grid.group, block, grid.block_fmt)
-
-
-def _running_scale(Q, W1, W, start: int, i: int, stop: int, spec: QuantSpec) -> torch.Tensor:
-    """Column start + i's scale (out,) from the matrix as it stands: the columns quantized
-    so far, this block's updated rest and the columns after the block."""
-    current = torch.cat([Q[:, :start + i], W1[:, i:], W[:, stop:]], dim=1).numpy()
-    scale = scale_for(current, spec)  # (out | 1, groups)
-    column = scale[:, (start + i) // group_of(spec, current.shape[1])]
-    return torch.from_numpy(np.array(np.broadcast_to(column, (current.shape[0],))))
 
 
 def _masked(grid: QTensor, w, mask, spec) -> QTensor:

@@ -197,52 +197,62 @@ def brevitas_rows(task, tick=lambda: None, formats=None) -> list[dict]:
     Conv/Linear gets quantized weights (per channel) and inputs (per tensor, static,
     calibrated), first and last layers at the same width as the rest), calibrated on the
     same batches, with and without its GPTQ + bias correction."""
-    import copy
-
-    import torch
-    from brevitas_examples.imagenet_classification.ptq import ptq_common as bp
-
-    loader = [(batch[0], None) for batch in task.calibration]
     rows = []
-    for fmt, (quant_format, bits, exp, man) in BREVITAS_FORMATS.items():
+    for fmt in BREVITAS_FORMATS:
         if formats is not None and fmt not in formats:
             continue
         for algorithms in ((), ("gptq", "bias-correction")):
-            row = {"engine": "brevitas", "format": fmt, "sparsity": "dense",
-                   "algo": "+".join(algorithms) or "none"}
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    minifloat = {} if quant_format == "int" else dict(
-                        layerwise_first_last_mantissa_bit_width=man,
-                        layerwise_first_last_exponent_bit_width=exp,
-                        weight_mantissa_bit_width=man, weight_exponent_bit_width=exp,
-                        act_mantissa_bit_width=man, act_exponent_bit_width=exp)
-                    model = bp.quantize_model(
-                        copy.deepcopy(task.model), backend="layerwise", weight_bit_width=bits,
-                        act_bit_width=bits, bias_bit_width=None,
-                        weight_quant_granularity="per_channel",
-                        act_quant_percentile=ACT_PERCENTILE,
-                        act_quant_type="sym", scale_factor_type="float_scale",
-                        quant_format=quant_format, layerwise_first_last_bit_width=bits,
-                        uint_sym_act_for_unsigned_values=False, **minifloat)
-                    with torch.no_grad():  # initialises the weight quantizers
-                        model(*task.calibration[0])
-                    _quiet(bp.calibrate, loader, model)
-                    if "gptq" in algorithms:
-                        _quiet(bp.apply_gptq, loader, model)
-                    if "bias-correction" in algorithms:
-                        _quiet(bp.apply_bias_correction, loader, model)
-                model.eval()
-                with torch.no_grad():
-                    result = task.evaluate(lambda *x, m=model: m(*x).value
-                                           if hasattr(m(*x), "value") else m(*x))
-                rows.append({**row, "status": "ok", **result})
-            except Exception as err:  # Brevitas raises assorted errors on unusual graphs
-                rows.append({**row, "status": "error", "score": None,
-                             "error": f"{type(err).__name__}: {str(err)[:300]}"})
+            rows.append(brevitas_row(task, fmt, algorithms))
             tick()
     return rows
+
+
+def brevitas_row(task, fmt: str, algorithms: tuple[str, ...]) -> dict:
+    """One Brevitas row: format `fmt` (of BREVITAS_FORMATS), then its GPTQ and / or bias
+    correction where `algorithms` names them (in that order, as its example runs them)."""
+    import copy
+
+    import torch
+
+    with warnings.catch_warnings():  # Brevitas warns on import (optional kernels missing)
+        warnings.simplefilter("ignore")
+        from brevitas_examples.imagenet_classification.ptq import ptq_common as bp
+
+    quant_format, bits, exp, man = BREVITAS_FORMATS[fmt]
+    loader = [(batch[0], None) for batch in task.calibration]
+    row = {"engine": "brevitas", "format": fmt, "sparsity": "dense",
+           "algo": "+".join(algorithms) or "none"}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            minifloat = {} if quant_format == "int" else dict(
+                layerwise_first_last_mantissa_bit_width=man,
+                layerwise_first_last_exponent_bit_width=exp,
+                weight_mantissa_bit_width=man, weight_exponent_bit_width=exp,
+                act_mantissa_bit_width=man, act_exponent_bit_width=exp)
+            model = bp.quantize_model(
+                copy.deepcopy(task.model), backend="layerwise", weight_bit_width=bits,
+                act_bit_width=bits, bias_bit_width=None,
+                weight_quant_granularity="per_channel",
+                act_quant_percentile=ACT_PERCENTILE,
+                act_quant_type="sym", scale_factor_type="float_scale",
+                quant_format=quant_format, layerwise_first_last_bit_width=bits,
+                uint_sym_act_for_unsigned_values=False, **minifloat)
+            with torch.no_grad():  # initialises the weight quantizers
+                model(*task.calibration[0])
+            _quiet(bp.calibrate, loader, model)
+            if "gptq" in algorithms:
+                _quiet(bp.apply_gptq, loader, model)
+            if "bias-correction" in algorithms:
+                _quiet(bp.apply_bias_correction, loader, model)
+        model.eval()
+        with torch.no_grad():
+            result = task.evaluate(lambda *x, m=model: m(*x).value
+                                   if hasattr(m(*x), "value") else m(*x))
+        return {**row, "status": "ok", **result}
+    except Exception as err:  # Brevitas raises assorted errors on unusual graphs
+        return {**row, "status": "error", "score": None,
+                "error": f"{type(err).__name__}: {str(err)[:300]}"}
 
 
 def _quiet(fn, *args):

@@ -127,7 +127,7 @@ def _mse_fraction(g: np.ndarray, amax: np.ndarray, spec: QuantSpec,
 
 
 def _scale_from_amax(amax: np.ndarray, spec: QuantSpec) -> np.ndarray:
-    scale = np.where(amax > 0, amax / spec.fmt.max, 1.0)
+    scale = np.where(amax > 0, amax / spec.amax_value, 1.0)
     return round_scale(scale, spec.scale)
 
 

@@ -28,20 +28,23 @@ from .peers import PEERS, installed, missing_row, peer_formats, row_count
 def config_for(fmt_name: str, sparsity: NM | None, weights_only: bool,
                algorithms: tuple[str, ...], calibration: str = "minmax",
                act_granularity: str = "tensor", act_name: str | None = None,
-               percentile: float = ACT_PERCENTILE) -> QuantConfig:
+               percentile: float = ACT_PERCENTILE, amax_code: str = "max") -> QuantConfig:
     """`act_name`: the activations' format when it differs from the weights' (a sweep's
-    separate axes); None: both in `fmt_name`."""
+    separate axes); None: both in `fmt_name`. `amax_code`: QuantSpec's, for weights and
+    activations alike (block formats keep their own)."""
     try:
         fmt = parse(fmt_name)
         act_fmt = fmt if act_name is None else parse(act_name)
     except ValueError as err:
         raise ValueError(f"--formats: {err}") from None
     block = isinstance(fmt, BlockScaled)
-    weight = QuantSpec(fmt, granularity="tensor" if block else "channel")
+    weight = QuantSpec(fmt, granularity="tensor" if block else "channel",
+                       amax_code="max" if block else amax_code)
+    act_block = isinstance(act_fmt, BlockScaled)
     act = None if weights_only else QuantSpec(
-        act_fmt, calibration="minmax" if isinstance(act_fmt, BlockScaled) else calibration,
-        percentile=percentile,
-        granularity="tensor" if isinstance(act_fmt, BlockScaled) else act_granularity)
+        act_fmt, calibration="minmax" if act_block else calibration,
+        percentile=percentile, granularity="tensor" if act_block else act_granularity,
+        amax_code="max" if act_block else amax_code)
     if weights_only:
         algorithms = tuple(a for a in algorithms if a != "smoothquant")
     if sparsity is None:  # the N:M fine-tune only applies to the sparse rows
@@ -116,7 +119,8 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
          algorithms: tuple[str, ...], engine: str, calibration: str = "minmax",
          act_granularity: str = "tensor",
          act_name: str | None = None,
-         percentile: float = ACT_PERCENTILE) -> list[tuple[dict, QuantConfig]]:
+         percentile: float = ACT_PERCENTILE,
+         amax_code: str = "max") -> list[tuple[dict, QuantConfig]]:
     """(row description, config) of every sqhw row; bad names refused before any work.
     `act_name`: see config_for; a row whose activation format differs from its weight
     format says so in `act_format` (the study's own rows never have that key)."""
@@ -124,7 +128,7 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
     for name in formats:
         for nm in sparsities:
             cfg = config_for(name, nm, weights_only, algorithms, calibration, act_granularity,
-                             act_name, percentile)
+                             act_name, percentile, amax_code)
             act = {} if cfg.act is None or cfg.act.fmt == cfg.weight.fmt else \
                 {"act_format": cfg.act.fmt.name}
             rows.append(({"engine": "sqhw", "format": cfg.weight.fmt.name, **act,
@@ -140,14 +144,15 @@ def plan(formats: list[str], sparsities: list[NM | None], weights_only: bool,
 def run(model: str, formats: list[str], sparsity: NM | None = None, weights_only=False,
         algorithms: tuple[str, ...] = (), peers: tuple[str, ...] = (), engine="exact",
         cache_dir: Path | None = None, progress=None, calibration: str = "minmax",
-        act_granularity: str = "tensor", percentile: float = ACT_PERCENTILE) -> dict:
+        act_granularity: str = "tensor", percentile: float = ACT_PERCENTILE,
+        amax_code: str = "max") -> dict:
     """The study's result: {"model", "metric", "fp32", "rows": [...]} (see sqhw ptq)."""
     for peer in peers:
         if peer not in PEERS:
             raise ValueError(f"--peers: unknown peer {peer!r}; known: {', '.join(PEERS)}")
     sparsities = [None] if sparsity is None else [None, sparsity]
     rows_plan = plan(formats, sparsities, weights_only, algorithms, engine, calibration,
-                     act_granularity, percentile=percentile)
+                     act_granularity, percentile=percentile, amax_code=amax_code)
     cache = Cache(cache_dir)
     task = load_task(model)
     _check_token_layers(task, act_granularity)

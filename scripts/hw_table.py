@@ -7,6 +7,8 @@ the bare LFE5U-25F of boards/ecp5_25k.yaml).
     .venv/bin/python scripts/hw_table.py --dsp [--json]   # the DSP-efficiency table
     .venv/bin/python scripts/hw_table.py --only ecp5 --json > ecp5.json   # one flow
     .venv/bin/python scripts/hw_table.py --from-json ecp5.json --from-json xilinx.json
+    .venv/bin/python scripts/hw_table.py --only ecp5 --rows '^N:M chain [ie]' --json \
+        --update docs/hw_table_ecp5.json   # remeasure some rows into a saved run
 
 Every row is a fresh `sqhw gen` design with 2 pipeline stages (MACs: accumulator sized for
 dot products of 1024 terms) for the Xilinx columns; the ECP5 columns place and route the
@@ -249,6 +251,18 @@ def merge(runs: list[list[dict]]) -> list[dict]:
     return merged
 
 
+def update(saved: list[dict], measured: list[dict]) -> list[dict]:
+    """The saved rows with the rows measured now put in: a measured row replaces the saved
+    row of the same operator and formats (its flows that this run left empty keep the saved
+    figures); a row not saved before is added at the end."""
+    by_key = {(r["operator"], r["formats"]): r for r in measured}
+    out = []
+    for row in saved:
+        new = by_key.pop((row["operator"], row["formats"]), None)
+        out.append(row if new is None else merge([[new], [row]])[0])
+    return out + list(by_key.values())
+
+
 def load_runs(parser, files: list[str]) -> list[dict]:
     runs = []
     for name in files:
@@ -273,6 +287,14 @@ def main() -> None:
                         help="with --dsp: only the rows whose formats contain this text")
     parser.add_argument("--only", choices=("ecp5", "xilinx"),
                         help="run one flow (the other columns print as -)")
+    parser.add_argument("--rows", default=None, metavar="REGEX",
+                        help="only the rows whose 'operator formats' this regular expression "
+                             "matches (re.search; e.g. '^N:M chain [ie]', the three chains); "
+                             "--update FILE puts them into a saved run")
+    parser.add_argument("--update", metavar="FILE", default=None,
+                        help="with --json: write the rows measured now into FILE (an earlier "
+                             "--json run), replacing the same rows' measured flows, and print "
+                             "the whole table")
     parser.add_argument("--from-json", metavar="FILE", action="append",
                         help="print the table of rows saved by an earlier --json run; given "
                              "more than once, each flow's columns come from the first file "
@@ -280,12 +302,28 @@ def main() -> None:
     args = parser.parse_args()
     if args.dsp_rows is not None and not args.dsp:
         parser.error("--dsp-rows: goes with --dsp")
+    if args.dsp and (args.rows is not None or args.update is not None):
+        parser.error("--rows / --update: the hardware table's; --dsp takes --dsp-rows")
+    if args.update is not None and (not args.json or args.from_json):
+        parser.error("--update: goes with --json (and a measurement, not --from-json)")
+    try:
+        pattern = re.compile(args.rows or "")
+    except re.error as err:
+        parser.error(f"--rows: not a regular expression ({err})")
+    rows_of = [r for r in ROWS if pattern.search(f"{r[0]} {r[1]}")]
+    if not rows_of:
+        parser.error(f"--rows: no row matches {args.rows!r}")
+    saved = load_runs(parser, [args.update]) if args.update is not None else None
     if args.dsp:
         rows = measure_dsp([r for r in DSP_ROWS
                             if args.dsp_rows is None or args.dsp_rows in r[1]])
         print(json.dumps(rows, indent=1) if args.json else dsp_markdown(rows))
         return
-    rows = load_runs(parser, args.from_json) if args.from_json else measure(only=args.only)
+    rows = load_runs(parser, args.from_json) if args.from_json else measure(rows_of,
+                                                                               only=args.only)
+    if saved is not None:
+        rows = update(saved, rows)
+        Path(args.update).write_text(json.dumps(rows, indent=1) + "\n")
     print(json.dumps(rows, indent=1) if args.json else markdown(rows))
 
 

@@ -242,11 +242,11 @@ def _run_chain(dut, nm, stream, blocks: int, p_valid: float, p_ready: float, rng
             b, block = beat % count, beat // count
             if beat < total:
                 for j in range(dut.chain * dut.m):
-                    ctx.set(dut.acts.payload[j], int(stream["acts"][b, j]))
+                    ctx.set(Value.cast(dut.acts.payload[j]), int(stream["acts"][b, j]))
                 for lane in range(lanes):
                     row = block * lanes + lane
                     for c in range(dut.chain):
-                        ctx.set(dut.weights.payload.values[lane][c],
+                        ctx.set(Value.cast(dut.weights.payload.values[lane][c]),
                                 int(stream["values"][row, b, c]))
                         ctx.set(dut.weights.payload.indices[lane][c],
                                 int(stream["indices"][row, b, c]))

@@ -80,10 +80,10 @@ class IndexMuxBank(wiring.Component):
         self.index_bits = max(1, int(math.log2(m)))
         self.registers = tuple(registers or (0,) * len(shift_steps(m)))
         super().__init__({
-            "acts": In(data.ArrayLayout(x_fmt.bits, chain * m)),
+            "acts": In(data.ArrayLayout(layout_of(x_fmt), chain * m)),
             "indices": In(data.ArrayLayout(self.index_bits, chain)),
             "n_log2": In(range(int(math.log2(m)) + 1)),
-            "selected": Out(data.ArrayLayout(x_fmt.bits, chain))})
+            "selected": Out(data.ArrayLayout(layout_of(x_fmt), chain))})
 
     def groups(self, c: int) -> dict[int, int]:
         """Slot c's candidate groups: run-time n_log2 -> the group's first activation."""
@@ -98,7 +98,8 @@ class IndexMuxBank(wiring.Component):
             firsts = sorted(set(self.groups(c).values()))
             # candidates[g][j]: group g's activations whose index has high bits j (the low
             # bits the steps so far consumed)
-            candidates = [[self.acts[first + j] for j in range(self.m)] for first in firsts]
+            candidates = [[self.acts[first + j].as_value() for j in range(self.m)]
+                          for first in firsts]
             index = self.indices[c]
             for step, ((lo, hi), count) in enumerate(zip(shift_steps(self.m), self.registers)):
                 width = hi - lo
@@ -117,28 +118,29 @@ class IndexMuxBank(wiring.Component):
             with m.Switch(n_log2):
                 for k, first in self.groups(c).items():
                     with m.Case(k):
-                        m.d.comb += self.selected[c].eq(chosen[first])
+                        m.d.comb += self.selected[c].as_value().eq(chosen[first])
                 with m.Default():  # an n_log2 that reaches no group: 0 (said, for lint)
-                    m.d.comb += self.selected[c].eq(0)
+                    m.d.comb += self.selected[c].as_value().eq(0)
         return m
 
 
 def chain_signature(w_fmt, x_fmt, m: int, chain: int, out_fmt, accumulator,
                     lanes: int, pack: int = 1) -> wiring.Signature:
-    """The ports of a chain of `lanes` lanes (SparseDSPChain's, and SparseDSPArray's);
-    with pack > 1 the acts hold `pack` windows (column p at [p*chain*m, (p+1)*chain*m)) and
+    """The ports of a chain of `lanes` lanes (SparseDSPChain's, and SparseDSPArray's); every
+    code is its format's layout (operand.layout_of: an int8 is {value}, an e4m3fn
+    {man, exp, sign}); with pack > 1 the acts hold `pack` windows (column p at [p*chain*m, (p+1)*chain*m)) and
     the results lanes * pack entries (column p, lane l at p*lanes + l)."""
     index_bits = max(1, int(math.log2(m)))
     weights = data.StructLayout({
-        "values": data.ArrayLayout(data.ArrayLayout(w_fmt.bits, chain), lanes),
+        "values": data.ArrayLayout(data.ArrayLayout(layout_of(w_fmt), chain), lanes),
         "indices": data.ArrayLayout(data.ArrayLayout(index_bits, chain), lanes),
         "last": 1})
     outputs = lanes * pack
-    result = data.StructLayout({"code": data.ArrayLayout(out_fmt.bits, outputs),
+    result = data.StructLayout({"code": data.ArrayLayout(layout_of(out_fmt), outputs),
                                 "acc": data.ArrayLayout(fixed_shape(accumulator), outputs),
                                 "special": data.ArrayLayout(1, outputs)})
     return wiring.Signature({
-        "acts": In(stream.Signature(data.ArrayLayout(x_fmt.bits, pack * chain * m))),
+        "acts": In(stream.Signature(data.ArrayLayout(layout_of(x_fmt), pack * chain * m))),
         "weights": In(stream.Signature(weights)),
         "result": Out(stream.Signature(result)),
         "n_log2": In(range(int(math.log2(m)) + 1))})
@@ -335,9 +337,10 @@ class SparseDSPChain(wiring.Component):
         plan = self.plan
         partial = None
         for c in range(self.chain):
-            acts = [operand(self.x_fmt, delay(m, column[c], c, f"x{lane}_{p}_{c}"))
+            acts = [operand(self.x_fmt, delay(m, column[c].as_value(), c,
+                                                     f"x{lane}_{p}_{c}"))
                     for p, column in enumerate(selected)]
-            weight = operand(self.w_fmt, delay(m, values[c], c, f"w{lane}_{c}"))
+            weight = operand(self.w_fmt, delay(m, values[c].as_value(), c, f"w{lane}_{c}"))
             product = Signal(signed(plan.total_bits), name=f"packed{lane}_{c}")
             m.d.comb += product.eq(packed_operand(plan, acts) * weight)
             product = delay(m, product, self.stages, f"packed{lane}_{c}_m")
@@ -354,12 +357,13 @@ class SparseDSPChain(wiring.Component):
         e2 = self.primitive == "DSP48E2"
         pcin = Const(0, 48)
         for c in range(self.chain):
-            acts = [operand(self.x_fmt, delay(m, column[c], c, f"x{lane}_{p}_{c}"))
+            acts = [operand(self.x_fmt, delay(m, column[c].as_value(), c,
+                                                     f"x{lane}_{p}_{c}"))
                     for p, column in enumerate(selected)]
             a = Signal(signed(30), name=f"dsp{lane}_{c}_a")
             b = Signal(signed(18), name=f"dsp{lane}_{c}_b")
             d = Signal(signed(27), name=f"dsp{lane}_{c}_d")
-            weight = delay(m, values[c], c, f"w{lane}_{c}")
+            weight = delay(m, values[c].as_value(), c, f"w{lane}_{c}")
             m.d.comb += b.eq(operand(self.w_fmt, weight))
             pre_add = self.pack == 2  # x1 << spacing on D, x0 on A: AD = the packed operand
             if self.pack == 1:

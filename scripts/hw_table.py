@@ -35,6 +35,7 @@ from sqhw.hdl.emit import (
     design_mac,
     design_mul,
     design_packed_mul,
+    design_result_queue,
     write_design,
 )
 from sqhw.hw.synth import SynthesisError, synth_ecp5, synth_ice40, synth_xc7, synth_xcup
@@ -69,11 +70,17 @@ ROWS = [
     ("N:M chain", "int8 x int8, m 8, 8 stages", design_dsp_chain,
      {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096, "out": "int8",
       "stages": 1}),
+    # as SparseDSPArray (the lane module synthesised whole, then flattened for nextpnr): the
+    # flat 4-lane netlist, whose registers have no clock enable, exhausts the call stack of
+    # YoWASP's ABC under synth_ecp5 -dff (a wasm trap in Nwk_ManPushForward*)
     ("N:M chain", "int8 x int8, m 8, 8 stages, 4 lanes sharing acts", design_dsp_chain,
      {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096, "out": "int8",
-      "stages": 1, "lanes": 4}),
+      "stages": 1, "lanes": 4, "array": True}),
     ("N:M chain part", "its index muxes alone (int8, m 8, 8 stages)", design_index_muxes,
      {"x": "int8", "m": 8, "chain": 8}),
+    ("N:M chain part", "its result queue alone (a lane's: int8, m 8, 8 stages)",
+     design_result_queue, {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096,
+                           "out": "int8", "stages": 1}),
     ("N:M chain", "e4m3fn x int8, m 4, 8 stages", design_dsp_chain,
      {"w": "float8_e4m3fn", "x": "int8", "m": 4, "chain": 8, "max_k": 4096, "out": "int8",
       "stages": 1}),

@@ -333,6 +333,35 @@ def design_index_muxes(x: str, m: int, chain: int):
                  "parameters": {"x": x_fmt.name, "m": m, "chain": chain}}
 
 
+def design_result_queue(w: str, x: str, m: int, chain: int, max_k: int, out: str,
+                        lanes: int = 1, stages: int | None = None,
+                        target_mhz: float | None = None):
+    """The chain's result queue alone (to report what it costs): the ResultQueue that
+    SparseDSPChain(w, x, m, chain, max_k, out, lanes, stages / target_mhz) builds, its
+    result payload wide and its pipeline latency + ResultQueue.FILL deep."""
+    from .pipeline import unused
+    from .result_queue import ResultQueue
+
+    chain_dut = unused(SparseDSPChain(parse(w), parse(x), m=m, chain=chain, max_k=max_k,
+                                      out_fmt=parse(out), lanes=lanes, stages=stages,
+                                      target_mhz=target_mhz))
+    for part in (*chain_dut.index_muxes, *chain_dut.requantizers,
+                 *(mul for lane in chain_dut.multipliers for mul in lane)):
+        unused(part)
+    shape = chain_dut.result.payload.shape()
+    dut = ResultQueue(shape, chain_dut.result_queue_depth)
+    return dut, {"kind": "result_queue", "latency": ResultQueue.LATENCY,
+                 "inputs": {"claim": {"width": 1, "meaning": "a result enters the pipeline"},
+                            "push_valid": {"width": 1},
+                            "push_payload": {"width": shape.size}},
+                 "outputs": {"room": {"width": 1, "meaning": "registered: one more result "
+                                                            "may enter"},
+                             "result": {"stream": True, "payload": {"result": {
+                                 "offset": 0, "width": shape.size}}}},
+                 "parameters": {"depth": dut.depth, "width": shape.size,
+                                "chain_pipeline_latency": chain_dut.pipeline_latency}}
+
+
 DESIGNS = {"mul": design_mul, "cvt": design_cvt, "mac": design_mac,
            "dsp_chain": design_dsp_chain}
 

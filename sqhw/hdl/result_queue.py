@@ -10,12 +10,12 @@ into the pipeline: `result.ready` only reaches the FIFO's read side and this cou
 
 With `depth` >= the pipeline's latency + FILL, a sink that is always ready never lowers
 `room`: one input per cycle, each one a result, still flows. The queue adds LATENCY cycles
-(SyncFIFOBuffered: the write, then its registered read).
+(a register in front of the FIFO, then SyncFIFOBuffered's write and its registered read).
 
     >>> from amaranth.lib import data
     >>> queue = ResultQueue(data.ArrayLayout(8, 4), depth=16)
     >>> queue.depth, ResultQueue.LATENCY
-    (16, 2)
+    (16, 3)
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class ResultQueue(wiring.Component):
     `room`); `push_valid` / `push_payload`: the pipeline's finished result (never refused:
     the claims keep it in bounds); `result`: the results, in order, as a stream."""
 
-    LATENCY = 2  # a pushed result is on `result` two cycles later (write, registered read)
-    FILL = 3     # results claimed but not yet taken, beyond the pipeline's, at full rate
+    LATENCY = 3  # a pushed result is on `result` 3 cycles later (push register, write, read)
+    FILL = 4     # results claimed but not yet taken, beyond the pipeline's, at full rate
 
     def __init__(self, shape, depth: int):
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
@@ -52,7 +52,13 @@ class ResultQueue(wiring.Component):
         m = Module()
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=len(self.push_payload.as_value()),
                                                     depth=self.depth)
-        m.d.comb += [fifo.w_data.eq(self.push_payload), fifo.w_en.eq(self.push_valid),
+        # the push is registered: the distributed RAM's write (data, address, enable) then
+        # starts at flip-flops, not behind the pipeline's last logic (on ECP5 that path,
+        # into the RAM's write setup, was the chain's worst)
+        pushed = Signal(name="pushed")
+        pushed_payload = Signal.like(self.push_payload.as_value(), name="pushed_payload")
+        m.d.sync += [pushed.eq(self.push_valid), pushed_payload.eq(self.push_payload)]
+        m.d.comb += [fifo.w_data.eq(pushed_payload), fifo.w_en.eq(pushed),
                      self.result.payload.eq(fifo.r_data), self.result.valid.eq(fifo.r_rdy),
                      fifo.r_en.eq(self.result.ready)]
         taken = self.result.valid & self.result.ready

@@ -128,8 +128,9 @@ def chain_signature(w_fmt, x_fmt, m: int, chain: int, out_fmt, accumulator,
                     lanes: int, pack: int = 1) -> wiring.Signature:
     """The ports of a chain of `lanes` lanes (SparseDSPChain's, and SparseDSPArray's); every
     code is its format's layout (operand.layout_of: an int8 is {value}, an e4m3fn
-    {man, exp, sign}); with pack > 1 the acts hold `pack` windows (column p at [p*chain*m, (p+1)*chain*m)) and
-    the results lanes * pack entries (column p, lane l at p*lanes + l)."""
+    {man, exp, sign}); with pack > 1 the acts hold `pack` windows (column p at
+    [p*chain*m, (p+1)*chain*m)) and the results lanes * pack entries (column p, lane l at
+    p*lanes + l)."""
     index_bits = max(1, int(math.log2(m)))
     weights = data.StructLayout({
         "values": data.ArrayLayout(data.ArrayLayout(layout_of(w_fmt), chain), lanes),
@@ -163,11 +164,11 @@ class SparseDSPChain(wiring.Component):
     >>> chain = SparseDSPChain(parse("int8"), parse("int8"), m=8, chain=8, max_k=4096,
     ...                        out_fmt=parse("int8"), lanes=4)
     >>> chain.index_bits, chain.accumulator.bits, chain.latency, chain.result_queue_depth
-    (3, 28, 13, 14)
+    (3, 28, 14, 15)
     >>> packed = SparseDSPChain(parse("int8"), parse("int8"), m=8, chain=8, max_k=4096,
     ...                         out_fmt=parse("int8"), lanes=4, pack=2)
     >>> packed.plan.spacing, packed.plan.bias, packed.latency  # WP486: 18 bits apart
-    (18, 130048, 13)
+    (18, 130048, 14)
     """
 
     @refusing

@@ -207,15 +207,18 @@ class SparseDSPChain(wiring.Component):
         kind = product_kind(w_fmt, x_fmt, target)
         # registers after each index-mux step and after the group step
         self.select_plan = (0,) * len(self._select_segments())
+        self.result_plan = (0,) * len(self._result_segments())  # after the NaN/Inf code mux
         mul_args = dict(stages=self.stages)
         rq_regs = dict(stages=self.stages)
         if target is not None:  # one plan: index mux, multiplier, cascade, accumulator, rq
             probe_mul = unused(Multiplier(w_fmt, x_fmt, product=kind))
             probe_rq = unused(Requantizer(self.accumulator, out_fmt, **rq_args))
-            self.select_plan, mul_regs, _, _, rq_plan = plan_composite(target, [
-                self._select_segments(), probe_mul.segments(),
-                [Segment("cascade", ECP5.adder(self.accumulator.bits), registered=True)],
-                [accumulate_segment(self.accumulator.bits)], probe_rq.segments()])
+            self.select_plan, mul_regs, _, _, rq_plan, self.result_plan = plan_composite(
+                target, [self._select_segments(), probe_mul.segments(),
+                         [Segment("cascade", ECP5.adder(self.accumulator.bits),
+                                  registered=True)],
+                         [accumulate_segment(self.accumulator.bits)], probe_rq.segments(),
+                         self._result_segments()])
             mul_args, rq_regs = dict(registers=mul_regs), dict(registers=rq_plan)
         self.requantizers = [Requantizer(self.accumulator, out_fmt, **rq_args, **rq_regs)
                              for _ in range(lanes * pack)]
@@ -263,6 +266,12 @@ class SparseDSPChain(wiring.Component):
         return [*shift_segments("select_index", self.m, model, model.spread(self.lanes)),
                 Segment("select", model.mux(int(math.log2(self.m)) + 1))]
 
+    @staticmethod
+    def _result_segments(model=ECP5) -> list[Segment]:
+        """After the requantizer: the pick of the NaN/Inf code (flagged_code), one LUT level
+        in front of the result queue's push register."""
+        return [Segment("special_code", model.lut_ns)]
+
     @property
     def select_registers(self) -> int:
         """Registers in the index muxes (between their two steps) and after them."""
@@ -270,12 +279,13 @@ class SparseDSPChain(wiring.Component):
 
     @property
     def registers(self) -> tuple[int, ...]:
-        """The registers added by pipelining (index mux, multiplier, requantizer); none for
-        the packed and primitive chains, whose registers are fixed."""
+        """The registers added by pipelining (index mux, multiplier, requantizer, after the
+        NaN/Inf code pick); none for the packed and primitive chains, whose registers are
+        fixed."""
         if not self.multipliers:
             return ()
         return (*self.select_plan, *self.multipliers[0][0].registers,
-                *self.requantizers[0].registers)
+                *self.requantizers[0].registers, *self.result_plan)
 
     @property
     def estimated_mhz(self) -> float:
@@ -287,17 +297,17 @@ class SparseDSPChain(wiring.Component):
         return estimate_mhz(
             [*self._select_segments(), *self.multipliers[0][0].segments(),
              Segment("cascade", ECP5.adder(bits), registered=True), accumulate_segment(bits),
-             *self.requantizers[0].segments()],
+             *self.requantizers[0].segments(), *self._result_segments()],
             (*self.select_plan, *self.multipliers[0][0].registers, 0, 0,
-             *self.requantizers[0].registers))
+             *self.requantizers[0].registers, *self.result_plan))
 
     @property
     def pipeline_latency(self) -> int:
         """Cycles from a beat to its lane results at the pipeline's end (when it ends a row):
         the index-mux and multiplier registers, one cascade register per stage, the
-        accumulator and the requantizer."""
+        accumulator, the requantizer and any register after the NaN/Inf code pick."""
         return (self.select_registers + self.multiply_stages + self.chain + 1
-                + self.requantizers[0].latency)
+                + self.requantizers[0].latency + sum(self.result_plan))
 
     @property
     def result_queue_depth(self) -> int:
@@ -464,8 +474,9 @@ class SparseDSPChain(wiring.Component):
                              finished.code[out].eq(flagged_code(rq.o, special, self.out_fmt)),
                              finished.acc[out].eq(delay(m, lane_acc, stages, f"acc_rq{out}")),
                              finished.special[out].eq(special)]
-        m.d.comb += [queue.push_valid.eq(delay(m, result_valid, stages, "valid_rq")),
-                     queue.push_payload.eq(finished)]
+        cut = sum(self.result_plan)
+        m.d.comb += [queue.push_valid.eq(delay(m, result_valid, stages + cut, "valid_rq")),
+                     queue.push_payload.eq(delay(m, finished, cut, "finished"))]
         return m
 
 def beats(values, indices, x_codes, nm, chain: int, w_zero: int, x_zero: int) -> dict:

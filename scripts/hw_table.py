@@ -138,12 +138,15 @@ def measure(rows=ROWS, only: str | None = None):
                 if only is not None and (name == "ecp5") != (only == "ecp5"):
                     row[name] = {k: None for k in keys}
                     continue
+                row.setdefault("measured", []).append(name)
                 try:  # one tool failure must not lose the rows already measured
                     report = fn(where)
                     row[name] = {k: report[k] for k in keys}
                 except SynthesisError as err:
-                    print(f"  {name}: {str(err).splitlines()[0]}", file=sys.stderr)
+                    first = str(err).splitlines()[0]
+                    print(f"  {name}: {first}", file=sys.stderr)
                     row[name] = {k: None for k in keys}
+                    row.setdefault("failed", {})[name] = first
             out.append(row)
     return out
 
@@ -157,7 +160,8 @@ def markdown(rows) -> str:
                    r["xcup"]["carry"], r["xcup"]["dsp48e2"], r["xc7"]["lut"],
                    r["xc7"]["dsp48e1"], r["xc7"]["dsp_cascade"],
                    r["ecp5_target_mhz"] and f"{r['ecp5_target_mhz']:g}", r["ecp5_latency"],
-                   r["ecp5"]["fmax_mhz"], r["ecp5"]["lut4"], r["ecp5"]["ff"],
+                   "failed" if "ecp5" in r.get("failed", {}) else r["ecp5"]["fmax_mhz"],
+                   r["ecp5"]["lut4"], r["ecp5"]["ff"],
                    r["ecp5"]["mult18"]] for r in rows])
 
 
@@ -260,14 +264,32 @@ def merge(runs: list[list[dict]]) -> list[dict]:
 
 def update(saved: list[dict], measured: list[dict]) -> list[dict]:
     """The saved rows with the rows measured now put in: a measured row replaces the saved
-    row of the same operator and formats (its flows that this run left empty keep the saved
-    figures); a row not saved before is added at the end."""
+    row of the same operator and formats, except for the flows this run did not run (--only),
+    which keep the saved figures (a flow that ran and failed is empty, with its error under
+    `failed`); a row not saved before is added at the end."""
     by_key = {(r["operator"], r["formats"]): r for r in measured}
     out = []
     for row in saved:
         new = by_key.pop((row["operator"], row["formats"]), None)
-        out.append(row if new is None else merge([[new], [row]])[0])
-    return out + list(by_key.values())
+        if new is None:
+            out.append(row)
+            continue
+        ran = new.get("measured", TOOL_COLUMNS)
+        merged = {**new, **{flow: new[flow] if flow in ran else row[flow]
+                            for flow in TOOL_COLUMNS}}
+        merged["measured"] = sorted(set(ran) | set(row.get("measured", ())))
+        failed = {**row.get("failed", {}), **new.get("failed", {})}
+        for flow in ran:
+            if flow not in new.get("failed", {}):
+                failed.pop(flow, None)
+        if failed:
+            merged["failed"] = failed
+        else:
+            merged.pop("failed", None)
+        out.append(merged)
+    out += by_key.values()
+    known = {(kind, label): i for i, (kind, label, _, _) in enumerate(ROWS)}
+    return sorted(out, key=lambda r: known.get((r["operator"], r["formats"]), len(known)))
 
 
 def load_runs(parser, files: list[str]) -> list[dict]:

@@ -266,7 +266,7 @@ def update(saved: list[dict], measured: list[dict]) -> list[dict]:
     """The saved rows with the rows measured now put in: a measured row replaces the saved
     row of the same operator and formats, except for the flows this run did not run (--only),
     which keep the saved figures (a flow that ran and failed is empty, with its error under
-    `failed`); a row not saved before is added at the end."""
+    `failed`); a row not saved before is added. Rows keep the order of ROWS."""
     by_key = {(r["operator"], r["formats"]): r for r in measured}
     out = []
     for row in saved:

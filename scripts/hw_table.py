@@ -7,6 +7,8 @@ the bare LFE5U-25F of boards/ecp5_25k.yaml).
     .venv/bin/python scripts/hw_table.py --dsp [--json]   # the DSP-efficiency table
     .venv/bin/python scripts/hw_table.py --only ecp5 --json > ecp5.json   # one flow
     .venv/bin/python scripts/hw_table.py --from-json ecp5.json --from-json xilinx.json
+    .venv/bin/python scripts/hw_table.py --only ecp5 --rows '^N:M chain [ie]' --json \
+        --update docs/hw_table_ecp5.json   # remeasure some rows into a saved run
 
 Every row is a fresh `sqhw gen` design with 2 pipeline stages (MACs: accumulator sized for
 dot products of 1024 terms) for the Xilinx columns; the ECP5 columns place and route the
@@ -33,6 +35,7 @@ from sqhw.hdl.emit import (
     design_mac,
     design_mul,
     design_packed_mul,
+    design_result_queue,
     write_design,
 )
 from sqhw.hw.synth import SynthesisError, synth_ecp5, synth_ice40, synth_xc7, synth_xcup
@@ -67,11 +70,17 @@ ROWS = [
     ("N:M chain", "int8 x int8, m 8, 8 stages", design_dsp_chain,
      {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096, "out": "int8",
       "stages": 1}),
+    # as SparseDSPArray (the lane module synthesised whole, then flattened for nextpnr): the
+    # flat 4-lane netlist, whose registers have no clock enable, exhausts the call stack of
+    # YoWASP's ABC under synth_ecp5 -dff (a wasm trap in Nwk_ManPushForward*)
     ("N:M chain", "int8 x int8, m 8, 8 stages, 4 lanes sharing acts", design_dsp_chain,
      {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096, "out": "int8",
-      "stages": 1, "lanes": 4}),
+      "stages": 1, "lanes": 4, "array": True}),
     ("N:M chain part", "its index muxes alone (int8, m 8, 8 stages)", design_index_muxes,
      {"x": "int8", "m": 8, "chain": 8}),
+    ("N:M chain part", "its result queue alone (a lane's: int8, m 8, 8 stages)",
+     design_result_queue, {"w": "int8", "x": "int8", "m": 8, "chain": 8, "max_k": 4096,
+                           "out": "int8", "stages": 1}),
     ("N:M chain", "e4m3fn x int8, m 4, 8 stages", design_dsp_chain,
      {"w": "float8_e4m3fn", "x": "int8", "m": 4, "chain": 8, "max_k": 4096, "out": "int8",
       "stages": 1}),
@@ -129,12 +138,15 @@ def measure(rows=ROWS, only: str | None = None):
                 if only is not None and (name == "ecp5") != (only == "ecp5"):
                     row[name] = {k: None for k in keys}
                     continue
+                row.setdefault("measured", []).append(name)
                 try:  # one tool failure must not lose the rows already measured
                     report = fn(where)
                     row[name] = {k: report[k] for k in keys}
                 except SynthesisError as err:
-                    print(f"  {name}: {str(err).splitlines()[0]}", file=sys.stderr)
+                    first = str(err).splitlines()[0]
+                    print(f"  {name}: {first}", file=sys.stderr)
                     row[name] = {k: None for k in keys}
+                    row.setdefault("failed", {})[name] = first
             out.append(row)
     return out
 
@@ -148,7 +160,8 @@ def markdown(rows) -> str:
                    r["xcup"]["carry"], r["xcup"]["dsp48e2"], r["xc7"]["lut"],
                    r["xc7"]["dsp48e1"], r["xc7"]["dsp_cascade"],
                    r["ecp5_target_mhz"] and f"{r['ecp5_target_mhz']:g}", r["ecp5_latency"],
-                   r["ecp5"]["fmax_mhz"], r["ecp5"]["lut4"], r["ecp5"]["ff"],
+                   "failed" if "ecp5" in r.get("failed", {}) else r["ecp5"]["fmax_mhz"],
+                   r["ecp5"]["lut4"], r["ecp5"]["ff"],
                    r["ecp5"]["mult18"]] for r in rows])
 
 
@@ -249,6 +262,36 @@ def merge(runs: list[list[dict]]) -> list[dict]:
     return merged
 
 
+def update(saved: list[dict], measured: list[dict]) -> list[dict]:
+    """The saved rows with the rows measured now put in: a measured row replaces the saved
+    row of the same operator and formats, except for the flows this run did not run (--only),
+    which keep the saved figures (a flow that ran and failed is empty, with its error under
+    `failed`); a row not saved before is added. Rows keep the order of ROWS."""
+    by_key = {(r["operator"], r["formats"]): r for r in measured}
+    out = []
+    for row in saved:
+        new = by_key.pop((row["operator"], row["formats"]), None)
+        if new is None:
+            out.append(row)
+            continue
+        ran = new.get("measured", TOOL_COLUMNS)
+        merged = {**new, **{flow: new[flow] if flow in ran else row[flow]
+                            for flow in TOOL_COLUMNS}}
+        merged["measured"] = sorted(set(ran) | set(row.get("measured", ())))
+        failed = {**row.get("failed", {}), **new.get("failed", {})}
+        for flow in ran:
+            if flow not in new.get("failed", {}):
+                failed.pop(flow, None)
+        if failed:
+            merged["failed"] = failed
+        else:
+            merged.pop("failed", None)
+        out.append(merged)
+    out += by_key.values()
+    known = {(kind, label): i for i, (kind, label, _, _) in enumerate(ROWS)}
+    return sorted(out, key=lambda r: known.get((r["operator"], r["formats"]), len(known)))
+
+
 def load_runs(parser, files: list[str]) -> list[dict]:
     runs = []
     for name in files:
@@ -273,6 +316,14 @@ def main() -> None:
                         help="with --dsp: only the rows whose formats contain this text")
     parser.add_argument("--only", choices=("ecp5", "xilinx"),
                         help="run one flow (the other columns print as -)")
+    parser.add_argument("--rows", default=None, metavar="REGEX",
+                        help="only the rows whose 'operator formats' this regular expression "
+                             "matches (re.search; e.g. '^N:M chain [ie]', the three chains); "
+                             "--update FILE puts them into a saved run")
+    parser.add_argument("--update", metavar="FILE", default=None,
+                        help="with --json: write the rows measured now into FILE (an earlier "
+                             "--json run), replacing the same rows' measured flows, and print "
+                             "the whole table")
     parser.add_argument("--from-json", metavar="FILE", action="append",
                         help="print the table of rows saved by an earlier --json run; given "
                              "more than once, each flow's columns come from the first file "
@@ -280,12 +331,28 @@ def main() -> None:
     args = parser.parse_args()
     if args.dsp_rows is not None and not args.dsp:
         parser.error("--dsp-rows: goes with --dsp")
+    if args.dsp and (args.rows is not None or args.update is not None):
+        parser.error("--rows / --update: the hardware table's; --dsp takes --dsp-rows")
+    if args.update is not None and (not args.json or args.from_json):
+        parser.error("--update: goes with --json (and a measurement, not --from-json)")
+    try:
+        pattern = re.compile(args.rows or "")
+    except re.error as err:
+        parser.error(f"--rows: not a regular expression ({err})")
+    rows_of = [r for r in ROWS if pattern.search(f"{r[0]} {r[1]}")]
+    if not rows_of:
+        parser.error(f"--rows: no row matches {args.rows!r}")
+    saved = load_runs(parser, [args.update]) if args.update is not None else None
     if args.dsp:
         rows = measure_dsp([r for r in DSP_ROWS
                             if args.dsp_rows is None or args.dsp_rows in r[1]])
         print(json.dumps(rows, indent=1) if args.json else dsp_markdown(rows))
         return
-    rows = load_runs(parser, args.from_json) if args.from_json else measure(only=args.only)
+    rows = load_runs(parser, args.from_json) if args.from_json else measure(rows_of,
+                                                                               only=args.only)
+    if saved is not None:
+        rows = update(saved, rows)
+        Path(args.update).write_text(json.dumps(rows, indent=1) + "\n")
     print(json.dumps(rows, indent=1) if args.json else markdown(rows))
 
 

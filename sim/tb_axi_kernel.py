@@ -118,8 +118,8 @@ async def kernel_runs(dut):
     runs = []
     for pattern in patterns:
         nm = NM.parse(pattern)
-        run = chain_run(p, streams["weights"]["payload"]["indices"]["bits"], nm, rows, k, cols,
-                        rng)
+        run = chain_run(p, {name: streams[name]["payload"] for name in ("acts", "weights")},
+                        nm, rows, k, cols, rng)
         last_bit = streams["weights"]["payload_bits"]  # the chain's `last`, carried by TLAST
         for row in run.weight_rows:
             regs.expect([w >> last_bit for w in row] == [0] * (len(row) - 1) + [1],

@@ -4,7 +4,8 @@ sqhw.ref.sparse_matmul.
 The lanes compute rows r0 .. r0+lanes-1 of a random N:M-pruned matrix W (rows x K) times one
 column of X (K x cols; cols = 1 is the matrix-vector mode) at once: the activation stream
 carries each beat's window once for all lanes, the weight stream every lane's packed slots.
-Every output value is checked bit for bit. Parameters from the environment: SQHW_NM,
+Every output value is checked bit for bit; the stimulus words and the result fields are packed
+and read at the offsets the design's manifest gives (sqhw.verify.chain_stimulus). Parameters from the environment: SQHW_NM,
 SQHW_ROWS, SQHW_K, SQHW_COLS, SQHW_READY (the probability that result.ready is high),
 SQHW_VALID (the probability that an idle source offers its next beat), SQHW_SEED; a real
 layer from SQHW_W_NPY / SQHW_X_NPY (codes). `given` runs the vectors `sqhw verify` hands over
@@ -20,9 +21,9 @@ from sqhw import ref
 from sqhw.formats import parse
 from sqhw.sparsity import NM
 from sqhw.verify.bench import Tally, given_vectors, parameters, start_clock, write_got
+from sqhw.verify.chain_stimulus import chain_beats, field_values
 from sqhw.verify.harness import port_name
-from sqhw.verify.lanes import unpack
-from sqhw.verify.streams import chain_beats, result_order
+from sqhw.verify.streams import result_order
 
 GIVEN = bool(os.environ.get("SQHW_VECTORS"))
 
@@ -47,13 +48,6 @@ class Source:
     def sample(self):
         if self.offering and self.ready.value.to_unsigned():
             self.index, self.offering = self.index + 1, False
-
-
-def field_values(words, field) -> np.ndarray:
-    """(results, count) values of a manifest payload field out of Python-int words."""
-    mask = (1 << field["width"]) - 1
-    return unpack([(w >> field["offset"]) & mask for w in words], field["count"], field["bits"],
-                  bool(field.get("signed")))
 
 
 _clocked = []  # the harness clock, started once per simulation

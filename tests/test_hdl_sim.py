@@ -270,7 +270,7 @@ def test_sparse_dsp_chain_runs_every_pattern_of_one_build(pipe, rng):
         for nm, stream, _ in cases:
             for b in range(stream["last"].size):
                 for j in range(64):
-                    ctx.set(dut.acts.payload[j], int(stream["acts"][b, j]))
+                    ctx.set(Value.cast(dut.acts.payload[j]), int(stream["acts"][b, j]))
                 ctx.set(dut.acts.valid, 1)
                 await ctx.tick().until(dut.acts.ready)
             ctx.set(dut.acts.valid, 0)
@@ -284,7 +284,7 @@ def test_sparse_dsp_chain_runs_every_pattern_of_one_build(pipe, rng):
                     await ctx.tick()  # a gap in the weight stream: the acts beat waits
                 for lane in range(2):
                     for c in range(8):
-                        ctx.set(dut.weights.payload.values[lane][c],
+                        ctx.set(Value.cast(dut.weights.payload.values[lane][c]),
                                 int(stream["values"][lane, b, c]))
                         ctx.set(dut.weights.payload.indices[lane][c],
                                 int(stream["indices"][lane, b, c]))

@@ -206,3 +206,99 @@ def test_index_muxes_in_steps_pick_the_indexed_activation(m, registers, rng):
             want[r, c] = acts[r, first + indices[r, c]] if first < chain * m else 0
     np.testing.assert_array_equal(got, want, strict=True)
     assert got.size == rows * chain
+
+
+def _chain_rows(dut, nm, rows: int, k: int, rng):
+    """Random N:M rows (rows = dut.lanes * blocks) of int8 weights against one int8 column:
+    the chain's beats per row block and the accumulators sqhw.ref expects, (blocks, lanes)."""
+    from sqhw.hdl.sparse_chain import beats
+    from sqhw.sparsity import NM
+
+    int8 = parse("int8")
+    nm = NM.parse(nm)
+    w = int8.encode(nm.prune(rng.standard_normal((rows, k)) * 40), saturate=True)
+    x = rng.integers(0, 256, k)
+    packed = nm.pack(w, int8)
+    stream = beats(packed.values, packed.indices, x, nm, dut.chain, 0, 0)
+    want = ref.sparse_matmul(packed, x[:, None], int8)[:, 0].reshape(-1, dut.lanes)
+    return stream, want
+
+
+def _run_chain(dut, nm, stream, blocks: int, p_valid: float, p_ready: float, rng,
+               cycles: int):
+    """Drive the row blocks' beats (each stream offering with probability p_valid, the sink
+    ready with probability p_ready) for `cycles` cycles; returns the accumulators taken
+    (blocks, lanes), the cycle each beat entered and the cycles each result was taken."""
+    lanes, count = dut.lanes, stream["last"].size
+    taken, entered, results = [], [], []
+
+    async def bench(ctx):
+        ctx.set(dut.n_log2, int(np.log2(int(nm.split(":")[0]))))
+        beat, offer_acts, offer_weights = 0, False, False
+        for cycle in range(cycles):
+            total = blocks * count
+            offer_acts = beat < total and (offer_acts or rng.random() < p_valid)
+            offer_weights = beat < total and (offer_weights or rng.random() < p_valid)
+            b, block = beat % count, beat // count
+            if beat < total:
+                for j in range(dut.chain * dut.m):
+                    ctx.set(Value.cast(dut.acts.payload[j]), int(stream["acts"][b, j]))
+                for lane in range(lanes):
+                    row = block * lanes + lane
+                    for c in range(dut.chain):
+                        ctx.set(Value.cast(dut.weights.payload.values[lane][c]),
+                                int(stream["values"][row, b, c]))
+                        ctx.set(dut.weights.payload.indices[lane][c],
+                                int(stream["indices"][row, b, c]))
+                ctx.set(dut.weights.payload.last, int(stream["last"][b]))
+            ctx.set(dut.acts.valid, offer_acts)
+            ctx.set(dut.weights.valid, offer_weights)
+            ready = rng.random() < p_ready
+            ctx.set(dut.result.ready, ready)
+            if ctx.get(dut.result.valid) and ready:
+                taken.append([ctx.get(dut.result.payload.acc[lane]) for lane in range(lanes)])
+                results.append(cycle)
+            if offer_acts and offer_weights and ctx.get(dut.acts.ready):
+                assert ctx.get(dut.weights.ready)
+                entered.append(cycle)
+                beat, offer_acts, offer_weights = beat + 1, False, False
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(taken, dtype=np.int64).reshape(-1, lanes), entered, results
+
+
+@pytest.mark.parametrize("pipe", [{"stages": 1}, {"target_mhz": 250}],
+                         ids=["stages1", "target250"])
+def test_chain_never_stalls_and_its_queue_keeps_every_result(pipe, rng):
+    """The chain's datapath has no clock enable: rows of one beat each (every beat ends a
+    row, a result per cycle) enter one per cycle while the sink is ready, each result
+    exactly `latency` cycles after its beat; with the sink never ready the queue takes
+    `result_queue_depth` rows and then refuses the next; under random valid / ready every
+    result is still the exact one, in order."""
+    int8 = parse("int8")
+    dut = SparseDSPChain(int8, int8, m=4, chain=4, max_k=64, out_fmt=int8, lanes=2, **pipe)
+    checked = 0
+    # 4:4 with K = 4: one beat per row block
+    stream, want = _chain_rows(dut, "4:4", 2 * 40, 4, rng)
+    got, entered, results = _run_chain(dut, "4:4", stream, 40, 1.0, 1.0, rng,
+                                       40 + dut.latency + 4)
+    assert entered == list(range(40))  # one beat per cycle, never refused
+    assert results == [c + dut.latency for c in entered]
+    np.testing.assert_array_equal(got, want, strict=True)
+    checked += got.size
+
+    depth = dut.result_queue_depth
+    got, entered, results = _run_chain(dut, "4:4", stream, 40, 1.0, 0.0, rng, 3 * depth)
+    assert entered == list(range(depth)) and results == []
+
+    for nm, k, blocks in (("4:4", 4, 60), ("2:4", 36, 12), ("1:4", 64, 8)):
+        stream, want = _chain_rows(dut, nm, 2 * blocks, k, rng)
+        got, _, _ = _run_chain(dut, nm, stream, blocks, 0.7, 0.3, rng,
+                               60 * blocks * stream["last"].size + 200)
+        np.testing.assert_array_equal(got, want, strict=True)
+        checked += got.size
+    assert checked == 2 * (40 + 60 + 12 + 8)

@@ -146,7 +146,9 @@ def test_gen_chain_writes_verilog_and_manifest(tmp_path, capsys):
     assert (p["w"], p["x"], p["out"], p["m"], p["chain"], p["lanes"], p["max_k"], p["nm"]) == (
         "float8_e4m3fn", "int8", "float8_e4m3fn", 8, 4, 2, 300, "2:8")
     assert p["runtime_patterns"] == ["1:8", "2:8", "4:8"]
-    assert manifest["latency"] == 1 + 4 + 1 + 1  # multiplier stage, cascade, acc, requantizer
+    # multiplier stage, cascade, acc, requantizer, then the result queue's register, write
+    # and read
+    assert manifest["latency"] == 1 + 4 + 1 + 1 + 3
     assert (manifest["clock"], manifest["reset"], manifest["reset_active"],
             manifest["reset_synchronous"]) == ("clk", "rst", "high", True)
     text = (out / "my_chain.v").read_text()

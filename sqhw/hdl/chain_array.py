@@ -48,7 +48,8 @@ class SparseDSPArray(wiring.Component):
         self.lane_module, self.lanes = lane_module, lanes
         for name in ("w_fmt", "x_fmt", "out_fmt", "m", "chain", "max_k", "index_bits",
                      "stages", "target_mhz", "accumulator", "runtime_patterns", "latency",
-                     "registers", "estimated_mhz", "pack", "plan", "primitive"):
+                     "registers", "estimated_mhz", "pack", "plan", "primitive",
+                     "result_queue_depth"):
             setattr(self, name, getattr(self.lane, name))
         super().__init__(chain_signature(w_fmt, x_fmt, m, chain, out_fmt, self.accumulator,
                                          lanes, pack))

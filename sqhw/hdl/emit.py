@@ -7,6 +7,7 @@ latency, inputs {name: {format}}, outputs {name: {width, signed, frac_bits}}, pa
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -38,22 +39,27 @@ def _port(width: int, is_signed: bool, frac_bits: int | None = None, fmt=None) -
     return port
 
 
-def _elements(shape) -> int:
-    """How many elements a field holds: nested ArrayLayouts flatten (lanes x chain ...)."""
+def _elements(shape) -> tuple[list[int], object]:
+    """The lengths of a field's nested ArrayLayouts, outermost first (lanes x chain ...),
+    and the shape of one element."""
     from amaranth.lib import data
 
-    count = 1
+    lengths = []
     while isinstance(shape, data.ArrayLayout):
-        count, shape = count * shape.length, shape.elem_shape
-    return count
+        lengths.append(shape.length)
+        shape = shape.elem_shape
+    return lengths, shape
 
 
 def layout_fields(shape, extra: dict[str, dict] | None = None, counted: bool = False,
                   name: str | None = None) -> dict[str, dict]:
     """The manifest's description of a payload, read from the component's own layout:
-    {field: {offset, width[, count, bits]}} for a StructLayout (first field lowest), or
-    {name: ...} for a payload that is one array; `counted` adds the element count and bits
-    per element; `extra` adds keys per field (format, signed, meaning ...)."""
+    {field: {offset, width[, count, bits, shape, element_fields]}} for a StructLayout (first
+    field lowest), or {name: ...} for a payload that is one array; `counted` adds the element
+    count, bits per element and `shape` (the nested array lengths, outermost first: element
+    [i][j] is flat element i * shape[1] + j, at offset + flat * bits) and, for elements that
+    are a format's layout, `element_fields` (each field's offset inside an element);
+    `extra` adds keys per field (format, signed, meaning ...)."""
     from amaranth.lib import data
 
     extra = extra or {}
@@ -65,8 +71,11 @@ def layout_fields(shape, extra: dict[str, dict] | None = None, counted: bool = F
             field_shape, data.Layout) else field.width
         entry = {"offset": offset, "width": width}
         if counted:
-            count = _elements(field_shape)
-            entry.update(count=count, bits=width // count)
+            lengths, element = _elements(field_shape)
+            count = math.prod(lengths)
+            entry.update(count=count, bits=width // count, shape=lengths)
+            if lengths and isinstance(element, data.StructLayout):
+                entry["element_fields"] = layout_fields(element)
         if isinstance(field_shape, data.StructLayout):  # a format's code: its own fields
             entry["fields"] = layout_fields(field_shape)
         out[field_name] = {**entry, **extra.get(field_name, {})}
@@ -282,7 +291,8 @@ def design_dsp_chain(w: str, x: str, m: int, chain: int, max_k: int, out: str,
                        "lanes": lanes, "max_k": max_k, "out": out_fmt.name,
                        "accumulator": acc.name, "rounding": rounding, "saturate": saturate,
                        "stages": dut.stages, **_pipelining(dut),
-                       "runtime_patterns": dut.runtime_patterns, **packing,
+                       "runtime_patterns": dut.runtime_patterns,
+                       "result_queue_depth": dut.result_queue_depth, **packing,
                        **({"primitive": primitive} if primitive else {}),
                        **({"lane_module": dut.lane_module} if array else {})},
     }
@@ -316,12 +326,43 @@ def design_index_muxes(x: str, m: int, chain: int):
     """The chain's activation select alone (to report what the index muxes cost)."""
     x_fmt = parse(x)
     dut = IndexMuxBank(x_fmt, m, chain)
+    ports = dut.signature.members
+    port = lambda name, **extra: layout_fields(ports[name].shape, {name: extra}, counted=True,
+                                               name=name)[name]
     return dut, {"kind": "index_muxes", "latency": 0,
-                 "inputs": {"acts": {"width": chain * m * x_fmt.bits, "format": x_fmt.name},
-                            "indices": {"width": chain * dut.index_bits},
+                 "inputs": {"acts": port("acts", format=x_fmt.name), "indices": port("indices"),
                             "n_log2": {"width": len(dut.n_log2)}},
-                 "outputs": {"selected": {"width": chain * x_fmt.bits, "format": x_fmt.name}},
+                 "outputs": {"selected": port("selected", format=x_fmt.name)},
                  "parameters": {"x": x_fmt.name, "m": m, "chain": chain}}
+
+
+def design_result_queue(w: str, x: str, m: int, chain: int, max_k: int, out: str,
+                        lanes: int = 1, stages: int | None = None,
+                        target_mhz: float | None = None):
+    """The chain's result queue alone (to report what it costs): the ResultQueue that
+    SparseDSPChain(w, x, m, chain, max_k, out, lanes, stages / target_mhz) builds, its
+    result payload wide and its pipeline latency + ResultQueue.FILL deep."""
+    from .pipeline import unused
+    from .result_queue import ResultQueue
+
+    chain_dut = unused(SparseDSPChain(parse(w), parse(x), m=m, chain=chain, max_k=max_k,
+                                      out_fmt=parse(out), lanes=lanes, stages=stages,
+                                      target_mhz=target_mhz))
+    for part in (*chain_dut.index_muxes, *chain_dut.requantizers,
+                 *(mul for lane in chain_dut.multipliers for mul in lane)):
+        unused(part)
+    shape = chain_dut.result.payload.shape()
+    dut = ResultQueue(shape, chain_dut.result_queue_depth)
+    return dut, {"kind": "result_queue", "latency": ResultQueue.LATENCY,
+                 "inputs": {"claim": {"width": 1, "meaning": "a result enters the pipeline"},
+                            "push_valid": {"width": 1},
+                            "push_payload": {"width": shape.size}},
+                 "outputs": {"room": {"width": 1, "meaning": "registered: one more result "
+                                                            "may enter"},
+                             "result": {"stream": True, "payload": {"result": {
+                                 "offset": 0, "width": shape.size}}}},
+                 "parameters": {"depth": dut.depth, "width": shape.size,
+                                "chain_pipeline_latency": chain_dut.pipeline_latency}}
 
 
 DESIGNS = {"mul": design_mul, "cvt": design_cvt, "mac": design_mac,

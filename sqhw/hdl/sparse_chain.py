@@ -11,6 +11,12 @@ sum enters an exact accumulator, and `last` ends an output value, rounded once i
 One bitstream runs every n that divides `chain` (1:8, 2:8, 4:8 and dense 8:8 with m = 8,
 chain = 8): n only moves the group select in front of each stage.
 
+The datapath never stalls: no register of it has a clock enable (a stall signal from the
+result stream's ready reached every flip-flop, the 4-lane chain's worst path on ECP5). A
+valid bit travels beside the data and qualifies the accumulators; the results enter an
+output queue (sqhw.hdl.result_queue) deep enough for every result in flight, and its
+registered credit gates the input streams' ready.
+
 `pack` > 1 (integer formats): each beat brings `pack` columns of X, and every stage computes
 the products of its weight with its activation in each column in one DSP-sized multiply
 (sqhw.ref.packed: WP486's two int8 products per DSP48E2 for pack=2). What two products can
@@ -21,7 +27,7 @@ column has its own exact accumulator and requantizer.
 
 `primitive="DSP48E2"` / `"DSP48E1"` (integer formats) builds each stage from an instantiated
 Xilinx DSP slice instead of behavioural arithmetic: A/B register, M register and P register
-inside the slice, the partial sums on PCOUT -> PCIN, the stall on the slices' clock enables,
+inside the slice, the partial sums on PCOUT -> PCIN, the slices' clock enables tied high,
 a packed pair through the DSP48E2's pre-adder (D = x1 << spacing, A = x0) and the packing's
 bias on its C input. Simulation uses sqhw's DSP48E2 model (sim/dsp48e2.v) or Yosys's DSP48E1
 model (sqhw.verify.primitives); synthesis sees the real cells.
@@ -32,7 +38,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from amaranth.hdl import (Array, ClockSignal, Const, EnableInserter, Instance, Module,
+from amaranth.hdl import (Array, ClockSignal, Const, Instance, Module,
                           ResetSignal, Signal, signed)
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -48,6 +54,7 @@ from .accumulate import accumulate_segment
 from .multiplier import product_kind
 from .packed import bias, operand, packed_operand, split_fields
 from .pipeline import check_stages, delay, plan_composite, unused
+from .result_queue import ResultQueue
 from .shifter import shift_segments, shift_steps
 from .timing import ECP5, Segment, check_target, estimate_mhz
 
@@ -73,10 +80,10 @@ class IndexMuxBank(wiring.Component):
         self.index_bits = max(1, int(math.log2(m)))
         self.registers = tuple(registers or (0,) * len(shift_steps(m)))
         super().__init__({
-            "acts": In(data.ArrayLayout(x_fmt.bits, chain * m)),
+            "acts": In(data.ArrayLayout(layout_of(x_fmt), chain * m)),
             "indices": In(data.ArrayLayout(self.index_bits, chain)),
             "n_log2": In(range(int(math.log2(m)) + 1)),
-            "selected": Out(data.ArrayLayout(x_fmt.bits, chain))})
+            "selected": Out(data.ArrayLayout(layout_of(x_fmt), chain))})
 
     def groups(self, c: int) -> dict[int, int]:
         """Slot c's candidate groups: run-time n_log2 -> the group's first activation."""
@@ -91,7 +98,8 @@ class IndexMuxBank(wiring.Component):
             firsts = sorted(set(self.groups(c).values()))
             # candidates[g][j]: group g's activations whose index has high bits j (the low
             # bits the steps so far consumed)
-            candidates = [[self.acts[first + j] for j in range(self.m)] for first in firsts]
+            candidates = [[self.acts[first + j].as_value() for j in range(self.m)]
+                          for first in firsts]
             index = self.indices[c]
             for step, ((lo, hi), count) in enumerate(zip(shift_steps(self.m), self.registers)):
                 width = hi - lo
@@ -110,28 +118,30 @@ class IndexMuxBank(wiring.Component):
             with m.Switch(n_log2):
                 for k, first in self.groups(c).items():
                     with m.Case(k):
-                        m.d.comb += self.selected[c].eq(chosen[first])
+                        m.d.comb += self.selected[c].as_value().eq(chosen[first])
                 with m.Default():  # an n_log2 that reaches no group: 0 (said, for lint)
-                    m.d.comb += self.selected[c].eq(0)
+                    m.d.comb += self.selected[c].as_value().eq(0)
         return m
 
 
 def chain_signature(w_fmt, x_fmt, m: int, chain: int, out_fmt, accumulator,
                     lanes: int, pack: int = 1) -> wiring.Signature:
-    """The ports of a chain of `lanes` lanes (SparseDSPChain's, and SparseDSPArray's);
-    with pack > 1 the acts hold `pack` windows (column p at [p*chain*m, (p+1)*chain*m)) and
-    the results lanes * pack entries (column p, lane l at p*lanes + l)."""
+    """The ports of a chain of `lanes` lanes (SparseDSPChain's, and SparseDSPArray's); every
+    code is its format's layout (operand.layout_of: an int8 is {value}, an e4m3fn
+    {man, exp, sign}); with pack > 1 the acts hold `pack` windows (column p at
+    [p*chain*m, (p+1)*chain*m)) and the results lanes * pack entries (column p, lane l at
+    p*lanes + l)."""
     index_bits = max(1, int(math.log2(m)))
     weights = data.StructLayout({
-        "values": data.ArrayLayout(data.ArrayLayout(w_fmt.bits, chain), lanes),
+        "values": data.ArrayLayout(data.ArrayLayout(layout_of(w_fmt), chain), lanes),
         "indices": data.ArrayLayout(data.ArrayLayout(index_bits, chain), lanes),
         "last": 1})
     outputs = lanes * pack
-    result = data.StructLayout({"code": data.ArrayLayout(out_fmt.bits, outputs),
+    result = data.StructLayout({"code": data.ArrayLayout(layout_of(out_fmt), outputs),
                                 "acc": data.ArrayLayout(fixed_shape(accumulator), outputs),
                                 "special": data.ArrayLayout(1, outputs)})
     return wiring.Signature({
-        "acts": In(stream.Signature(data.ArrayLayout(x_fmt.bits, pack * chain * m))),
+        "acts": In(stream.Signature(data.ArrayLayout(layout_of(x_fmt), pack * chain * m))),
         "weights": In(stream.Signature(weights)),
         "result": Out(stream.Signature(result)),
         "n_log2": In(range(int(math.log2(m)) + 1))})
@@ -146,17 +156,19 @@ class SparseDSPChain(wiring.Component):
     carry one output per lane {code[lanes], acc[lanes], special[lanes]}. Config input n_log2
     (held while a row streams). Products are summed by a systolic cascade, as DSP48E2 PCOUT
     -> PCIN chains do: stage c's inputs are delayed c cycles and it adds its product to stage
-    c-1's registered partial sum. The whole pipeline stalls while a result waits.
+    c-1's registered partial sum. The pipeline never stalls (no clock enable on its
+    registers): finished results wait in a ResultQueue, whose registered `room` gates the
+    input streams' ready, so `result.ready` drives no datapath register.
 
     >>> from sqhw.formats import parse
     >>> chain = SparseDSPChain(parse("int8"), parse("int8"), m=8, chain=8, max_k=4096,
     ...                        out_fmt=parse("int8"), lanes=4)
-    >>> chain.index_bits, chain.accumulator.bits, chain.latency
-    (3, 28, 11)
+    >>> chain.index_bits, chain.accumulator.bits, chain.latency, chain.result_queue_depth
+    (3, 28, 14, 15)
     >>> packed = SparseDSPChain(parse("int8"), parse("int8"), m=8, chain=8, max_k=4096,
     ...                         out_fmt=parse("int8"), lanes=4, pack=2)
     >>> packed.plan.spacing, packed.plan.bias, packed.latency  # WP486: 18 bits apart
-    (18, 130048, 11)
+    (18, 130048, 14)
     """
 
     @refusing
@@ -195,15 +207,18 @@ class SparseDSPChain(wiring.Component):
         kind = product_kind(w_fmt, x_fmt, target)
         # registers after each index-mux step and after the group step
         self.select_plan = (0,) * len(self._select_segments())
+        self.result_plan = (0,) * len(self._result_segments())  # after the NaN/Inf code mux
         mul_args = dict(stages=self.stages)
         rq_regs = dict(stages=self.stages)
         if target is not None:  # one plan: index mux, multiplier, cascade, accumulator, rq
             probe_mul = unused(Multiplier(w_fmt, x_fmt, product=kind))
             probe_rq = unused(Requantizer(self.accumulator, out_fmt, **rq_args))
-            self.select_plan, mul_regs, _, _, rq_plan = plan_composite(target, [
-                self._select_segments(), probe_mul.segments(),
-                [Segment("cascade", ECP5.adder(self.accumulator.bits), registered=True)],
-                [accumulate_segment(self.accumulator.bits)], probe_rq.segments()])
+            self.select_plan, mul_regs, _, _, rq_plan, self.result_plan = plan_composite(
+                target, [self._select_segments(), probe_mul.segments(),
+                         [Segment("cascade", ECP5.adder(self.accumulator.bits),
+                                  registered=True)],
+                         [accumulate_segment(self.accumulator.bits)], probe_rq.segments(),
+                         self._result_segments()])
             mul_args, rq_regs = dict(registers=mul_regs), dict(registers=rq_plan)
         self.requantizers = [Requantizer(self.accumulator, out_fmt, **rq_args, **rq_regs)
                              for _ in range(lanes * pack)]
@@ -251,6 +266,12 @@ class SparseDSPChain(wiring.Component):
         return [*shift_segments("select_index", self.m, model, model.spread(self.lanes)),
                 Segment("select", model.mux(int(math.log2(self.m)) + 1))]
 
+    @staticmethod
+    def _result_segments(model=ECP5) -> list[Segment]:
+        """After the requantizer: the pick of the NaN/Inf code (flagged_code), one LUT level
+        in front of the result queue's push register."""
+        return [Segment("special_code", model.lut_ns)]
+
     @property
     def select_registers(self) -> int:
         """Registers in the index muxes (between their two steps) and after them."""
@@ -258,12 +279,13 @@ class SparseDSPChain(wiring.Component):
 
     @property
     def registers(self) -> tuple[int, ...]:
-        """The registers added by pipelining (index mux, multiplier, requantizer); none for
-        the packed and primitive chains, whose registers are fixed."""
+        """The registers added by pipelining (index mux, multiplier, requantizer, after the
+        NaN/Inf code pick); none for the packed and primitive chains, whose registers are
+        fixed."""
         if not self.multipliers:
             return ()
         return (*self.select_plan, *self.multipliers[0][0].registers,
-                *self.requantizers[0].registers)
+                *self.requantizers[0].registers, *self.result_plan)
 
     @property
     def estimated_mhz(self) -> float:
@@ -275,38 +297,50 @@ class SparseDSPChain(wiring.Component):
         return estimate_mhz(
             [*self._select_segments(), *self.multipliers[0][0].segments(),
              Segment("cascade", ECP5.adder(bits), registered=True), accumulate_segment(bits),
-             *self.requantizers[0].segments()],
+             *self.requantizers[0].segments(), *self._result_segments()],
             (*self.select_plan, *self.multipliers[0][0].registers, 0, 0,
-             *self.requantizers[0].registers))
+             *self.requantizers[0].registers, *self.result_plan))
+
+    @property
+    def pipeline_latency(self) -> int:
+        """Cycles from a beat to its lane results at the pipeline's end (when it ends a row):
+        the index-mux and multiplier registers, one cascade register per stage, the
+        accumulator, the requantizer and any register after the NaN/Inf code pick."""
+        return (self.select_registers + self.multiply_stages + self.chain + 1
+                + self.requantizers[0].latency + sum(self.result_plan))
+
+    @property
+    def result_queue_depth(self) -> int:
+        """Results the output queue holds: every result the pipeline may hold, so that the
+        datapath never stalls and still takes one beat per cycle (ResultQueue.depth_for)."""
+        return ResultQueue.depth_for(self.pipeline_latency)
 
     @property
     def latency(self) -> int:
-        """Cycles from a beat to its lane results (when it ends a row): the index-mux and
-        multiplier registers, one cascade register per stage, the accumulator and the
-        requantizer."""
-        return (self.select_registers + self.multiply_stages + self.chain + 1
-                + self.requantizers[0].latency)
+        """Cycles from a beat to its lane results on the result stream (when it ends a row
+        and the sink is ready): the pipeline's, then the result queue's."""
+        return self.pipeline_latency + ResultQueue.LATENCY
 
-    def _cascade(self, m, lane: int, selected, values, advance):
+    def _cascade(self, m, lane: int, selected, values):
         """Stage c multiplies (value c, activation c) delayed c cycles and adds the product
         to stage c-1's partial sum; returns the registered sum and NaN/Inf flag of the last."""
         partial = flag = None
         for c, mul in enumerate(self.multipliers[lane]):
-            m.submodules[f"lane{lane}_stage{c}"] = stage = EnableInserter(advance)(mul)
+            m.submodules[f"lane{lane}_stage{c}"] = stage = mul
             # the index muxes' registers (the first inside the bank), then the cascade's
             skew = c + self.select_registers
-            m.d.comb += [stage.a.eq(delay(m, values[c], skew, f"w{lane}_{c}", advance)),
+            m.d.comb += [stage.a.eq(delay(m, values[c], skew, f"w{lane}_{c}")),
                          stage.b.eq(delay(m, selected[c], c + self.select_plan[-1],
-                                          f"x{lane}_{c}", advance))]
+                                          f"x{lane}_{c}"))]
             total = Signal(fixed_shape(self.accumulator), name=f"cascade{lane}_{c}")
             any_special = Signal(name=f"cascade{lane}_{c}_special")
             m.d.comb += [total.eq(stage.p if partial is None else partial + stage.p),
                          any_special.eq(stage.special if flag is None else flag | stage.special)]
-            partial = delay(m, total, 1, f"pcout{lane}_{c}", advance)
-            flag = delay(m, any_special, 1, f"pcout{lane}_{c}_special", advance)
+            partial = delay(m, total, 1, f"pcout{lane}_{c}")
+            flag = delay(m, any_special, 1, f"pcout{lane}_{c}_special")
         return partial, flag
 
-    def _packed_cascade(self, m, lane: int, selected: list, values, advance):
+    def _packed_cascade(self, m, lane: int, selected: list, values):
         """The packed stages of one lane: stage c multiplies the packed activations of every
         column (delayed c cycles) by its weight and adds the product to stage c-1's partial
         sum, the first stage adding the plan's bias (a DSP48E2's C input); returns each
@@ -314,18 +348,19 @@ class SparseDSPChain(wiring.Component):
         plan = self.plan
         partial = None
         for c in range(self.chain):
-            acts = [operand(self.x_fmt, delay(m, column[c], c, f"x{lane}_{p}_{c}", advance))
+            acts = [operand(self.x_fmt, delay(m, column[c].as_value(), c,
+                                                     f"x{lane}_{p}_{c}"))
                     for p, column in enumerate(selected)]
-            weight = operand(self.w_fmt, delay(m, values[c], c, f"w{lane}_{c}", advance))
+            weight = operand(self.w_fmt, delay(m, values[c].as_value(), c, f"w{lane}_{c}"))
             product = Signal(signed(plan.total_bits), name=f"packed{lane}_{c}")
             m.d.comb += product.eq(packed_operand(plan, acts) * weight)
-            product = delay(m, product, self.stages, f"packed{lane}_{c}_m", advance)
+            product = delay(m, product, self.stages, f"packed{lane}_{c}_m")
             total = Signal(signed(plan.total_bits), name=f"cascade{lane}_{c}")
             m.d.comb += total.eq((bias(plan) if partial is None else partial) + product)
-            partial = delay(m, total, 1, f"pcout{lane}_{c}", advance)
+            partial = delay(m, total, 1, f"pcout{lane}_{c}")
         return split_fields(m, plan, partial, f"lane{lane}")
 
-    def _primitive_cascade(self, m, lane: int, selected: list, values, advance):
+    def _primitive_cascade(self, m, lane: int, selected: list, values):
         """The lane's stages as DSP slices: stage c's operands (delayed c cycles in the
         fabric) enter its A/B registers, the product its M register, P = PCIN + M (stage 0:
         C + M, C the packing's bias or 0) its P register, PCOUT feeding stage c+1's PCIN.
@@ -333,12 +368,13 @@ class SparseDSPChain(wiring.Component):
         e2 = self.primitive == "DSP48E2"
         pcin = Const(0, 48)
         for c in range(self.chain):
-            acts = [operand(self.x_fmt, delay(m, column[c], c, f"x{lane}_{p}_{c}", advance))
+            acts = [operand(self.x_fmt, delay(m, column[c].as_value(), c,
+                                                     f"x{lane}_{p}_{c}"))
                     for p, column in enumerate(selected)]
             a = Signal(signed(30), name=f"dsp{lane}_{c}_a")
             b = Signal(signed(18), name=f"dsp{lane}_{c}_b")
             d = Signal(signed(27), name=f"dsp{lane}_{c}_d")
-            weight = delay(m, values[c], c, f"w{lane}_{c}", advance)
+            weight = delay(m, values[c].as_value(), c, f"w{lane}_{c}")
             m.d.comb += b.eq(operand(self.w_fmt, weight))
             pre_add = self.pack == 2  # x1 << spacing on D, x0 on A: AD = the packed operand
             if self.pack == 1:
@@ -362,7 +398,7 @@ class SparseDSPChain(wiring.Component):
                               p_PREADDINSEL="A")
             else:
                 params.update(p_USE_DPORT="FALSE")
-            off, rst = Const(0, 1), ResetSignal()
+            on, off, rst = Const(1, 1), Const(0, 1), ResetSignal()
             m.submodules[f"dsp{lane}_{c}"] = Instance(
                 self.primitive, **params,
                 i_CLK=ClockSignal(), i_A=a, i_B=b,
@@ -372,8 +408,8 @@ class SparseDSPChain(wiring.Component):
                                PRIMITIVES[self.primitive]["opmode_bits"]),
                 i_ALUMODE=Const(0, 4), i_INMODE=Const(0b00100 if pre_add else 0, 5),
                 i_CARRYIN=off, i_CARRYINSEL=Const(0, 3),
-                i_CEA1=off, i_CEA2=advance, i_CEB1=off, i_CEB2=advance, i_CEC=off,
-                i_CED=advance if pre_add else off, i_CEAD=off, i_CEM=advance, i_CEP=advance, i_CECTRL=off,
+                i_CEA1=off, i_CEA2=on, i_CEB1=off, i_CEB2=on, i_CEC=off,
+                i_CED=on if pre_add else off, i_CEAD=off, i_CEM=on, i_CEP=on, i_CECTRL=off,
                 i_CEINMODE=off, i_CEALUMODE=off, i_CECARRYIN=off,
                 i_RSTA=rst, i_RSTB=rst, i_RSTC=off, i_RSTD=rst, i_RSTM=rst, i_RSTP=rst,
                 i_RSTCTRL=off, i_RSTINMODE=off, i_RSTALUMODE=off, i_RSTALLCARRYIN=off,
@@ -390,24 +426,30 @@ class SparseDSPChain(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        out_valid = Signal()
-        advance = ~out_valid | self.result.ready
+        # the datapath never stalls: its registers load every cycle, a valid bit travels
+        # beside the data and qualifies the accumulators; finished results wait in the
+        # queue, and a beat enters only while the queue's registered `room` allows it
+        m.submodules.result_queue = queue = ResultQueue(
+            self.result.payload.shape(), self.result_queue_depth)
+        wiring.connect(m, wiring.flipped(self.result), queue.result)
         both = self.acts.valid & self.weights.valid
-        m.d.comb += [self.acts.ready.eq(advance & self.weights.valid),
-                     self.weights.ready.eq(advance & self.acts.valid)]
+        enter = both & queue.room
+        m.d.comb += [self.acts.ready.eq(queue.room & self.weights.valid),
+                     self.weights.ready.eq(queue.room & self.acts.valid),
+                     queue.claim.eq(enter & self.weights.payload.last)]
         depth = self.select_registers + self.multiply_stages + self.chain
-        valid = delay(m, both & advance, depth, "valid_mul", advance)
-        last = delay(m, self.weights.payload.last, depth, "last_mul", advance)
+        valid = delay(m, enter, depth, "valid_mul")
+        last = delay(m, self.weights.payload.last, depth, "last_mul")
         acc_shape = fixed_shape(self.accumulator)
         stages = self.requantizers[0].latency
+        finished = Signal(self.result.payload.shape(), name="finished")
         result_valid = None
         window = self.chain * self.m
         for lane in range(self.lanes):
             selected = []
             for p in range(self.pack):  # one index mux bank per column, the lane's indices
                 name = f"index_muxes{lane}" + (f"_{p}" if self.pack > 1 else "")
-                m.submodules[name] = muxes = EnableInserter(advance)(
-                    self.index_muxes[p * self.lanes + lane])
+                m.submodules[name] = muxes = self.index_muxes[p * self.lanes + lane]
                 m.d.comb += [muxes.acts.eq(self.acts.payload.as_value()[
                                  p * window * self.x_fmt.bits:(p + 1) * window * self.x_fmt.bits]),
                              muxes.indices.eq(self.weights.payload.indices[lane]),
@@ -415,30 +457,27 @@ class SparseDSPChain(wiring.Component):
                 selected.append(muxes.selected)
             values = self.weights.payload.values[lane]
             if self.primitive:
-                sums = self._primitive_cascade(m, lane, selected, values, advance)
+                sums = self._primitive_cascade(m, lane, selected, values)
             elif self.pack == 1:
-                chain_sum, flag = self._cascade(m, lane, selected[0], values, advance)
+                chain_sum, flag = self._cascade(m, lane, selected[0], values)
                 sums = [(chain_sum, flag)]
             else:  # integer formats: no NaN / Inf
                 sums = [(s, Const(0, 1)) for s in
-                        self._packed_cascade(m, lane, selected, values, advance)]
+                        self._packed_cascade(m, lane, selected, values)]
             for p, (chain_sum, flag) in enumerate(sums):
                 out = p * self.lanes + lane
                 lane_acc, lane_special, result_valid, _ = accumulate(
-                    m, chain_sum, flag, valid, last, advance, acc_shape)
-                m.submodules[f"requantizer{out}"] = rq = EnableInserter(advance)(
-                    self.requantizers[out])
-                payload = self.result.payload
-                special = delay(m, lane_special, stages, f"special_rq{out}", advance)
+                    m, chain_sum, flag, valid, last, Const(1, 1), acc_shape)
+                m.submodules[f"requantizer{out}"] = rq = self.requantizers[out]
+                special = delay(m, lane_special, stages, f"special_rq{out}")
                 m.d.comb += [rq.i.eq(lane_acc),
-                             payload.code[out].eq(flagged_code(rq.o, special, self.out_fmt)),
-                             payload.acc[out].eq(delay(m, lane_acc, stages, f"acc_rq{out}",
-                                                       advance)),
-                             payload.special[out].eq(special)]
-        m.d.comb += [out_valid.eq(delay(m, result_valid, stages, "valid_rq", advance)),
-                     self.result.valid.eq(out_valid)]
+                             finished.code[out].eq(flagged_code(rq.o, special, self.out_fmt)),
+                             finished.acc[out].eq(delay(m, lane_acc, stages, f"acc_rq{out}")),
+                             finished.special[out].eq(special)]
+        cut = sum(self.result_plan)
+        m.d.comb += [queue.push_valid.eq(delay(m, result_valid, stages + cut, "valid_rq")),
+                     queue.push_payload.eq(delay(m, finished, cut, "finished"))]
         return m
-
 
 def beats(values, indices, x_codes, nm, chain: int, w_zero: int, x_zero: int) -> dict:
     """The two input streams of SparseDSPChain for packed rows (rows, G, n) and activations

@@ -3,9 +3,10 @@
 
 A run computes rows r0 .. r0+lanes-1 of an N:M-pruned W (rows x K) times one column of X
 (K x cols) per result beat: the activation beats carry each window once for all lanes, the
-weight beats every lane's packed slots. Beats are the chain's payload words (Python ints,
-first field at bit 0, the weights' `last` at the top). Expected values come from
-sqhw.ref.sparse_matmul, requantized as the chain does.
+weight beats every lane's packed slots. Beats are the chain's payload words (Python ints),
+every field placed at the offset the design's manifest gives (the payload layouts of its
+signature, sqhw.hdl.emit.layout_fields). Expected values come from sqhw.ref.sparse_matmul,
+requantized as the chain does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from .. import ref
 from ..formats import parse
 from ..hdl.sparse_chain import beats
-from .lanes import pack_fields, unpack
+from .lanes import unpack
 
 
 @dataclass
@@ -54,33 +55,95 @@ class ChainRun:
         return int(self.real.sum())
 
 
-def chain_run(parameters: dict, index_bits: int, nm, rows: int, k: int, cols: int,
+def pack_payload(payload: dict, values: dict[str, np.ndarray]) -> list[int]:
+    """Payload words (Python ints, one per beat) from the manifest's field description:
+    values[name] holds (beats, ...) codes, flattened per beat in the field's `shape` order;
+    element i of field `name` goes to bits [offset + i * bits, offset + (i + 1) * bits)."""
+    parts, beats_count = [], None
+    for name, column in values.items():
+        field = payload[name]
+        column = np.asarray(column, dtype=np.int64)
+        column = column.reshape(column.shape[0], -1)
+        if column.shape[1] != field.get("count", 1):
+            raise ValueError(f"payload field {name}: {column.shape[1]} values per beat, the "
+                             f"manifest says {field.get('count', 1)}")
+        bits = field.get("bits", field["width"])
+        beats_count = column.shape[0]
+        parts.append((field["offset"], (column[..., None] >> np.arange(bits)) & 1))
+    width = max(offset + b.shape[1] * b.shape[2] for offset, b in parts)
+    word_bits = np.zeros((beats_count, width), dtype=np.uint8)
+    for offset, b in parts:
+        word_bits[:, offset:offset + b.shape[1] * b.shape[2]] = b.reshape(beats_count, -1)
+    packed = np.packbits(word_bits, axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def chain_blocks(parameters: dict, payloads: dict, w: np.ndarray, x: np.ndarray, nm
+                 ) -> tuple[list[list[int]], list[list[int]], int]:
+    """The two input streams of a chain for codes W (rows, K) @ X (K, cols), grouped per
+    result beat: (acts words, weights words) per block of `lanes` rows of one group of
+    `pack` columns of X (the last group filled with zero columns), and the rows padded to a
+    multiple of lanes. `payloads` are the manifest's acts and weights payload fields (a
+    weights payload without `last`, as a Vitis kernel's TDATA, gets it above its top field:
+    TLAST). Result beat i holds rows (i % blocks) * lanes .. + lanes - 1 of column group
+    i // blocks."""
+    lanes, chain, pack = parameters["lanes"], parameters["chain"], parameters.get("pack", 1)
+    w_fmt, x_fmt = parse(parameters["w"]), parse(parameters["x"])
+    w_zero, x_zero = int(w_fmt.encode(np.zeros(1))[0]), int(x_fmt.encode(np.zeros(1))[0])
+    acts_payload = payloads["acts"]
+    weights_payload = dict(payloads["weights"])
+    if "last" not in weights_payload:
+        top = max(f["offset"] + f["width"] for f in weights_payload.values())
+        weights_payload["last"] = {"offset": top, "width": 1}
+    rows, k = w.shape
+    padded = -(-rows // lanes) * lanes  # the last row block is filled with zero rows
+    w = np.concatenate([w, np.full((padded - rows, k), w_zero, dtype=w.dtype)])
+    packed = nm.pack(w, w_fmt)
+    cols = -(-x.shape[1] // pack) * pack
+    x = np.concatenate([x, np.full((k, cols - x.shape[1]), x_zero, dtype=x.dtype)], axis=1)
+    act_rows, weight_rows = [], []
+    for j in range(0, cols, pack):
+        per_column = [beats(packed.values, packed.indices, x[:, j + q], nm, chain, w_zero,
+                            x_zero) for q in range(pack)]
+        b = per_column[0]  # the weight side is the same for every column
+        acts = pack_payload(acts_payload, {
+            "acts": np.concatenate([c["acts"] for c in per_column], axis=1)})
+        for r0 in range(0, padded, lanes):
+            sel = slice(r0, r0 + lanes)
+            act_rows.append(acts)
+            weight_rows.append(pack_payload(weights_payload, {
+                "values": b["values"][sel].transpose(1, 0, 2),     # (beats, lanes, chain)
+                "indices": b["indices"][sel].transpose(1, 0, 2),
+                "last": b["last"]}))
+    return act_rows, weight_rows, padded
+
+
+def chain_beats(manifest: dict, w: np.ndarray, x: np.ndarray, nm
+                ) -> tuple[list[int], list[int], int]:
+    """`chain_blocks` of a chain's manifest, flattened: (acts words, weights words, padded
+    rows), every field at the offset the manifest gives."""
+    payloads = {name: manifest["inputs"][name]["payload"] for name in ("acts", "weights")}
+    act_rows, weight_rows, padded = chain_blocks(manifest["parameters"], payloads, w, x, nm)
+    return ([word for row in act_rows for word in row],
+            [word for row in weight_rows for word in row], padded)
+
+
+def chain_run(parameters: dict, payloads: dict, nm, rows: int, k: int, cols: int,
               rng: np.random.Generator, w=None, x=None) -> ChainRun:
     """Random N:M weights (rows x k) and activations (k x cols) unless codes w / x are given;
-    `parameters` is a chain manifest's (w, x, lanes, chain)."""
-    lanes, chain = parameters["lanes"], parameters["chain"]
+    `parameters` is a chain manifest's (w, x, lanes, chain), `payloads` its acts and weights
+    payload fields (see `chain_blocks`)."""
+    lanes = parameters["lanes"]
     w_fmt, x_fmt = parse(parameters["w"]), parse(parameters["x"])
     if w is None:
         w = w_fmt.encode(nm.prune(rng.standard_normal((rows, k)) * 40), saturate=True)
         x_finite = np.flatnonzero(np.isfinite(x_fmt.table))
         x = rng.choice(x_finite, (k, cols))
     rows, k, cols = w.shape[0], w.shape[1], x.shape[1]
-    w_zero, x_zero = int(w_fmt.encode(np.zeros(1))[0]), int(x_fmt.encode(np.zeros(1))[0])
-    padded = -(-rows // lanes) * lanes
+    act_rows, weight_rows, padded = chain_blocks(parameters, payloads, w, x, nm)
+    w_zero = int(w_fmt.encode(np.zeros(1))[0])
     w = np.concatenate([w, np.full((padded - rows, k), w_zero, dtype=w.dtype)])
     packed = nm.pack(w, w_fmt)
-    act_rows, weight_rows = [], []
-    for j in range(cols):  # per column: the same activation windows for every row block
-        b = beats(packed.values, packed.indices, x[:, j], nm, chain, w_zero, x_zero)
-        count = b["last"].size
-        acts = pack_fields([(b["acts"][:, None, :], x_fmt.bits)])
-        for r0 in range(0, padded, lanes):
-            sel = slice(r0, r0 + lanes)
-            act_rows.append(acts)
-            weight_rows.append(pack_fields([
-                (b["values"][sel].transpose(1, 0, 2).reshape(count, 1, -1), w_fmt.bits),
-                (b["indices"][sel].transpose(1, 0, 2).reshape(count, 1, -1), index_bits),
-                (b["last"][:, None, None], 1)]))
     want = ref.sparse_matmul(packed, x, x_fmt)  # (padded, cols)
     # result beat i, lane l is row (i % blocks) * lanes + l of column i // blocks
     want_acc = np.concatenate([want[:, j].reshape(-1, lanes) for j in range(cols)])

@@ -1,0 +1,77 @@
+"""The N:M chain's ports are its formats' layouts, the manifest describes them from the
+signature, and the chain's stimulus is packed at the manifest's offsets (issue 11)."""
+
+import numpy as np
+
+from sqhw.formats import parse
+from sqhw.hdl.emit import design_dsp_chain
+from sqhw.hdl.operand import layout_of
+from sqhw.sparsity import NM
+from sqhw.verify.chain_stimulus import chain_beats, field_values, pack_payload
+
+
+def test_ports_are_the_formats_layouts_and_the_manifest_says_so():
+    dut, description = design_dsp_chain("float8_e4m3fn", "int8", m=4, chain=2, max_k=64,
+                                        out="float8_e4m3fn", lanes=3)
+    weights = dut.weights.payload
+    assert weights.values[2][1].shape() == layout_of(parse("float8_e4m3fn"))
+    assert dut.acts.payload[7].shape() == layout_of(parse("int8"))
+    assert dut.result.payload.code[0].shape() == layout_of(parse("float8_e4m3fn"))
+    fields = description["inputs"]["weights"]["payload"]
+    values = fields["values"]
+    assert (values["offset"], values["count"], values["bits"], values["shape"]) == (0, 6, 8,
+                                                                                     [3, 2])
+    assert values["element_fields"] == {"man": {"offset": 0, "width": 3},
+                                        "exp": {"offset": 3, "width": 4},
+                                        "sign": {"offset": 7, "width": 1}}
+    assert fields["indices"]["offset"] == 48 and fields["indices"]["shape"] == [3, 2]
+    assert fields["last"] == {"offset": 60, "width": 1, "count": 1, "bits": 1, "shape": []}
+    code = description["outputs"]["result"]["payload"]["code"]
+    assert code["element_fields"]["sign"] == {"offset": 7, "width": 1}
+    acts = description["inputs"]["acts"]["payload"]["acts"]
+    assert (acts["count"], acts["shape"], acts["element_fields"]) == (
+        8, [8], {"value": {"offset": 0, "width": 8}})
+
+
+def test_stimulus_follows_the_manifest_offsets(rng):
+    """pack_payload puts element i of a field at offset + i * bits: words read back through
+    the same fields give the values; a manifest whose fields sit elsewhere moves the bits."""
+    payload = {"values": {"offset": 0, "width": 24, "count": 3, "bits": 8},
+               "indices": {"offset": 24, "width": 6, "count": 3, "bits": 2},
+               "last": {"offset": 30, "width": 1, "count": 1, "bits": 1}}
+    values = rng.integers(0, 256, (50, 3))
+    indices = rng.integers(0, 4, (50, 3))
+    last = rng.integers(0, 2, 50)
+    words = pack_payload(payload, {"values": values, "indices": indices, "last": last})
+    for name, want in (("values", values), ("indices", indices), ("last", last[:, None])):
+        np.testing.assert_array_equal(field_values(words, payload[name]), want, strict=True)
+    moved = {"last": {**payload["last"], "offset": 0},
+             "values": {**payload["values"], "offset": 1},
+             "indices": {**payload["indices"], "offset": 25}}
+    again = pack_payload(moved, {"values": values, "indices": indices, "last": last})
+    assert again == [((w & ((1 << 24) - 1)) << 1) | ((w >> 24 & 63) << 25) | (w >> 30)
+                     for w in words]
+    assert len(words) == 50
+
+
+def test_chain_beats_place_the_weights_where_the_manifest_says(rng):
+    """The words of chain_beats for a design, read back field by field at the manifest's
+    offsets, are the packed weights and the activation windows (every beat, every lane)."""
+    from sqhw.hdl.sparse_chain import beats
+
+    dut, description = design_dsp_chain("float8_e4m3fn", "int8", m=4, chain=2, max_k=64,
+                                        out="int8", lanes=2)
+    nm, w_fmt = NM.parse("2:4"), parse("float8_e4m3fn")
+    w = w_fmt.encode(nm.prune(rng.standard_normal((2, 20)) * 40), saturate=True)
+    x = rng.integers(0, 256, (20, 1))
+    act_words, weight_words, padded = chain_beats(description, w, x, nm)
+    packed = nm.pack(w, w_fmt)
+    want = beats(packed.values, packed.indices, x[:, 0], nm, 2, 0, 0)
+    fields = description["inputs"]["weights"]["payload"]
+    got_values = field_values(weight_words, fields["values"]).reshape(-1, 2, 2)
+    np.testing.assert_array_equal(got_values, want["values"].transpose(1, 0, 2), strict=True)
+    got_last = field_values(weight_words, fields["last"])[:, 0]
+    np.testing.assert_array_equal(got_last, want["last"], strict=True)
+    got_acts = field_values(act_words, description["inputs"]["acts"]["payload"]["acts"])
+    np.testing.assert_array_equal(got_acts, want["acts"], strict=True)
+    assert padded == 2 and got_values.size == want["values"].size > 0

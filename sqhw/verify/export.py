@@ -83,7 +83,9 @@ def streams_of(manifest: dict, vs: Vectors) -> tuple[list[int], int, str, list[i
                 _width(out_payload), _payload_layout(out_payload),
                 ["terms stream in, result stream out (one result per dot product)"])
     nm = NM.parse(vs.nm)
-    acts, weights, _ = streams.chain_beats(manifest, vs.inputs["w"], vs.inputs["x"], nm)
+    from .chain_stimulus import chain_beats  # loads the chain's HDL module
+
+    acts, weights, _ = chain_beats(manifest, vs.inputs["w"], vs.inputs["x"], nm)
     acts_width = _width(manifest["inputs"]["acts"]["payload"])
     weights_width = _width(manifest["inputs"]["weights"]["payload"])
     in_words = [a | (w << acts_width) for a, w in zip(acts, weights)]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..formats import parse
-from ..sparsity import NM
-from .lanes import pack_fields
 
 
 def fields_word(payload: dict, values: dict[str, np.ndarray]) -> list[int]:
@@ -108,47 +106,8 @@ def mac_results(manifest: dict, expected: dict[str, np.ndarray]) -> list[int]:
     return fields_word(payload, {n: v for n, v in expected.items() if n in payload})
 
 
-def chain_beats(manifest: dict, w: np.ndarray, x: np.ndarray, nm: NM
-                ) -> tuple[list[int], list[int], int]:
-    """The two input streams of SparseDSPChain for W (rows, K) @ X (K, cols): (acts words,
-    weights words, rows padded to a multiple of lanes). Per column of X (per group of `pack`
-    columns for a packed chain, the last group filled with zero columns), per block of
-    `lanes` rows: the same activation windows, each block's packed weights. Result beat i
-    holds rows (i % blocks) * lanes .. + lanes - 1 of column group i // blocks (see
-    `result_order`)."""
-    from ..hdl.sparse_chain import beats
-
-    p = manifest["parameters"]
-    lanes, chain, pack = p["lanes"], p["chain"], p.get("pack", 1)
-    w_fmt, x_fmt = parse(p["w"]), parse(p["x"])
-    w_zero, x_zero = int(w_fmt.encode(np.zeros(1))[0]), int(x_fmt.encode(np.zeros(1))[0])
-    rows, k = w.shape
-    padded = -(-rows // lanes) * lanes  # the last row block is filled with zero rows
-    w = np.concatenate([w, np.full((padded - rows, k), w_zero, dtype=w.dtype)])
-    packed = nm.pack(w, w_fmt)
-    index_bits = manifest["inputs"]["weights"]["payload"]["indices"]["bits"]
-    cols = -(-x.shape[1] // pack) * pack
-    x = np.concatenate([x, np.full((k, cols - x.shape[1]), x_zero, dtype=x.dtype)], axis=1)
-    act_words, weight_words = [], []
-    for j in range(0, cols, pack):
-        per_column = [beats(packed.values, packed.indices, x[:, j + q], nm, chain, w_zero,
-                            x_zero) for q in range(pack)]
-        b = per_column[0]  # the weight side is the same for every column
-        count = b["last"].size
-        acts = pack_fields([(np.concatenate([c["acts"] for c in per_column], axis=1)[:, None, :],
-                             x_fmt.bits)])
-        for r0 in range(0, padded, lanes):
-            sel = slice(r0, r0 + lanes)
-            act_words += acts
-            weight_words += pack_fields([
-                (b["values"][sel].transpose(1, 0, 2).reshape(count, 1, -1), w_fmt.bits),
-                (b["indices"][sel].transpose(1, 0, 2).reshape(count, 1, -1), index_bits),
-                (b["last"][:, None, None], 1)])
-    return act_words, weight_words, padded
-
-
 def result_order(manifest: dict, fields: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """A chain's result fields (beats, lanes * pack), in the order of `chain_beats`, as the
+    """A chain's result fields (beats, lanes * pack), in the order of `chain_stimulus.chain_beats`, as the
     (rows, cols) outputs they hold: beat i, entry q * lanes + l is row (i % blocks) * lanes + l
     of column (i // blocks) * pack + q."""
     p = manifest["parameters"]

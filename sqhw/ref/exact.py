@@ -75,6 +75,7 @@ def _refuse_nonfinite(count: int, fmt, arg: str):
                      "(exact arithmetic is defined on finite values only)")
 
 
+@functools.lru_cache(maxsize=None)  # keyed by format equality, as _tables
 def float_dtype(fmt):
     """The narrowest float dtype (float32 or float64) holding every exact integer of fmt
     exactly, or None when they need more than 53 bits."""

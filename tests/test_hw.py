@@ -29,10 +29,14 @@ def test_synth_xcup_maps_int8_product_to_one_dsp(int8_mul):
     assert report["cells"]["DSP48E2"] == 1
 
 
-def test_chain_cascade_lands_in_dsp_pcin_on_xc7(tmp_path):
+@pytest.mark.parametrize("array", [False, True], ids=["flat", "array"])
+def test_chain_cascade_lands_in_dsp_pcin_on_xc7(tmp_path, array):
     """The N:M chain's adders form PCOUT -> PCIN cascades when Yosys can pack them (7-series):
-    every multiplier on a DSP, every stage but the first fed by its neighbour's PCOUT."""
-    dut, description = design_dsp_chain("int8", "int8", 4, 4, 512, "int8", lanes=2)
+    every multiplier on a DSP, every stage but the first fed by its neighbour's PCOUT. As a
+    SparseDSPArray the lane module is mapped once and instantiated per lane: its cascades
+    count once per instance."""
+    dut, description = design_dsp_chain("int8", "int8", 4, 4, 512, "int8", lanes=2,
+                                        array=array)
     write_design(dut, description, tmp_path, "chain")
     report = synth_xc7(tmp_path)
     assert report["dsp48e1"] == 8 and report["dsp_cascade"] == 2 * 3

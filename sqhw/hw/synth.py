@@ -117,15 +117,37 @@ def _cells(stat: dict) -> dict:
     return stat["design"]["num_cells_by_type"]
 
 
-def _dsp_cascade(netlist: dict) -> int:
+def _instances(netlist: dict, top: str) -> dict[str, int]:
+    """How many times each module of a synthesised netlist occurs in the design: the top
+    once, a kept module (`keep_hierarchy`, SparseDSPArray's lane) once per instance."""
+    modules = netlist["modules"]
+    count: dict[str, int] = {}
+
+    def visit(name: str, times: int) -> None:
+        count[name] = count.get(name, 0) + times
+        for cell in modules[name]["cells"].values():
+            if cell["type"] in modules:
+                visit(cell["type"], times)
+
+    visit(top, 1)
+    return count
+
+
+def _dsp_cells(netlist: dict, top: str):
+    """(cell, instances of its module) for every DSP48 cell of the design."""
+    for name, times in _instances(netlist, top).items():
+        for cell in netlist["modules"][name]["cells"].values():
+            if cell["type"].startswith("DSP48"):
+                yield cell, times
+
+
+def _dsp_cascade(netlist: dict, top: str) -> int:
     """DSP cells whose PCIN is driven by a signal (another DSP's PCOUT), not constant."""
-    return sum(1 for module in netlist["modules"].values()
-               for cell in module["cells"].values()
-               if cell["type"].startswith("DSP48") and
-               any(isinstance(bit, int) for bit in cell["connections"].get("PCIN", [])))
+    return sum(times for cell, times in _dsp_cells(netlist, top)
+               if any(isinstance(bit, int) for bit in cell["connections"].get("PCIN", [])))
 
 
-def _dsp_pipelined(netlist: dict) -> int:
+def _dsp_pipelined(netlist: dict, top: str) -> int:
     """DSP cells with their input (AREG/BREG >= 1), multiplier (MREG) and output (PREG)
     registers inside: what a pipelined DSP48 chain looks like after synthesis."""
     def reg(cell, name):
@@ -134,10 +156,8 @@ def _dsp_pipelined(netlist: dict) -> int:
             return int(value, 2) if isinstance(value, str) else int(value)
         except ValueError:
             return 0
-    return sum(1 for module in netlist["modules"].values()
-               for cell in module["cells"].values()
-               if cell["type"].startswith("DSP48") and
-               all(reg(cell, r) >= 1 for r in ("AREG", "BREG", "MREG", "PREG")))
+    return sum(times for cell, times in _dsp_cells(netlist, top)
+               if all(reg(cell, r) >= 1 for r in ("AREG", "BREG", "MREG", "PREG")))
 
 
 def summarise_xilinx(cells: dict, dsp: str = "DSP48E2") -> dict:
@@ -164,7 +184,8 @@ def synth_xilinx(design_dir, family: str = "xcup") -> dict:
               Path(tmp))
         stat = json.loads((Path(tmp) / "stat.json").read_text())
         netlist = json.loads((Path(tmp) / "net.json").read_text())
-        cascade, pipelined = _dsp_cascade(netlist), _dsp_pipelined(netlist)
+        cascade = _dsp_cascade(netlist, manifest["top"])
+        pipelined = _dsp_pipelined(netlist, manifest["top"])
     return {"target": family, "tool": f"yosys synth_xilinx -family {family} -flatten",
             "top": manifest["top"], **summarise_xilinx(_cells(stat), XILINX_FAMILIES[family]),
             "dsp_cascade": cascade, "dsp_pipelined": pipelined}

@@ -20,7 +20,7 @@ With `depth` >= the pipeline's latency + FILL, a sink that is always ready never
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -63,7 +63,15 @@ class ResultQueue(wiring.Component):
                      fifo.r_en.eq(self.result.ready)]
         taken = self.result.valid & self.result.ready
         claimed = Signal(range(self.depth + 1))
-        after = Signal(range(self.depth + 1))
-        m.d.comb += after.eq(claimed + self.claim - taken)
-        m.d.sync += [claimed.eq(after), self.room.eq(after < self.depth)]
+        m.d.sync += claimed.eq(claimed + self.claim - taken)
+        # room = (claimed + claim - taken) < depth, but not as an add followed by a compare
+        # (two carry chains behind `result.ready` and the input streams' valid, which fan
+        # out to every lane of an array: on ECP5 that was the 4-lane chain's worst path).
+        # claimed moves by one at most and never passes depth, so the two compares of the
+        # register itself are ready early and the claim / take only pick one.
+        up, down = self.claim & ~taken, taken & ~self.claim
+        below = {limit: Signal(name=f"claimed_below_{limit}") for limit in (self.depth - 1,
+                                                                            self.depth)}
+        m.d.comb += [flag.eq(claimed < limit) for limit, flag in below.items()]
+        m.d.sync += self.room.eq(Mux(up, below[self.depth - 1], down | below[self.depth]))
         return m

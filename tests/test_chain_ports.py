@@ -2,12 +2,14 @@
 signature, and the chain's stimulus is packed at the manifest's offsets (issue 11)."""
 
 import numpy as np
+import pytest
 
 from sqhw.formats import parse
 from sqhw.hdl.emit import design_dsp_chain
 from sqhw.hdl.operand import layout_of
 from sqhw.sparsity import NM
-from sqhw.verify.chain_stimulus import chain_beats, field_values, pack_payload
+from sqhw.verify.chain_stimulus import chain_beats, field_values
+from sqhw.verify.streams import fields_word
 
 
 def test_ports_are_the_formats_layouts_and_the_manifest_says_so():
@@ -34,7 +36,7 @@ def test_ports_are_the_formats_layouts_and_the_manifest_says_so():
 
 
 def test_stimulus_follows_the_manifest_offsets(rng):
-    """pack_payload puts element i of a field at offset + i * bits: words read back through
+    """fields_word puts element i of a field at offset + i * bits: words read back through
     the same fields give the values; a manifest whose fields sit elsewhere moves the bits."""
     payload = {"values": {"offset": 0, "width": 24, "count": 3, "bits": 8},
                "indices": {"offset": 24, "width": 6, "count": 3, "bits": 2},
@@ -42,13 +44,13 @@ def test_stimulus_follows_the_manifest_offsets(rng):
     values = rng.integers(0, 256, (50, 3))
     indices = rng.integers(0, 4, (50, 3))
     last = rng.integers(0, 2, 50)
-    words = pack_payload(payload, {"values": values, "indices": indices, "last": last})
+    words = fields_word(payload, {"values": values, "indices": indices, "last": last})
     for name, want in (("values", values), ("indices", indices), ("last", last[:, None])):
         np.testing.assert_array_equal(field_values(words, payload[name]), want, strict=True)
     moved = {"last": {**payload["last"], "offset": 0},
              "values": {**payload["values"], "offset": 1},
              "indices": {**payload["indices"], "offset": 25}}
-    again = pack_payload(moved, {"values": values, "indices": indices, "last": last})
+    again = fields_word(moved, {"values": values, "indices": indices, "last": last})
     assert again == [((w & ((1 << 24) - 1)) << 1) | ((w >> 24 & 63) << 25) | (w >> 30)
                      for w in words]
     assert len(words) == 50
@@ -75,3 +77,24 @@ def test_chain_beats_place_the_weights_where_the_manifest_says(rng):
     got_acts = field_values(act_words, description["inputs"]["acts"]["payload"]["acts"])
     np.testing.assert_array_equal(got_acts, want["acts"], strict=True)
     assert padded == 2 and got_values.size == want["values"].size > 0
+
+
+@pytest.mark.parametrize("base,wide_bits", [(0, 8), (40, 8), (40, 64)],
+                         ids=["int64-words", "bit-matrix", "python-ints"])
+def test_fields_word_paths_agree_with_python_ints(rng, base, wide_bits):
+    """fields_word packs int64 words (under 63 bits), a bit matrix (wider words, elements
+    under 63 bits) or Python ints (wider elements): each gives the words computed here one
+    element at a time, masked to its bits."""
+    payload = {"values": {"offset": base, "width": 3 * wide_bits, "count": 3,
+                          "bits": wide_bits},
+               "last": {"offset": base + 3 * wide_bits, "width": 1}}
+    high = 1 << min(wide_bits - 1, 62)
+    values = rng.integers(-high, high, (40, 3))
+    last = rng.integers(0, 2, 40)
+    got = fields_word(payload, {"values": values, "last": last})
+    mask = (1 << wide_bits) - 1
+    want = [sum((int(v) & mask) << (base + i * wide_bits) for i, v in enumerate(row))
+            | int(b) << (base + 3 * wide_bits) for row, b in zip(values, last)]
+    assert got == want and len(got) == 40
+    with pytest.raises(ValueError, match="payload field values: 2 values per row"):
+        fields_word(payload, {"values": values[:, :2], "last": last})

@@ -19,6 +19,7 @@ from .. import ref
 from ..formats import parse
 from ..hdl.sparse_chain import beats
 from .lanes import unpack
+from .streams import fields_word
 
 
 @dataclass
@@ -55,29 +56,6 @@ class ChainRun:
         return int(self.real.sum())
 
 
-def pack_payload(payload: dict, values: dict[str, np.ndarray]) -> list[int]:
-    """Payload words (Python ints, one per beat) from the manifest's field description:
-    values[name] holds (beats, ...) codes, flattened per beat in the field's `shape` order;
-    element i of field `name` goes to bits [offset + i * bits, offset + (i + 1) * bits)."""
-    parts, beats_count = [], None
-    for name, column in values.items():
-        field = payload[name]
-        column = np.asarray(column, dtype=np.int64)
-        column = column.reshape(column.shape[0], -1)
-        if column.shape[1] != field.get("count", 1):
-            raise ValueError(f"payload field {name}: {column.shape[1]} values per beat, the "
-                             f"manifest says {field.get('count', 1)}")
-        bits = field.get("bits", field["width"])
-        beats_count = column.shape[0]
-        parts.append((field["offset"], (column[..., None] >> np.arange(bits)) & 1))
-    width = max(offset + b.shape[1] * b.shape[2] for offset, b in parts)
-    word_bits = np.zeros((beats_count, width), dtype=np.uint8)
-    for offset, b in parts:
-        word_bits[:, offset:offset + b.shape[1] * b.shape[2]] = b.reshape(beats_count, -1)
-    packed = np.packbits(word_bits, axis=1, bitorder="little")
-    return [int.from_bytes(row.tobytes(), "little") for row in packed]
-
-
 def chain_blocks(parameters: dict, payloads: dict, w: np.ndarray, x: np.ndarray, nm
                  ) -> tuple[list[list[int]], list[list[int]], int]:
     """The two input streams of a chain for codes W (rows, K) @ X (K, cols), grouped per
@@ -106,12 +84,12 @@ def chain_blocks(parameters: dict, payloads: dict, w: np.ndarray, x: np.ndarray,
         per_column = [beats(packed.values, packed.indices, x[:, j + q], nm, chain, w_zero,
                             x_zero) for q in range(pack)]
         b = per_column[0]  # the weight side is the same for every column
-        acts = pack_payload(acts_payload, {
+        acts = fields_word(acts_payload, {
             "acts": np.concatenate([c["acts"] for c in per_column], axis=1)})
         for r0 in range(0, padded, lanes):
             sel = slice(r0, r0 + lanes)
             act_rows.append(acts)
-            weight_rows.append(pack_payload(weights_payload, {
+            weight_rows.append(fields_word(weights_payload, {
                 "values": b["values"][sel].transpose(1, 0, 2),     # (beats, lanes, chain)
                 "indices": b["indices"][sel].transpose(1, 0, 2),
                 "last": b["last"]}))

@@ -9,24 +9,43 @@ from ..formats import parse
 
 
 def fields_word(payload: dict, values: dict[str, np.ndarray]) -> list[int]:
-    """One payload word per row: every named field (value masked to its width) at its
-    manifest offset. Python ints, so payloads of any width work."""
-    names = list(values)
-    count = len(next(iter(values.values())))
-    if max(payload[n]["offset"] + payload[n]["width"] for n in names) <= 62:  # numpy, fast
-        word = np.zeros(count, dtype=np.int64)
-        for name in names:
-            f = payload[name]
-            column = np.asarray(values[name]).ravel().astype(np.int64)
-            word |= (column & ((1 << f["width"]) - 1)) << f["offset"]
-        return word.tolist()
-    words = [0] * count
-    for name in names:
+    """One payload word per row (Python ints, so payloads of any width work): every named
+    field at its manifest offset, masked to its width. values[name] holds (rows,) codes, or
+    (rows, ...) for an array field (the manifest's `count` elements of `bits` each, in the
+    field's `shape` order): element i goes to bits [offset + i * bits, offset + (i + 1) *
+    bits)."""
+    rows, fields = None, []
+    for name, column in values.items():
         f = payload[name]
-        mask = (1 << f["width"]) - 1
-        column = np.asarray(values[name]).ravel()
-        for i in range(count):
-            words[i] |= (int(column[i]) & mask) << f["offset"]
+        column = np.asarray(column)
+        column = column.reshape(column.shape[0], -1)
+        if column.shape[1] != f.get("count", 1):
+            raise ValueError(f"payload field {name}: {column.shape[1]} values per row, the "
+                             f"manifest says {f.get('count', 1)}")
+        rows = column.shape[0]
+        fields.append((f["offset"], f.get("bits", f["width"]), column))
+    top = max(offset + bits * column.shape[1] for offset, bits, column in fields)
+    if top <= 62:  # numpy int64 words
+        word = np.zeros(rows, dtype=np.int64)
+        for offset, bits, column in fields:
+            column = column.astype(np.int64) & ((1 << bits) - 1)
+            for i in range(column.shape[1]):
+                word |= column[:, i] << (offset + i * bits)
+        return word.tolist()
+    if all(bits <= 62 for _, bits, _ in fields):  # a bit matrix, packed to bytes
+        matrix = np.zeros((rows, top), dtype=np.uint8)
+        for offset, bits, column in fields:
+            column = column.astype(np.int64)
+            matrix[:, offset:offset + bits * column.shape[1]] = (
+                (column[..., None] >> np.arange(bits)) & 1).reshape(rows, -1)
+        packed = np.packbits(matrix, axis=1, bitorder="little")
+        return [int.from_bytes(row.tobytes(), "little") for row in packed]
+    words = [0] * rows  # elements wider than int64: Python ints
+    for offset, bits, column in fields:
+        mask = (1 << bits) - 1
+        for r in range(rows):
+            for i in range(column.shape[1]):
+                words[r] |= (int(column[r, i]) & mask) << (offset + i * bits)
     return words
 
 

@@ -368,6 +368,23 @@ def test_target_mhz_pipelines_the_chain(tmp_path):
     assert latencies == sorted(latencies) and latencies[0] < latencies[-1], latencies
 
 
+def test_ecp5_boards_plan_the_chain_for_their_clock(tmp_path):
+    """On ECP5, where the delay model is calibrated, a design without stages or target_mhz
+    has its registers placed for the board's clock; given stages stay; Xilinx and iCE40
+    boards keep stages 1."""
+    planned = DSPChainDesign().sized_for(load_board("ecp5_25k"))
+    assert planned.target_mhz == load_board("ecp5_25k").clock_mhz == 100
+    _, description = planned.model_copy(update={"k": 64}).generate()
+    assert description["parameters"]["target_mhz"] == 100
+    assert description["parameters"]["stages"] is None
+    path = tmp_path / "d.yaml"
+    path.write_text("stages: 2\n")
+    assert load_design(path).sized_for(load_board("ecp5_25k")).target_mhz is None
+    for board in ("alveo_u280", "pynq_z2", "icebreaker"):
+        design = DSPChainDesign().sized_for(load_board(board))
+        assert (design.target_mhz, design.stages) == (None, 1), board
+
+
 @pytest.mark.rtl
 @pytest.mark.slow
 def test_lane_array_equals_the_reference_under_stalls(tmp_path, seed):

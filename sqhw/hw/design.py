@@ -156,19 +156,28 @@ class DSPChainDesign(BaseModel):
         return self.target_mhz if self.target_mhz is not None else board.clock_mhz
 
     def sized_for(self, board: Board) -> "DSPChainDesign":
-        """lanes and chain the file left out, from the board: DSP_SHARE of its DSPs, a chain
-        of MAX_CHAIN stages (fewer when that share is smaller), as many lanes as fit."""
-        if self.lanes is not None and self.chain is not None:
-            return self
+        """What the file left out, from the board: lanes and chain, DSP_SHARE of its DSPs, a
+        chain of MAX_CHAIN stages (fewer when that share is smaller), as many lanes as fit;
+        and on a family the delay model is calibrated for (sqhw.hdl.timing.MODELS: ECP5),
+        without `stages` or `target_mhz`, registers placed for the board's clock (elsewhere
+        `stages` 1: the model would put Xilinx products in LUT trees, iCE40 is not fitted)."""
+        from ..hdl.timing import MODELS
+
+        design = self
+        if (self.target_mhz is None and "stages" not in self.model_fields_set
+                and board.family in MODELS):
+            design = design.model_copy(update={"target_mhz": float(board.clock_mhz)})
+        if design.lanes is not None and design.chain is not None:
+            return design
         dsp = board.resources.dsp
         share = max(1, int(dsp.count * DSP_SHARE))
-        chain = self.chain or min(MAX_CHAIN, 1 << (share.bit_length() - 1))
-        lanes = self.lanes or max(1, share // chain)
-        sized = "chain" if self.lanes is not None else \
-            "lanes" if self.chain is not None else "lanes and chain"
+        chain = design.chain or min(MAX_CHAIN, 1 << (share.bit_length() - 1))
+        lanes = design.lanes or max(1, share // chain)
+        sized = "chain" if design.lanes is not None else \
+            "lanes" if design.chain is not None else "lanes and chain"
         note = (f"{sized} sized from the board: {DSP_SHARE:.0%} of its {dsp.count} {dsp.kind} "
                 f"= {share}, one per multiply")
-        return self.model_copy(update={"lanes": lanes, "chain": chain, "sizing": note})
+        return design.model_copy(update={"lanes": lanes, "chain": chain, "sizing": note})
 
     def generate(self):
         """(component, manifest description) of the design (lanes and chain must be set)."""

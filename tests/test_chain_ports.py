@@ -98,3 +98,17 @@ def test_fields_word_paths_agree_with_python_ints(rng, base, wide_bits):
     assert got == want and len(got) == 40
     with pytest.raises(ValueError, match="payload field values: 2 values per row"):
         fields_word(payload, {"values": values[:, :2], "last": last})
+
+
+def test_fields_word_edge_cases():
+    """No rows packs to no words; fields of different row counts and Python ints past int64
+    in a narrow field (masked to it) on every path."""
+    payload = {"a": {"offset": 0, "width": 8}, "b": {"offset": 70, "width": 8}}
+    assert fields_word(payload, {"a": np.zeros(0, dtype=np.int64),
+                                 "b": np.zeros(0, dtype=np.int64)}) == []
+    with pytest.raises(ValueError, match="payload field b: 3 rows, the fields before it have 5"):
+        fields_word(payload, {"a": np.zeros(5, dtype=np.int64), "b": np.zeros(3, dtype=np.int64)})
+    huge = np.array([(1 << 70) + 5, -(1 << 65) - 1], dtype=object)
+    assert fields_word(payload, {"a": huge, "b": huge}) == [
+        5 | 5 << 70, 0xFF | 0xFF << 70]
+    assert fields_word({"a": payload["a"]}, {"a": huge}) == [5, 0xFF]

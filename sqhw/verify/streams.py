@@ -8,44 +8,67 @@ import numpy as np
 from ..formats import parse
 
 
-def fields_word(payload: dict, values: dict[str, np.ndarray]) -> list[int]:
-    """One payload word per row (Python ints, so payloads of any width work): every named
-    field at its manifest offset, masked to its width. values[name] holds (rows,) codes, or
-    (rows, ...) for an array field (the manifest's `count` elements of `bits` each, in the
-    field's `shape` order): element i goes to bits [offset + i * bits, offset + (i + 1) *
-    bits)."""
-    rows, fields = None, []
+def _element_columns(payload: dict, values: dict[str, np.ndarray]):
+    """Every element of the named fields as a scalar field: ({name: {offset, width}},
+    {name: (rows,) codes}, rows). values[name] holds (rows,) codes, or (rows, ...) for an
+    array field (the manifest's `count` elements of `bits` each, in its `shape` order);
+    element i sits at offset + i * bits."""
+    fields, columns, rows = {}, {}, None
     for name, column in values.items():
         f = payload[name]
+        count = f.get("count", 1)
         column = np.asarray(column)
-        column = column.reshape(column.shape[0], -1)
-        if column.shape[1] != f.get("count", 1):
-            raise ValueError(f"payload field {name}: {column.shape[1]} values per row, the "
-                             f"manifest says {f.get('count', 1)}")
+        if column.ndim == 0:
+            raise ValueError(f"payload field {name}: expected a value per row, got one scalar")
+        per_row = int(np.prod(column.shape[1:], dtype=np.int64))
+        if per_row != count:
+            raise ValueError(f"payload field {name}: {per_row} values per row, the manifest "
+                             f"says {count}")
+        if rows is not None and column.shape[0] != rows:
+            raise ValueError(f"payload field {name}: {column.shape[0]} rows, the fields "
+                             f"before it have {rows}")
         rows = column.shape[0]
-        fields.append((f["offset"], f.get("bits", f["width"]), column))
-    top = max(offset + bits * column.shape[1] for offset, bits, column in fields)
-    if top <= 62:  # numpy int64 words
+        column = column.reshape(rows, count)
+        bits = f.get("bits", f["width"])
+        for i in range(count):
+            key = name if count == 1 else f"{name}[{i}]"
+            fields[key] = {"offset": f["offset"] + i * bits, "width": bits}
+            columns[key] = column[:, i]
+    return fields, columns, rows or 0
+
+
+def _masked(column: np.ndarray, bits: int) -> np.ndarray:
+    """The low `bits` (<= 62) of every code, as int64 (Python ints of any size too)."""
+    mask = (1 << bits) - 1
+    if column.dtype == object:
+        return np.array([int(v) & mask for v in column], dtype=np.int64)
+    return column.astype(np.int64) & mask
+
+
+def fields_word(payload: dict, values: dict[str, np.ndarray]) -> list[int]:
+    """One payload word per row (Python ints, so payloads of any width work): every named
+    field at its manifest offset, masked to its width; an array field's element i at
+    offset + i * bits (see `_element_columns`). Words of up to 62 bits are built as int64,
+    wider ones from `payload_words`' uint32 words when no element passes 62 bits, else
+    one Python int at a time."""
+    fields, columns, rows = _element_columns(payload, values)
+    if not fields:
+        raise ValueError("payload: no fields to pack")
+    top = max(f["offset"] + f["width"] for f in fields.values())
+    if top <= 62:
         word = np.zeros(rows, dtype=np.int64)
-        for offset, bits, column in fields:
-            column = column.astype(np.int64) & ((1 << bits) - 1)
-            for i in range(column.shape[1]):
-                word |= column[:, i] << (offset + i * bits)
+        for name, f in fields.items():
+            word |= _masked(columns[name], f["width"]) << f["offset"]
         return word.tolist()
-    if all(bits <= 62 for _, bits, _ in fields):  # a bit matrix, packed to bytes
-        matrix = np.zeros((rows, top), dtype=np.uint8)
-        for offset, bits, column in fields:
-            column = column.astype(np.int64)
-            matrix[:, offset:offset + bits * column.shape[1]] = (
-                (column[..., None] >> np.arange(bits)) & 1).reshape(rows, -1)
-        packed = np.packbits(matrix, axis=1, bitorder="little")
-        return [int.from_bytes(row.tobytes(), "little") for row in packed]
-    words = [0] * rows  # elements wider than int64: Python ints
-    for offset, bits, column in fields:
-        mask = (1 << bits) - 1
-        for r in range(rows):
-            for i in range(column.shape[1]):
-                words[r] |= (int(column[r, i]) & mask) << (offset + i * bits)
+    if all(f["width"] <= 62 for f in fields.values()):
+        packed = payload_words(fields, {name: _masked(columns[name], f["width"])
+                                        for name, f in fields.items()}, top)
+        return [int.from_bytes(row.tobytes(), "little") for row in packed.astype("<u4")]
+    words = [0] * rows
+    for name, f in fields.items():
+        mask = (1 << f["width"]) - 1
+        for r, v in enumerate(columns[name]):
+            words[r] |= (int(v) & mask) << f["offset"]
     return words
 
 

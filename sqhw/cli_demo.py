@@ -29,7 +29,7 @@ PEERS = ("onnxruntime",)
 DESIGN_ROW = {"model": "digits", "format": "int8", "sparsity": "2:4"}
 # The demo's designs, sized down from the default (half the board's DSPs) so that the demo
 # stays within minutes: the U280's 564 x 8 array takes minutes to generate and wrap, and the
-# ULX3S' 9 x 8 spends about 7 minutes in nextpnr. `sqhw build --board B` builds the default.
+# ULX3S' 9 x 8 spends 5-7 minutes in nextpnr. `sqhw build --board B` builds the default.
 DEMO_BOARDS = {"alveo_u280": {"lanes": 16, "chain": 8}, "ulx3s_85f": {"lanes": 1, "chain": 8}}
 MARKER = ".sqhw-demo"  # marks a folder the demo wrote, which a later demo may write over
 DEFAULT_OUTPUT = "sqhw-demo"

@@ -45,8 +45,8 @@ def saturate_or_wrap(m: Module, value: Value, out: Fixed, saturate: bool,
 def range_segments(bits: int, model=ECP5) -> list[Segment]:
     """`saturate_or_wrap`'s two segments on a `bits`-wide value: the range test (two compares,
     carry chains side by side) and the clamp: `over` / `under` select, in a LUT level, every
-    output bit, so their routes fan out, one LUT level's route more (`spread` of the output
-    bits). Refitted 2026-11-22: the 4-lane int8 chain took 6.3 ns for test and clamp between
+    output bit, so their routes fan out: one LUT level's route more (`spread(2)`, whatever
+    the output's width). Refitted 2026-11-22: the 4-lane int8 chain took 6.3 ns for test and clamp between
     registers (7.36 ns with them), the e4m3fn x int8 chain 6.2 ns; the model said 5.45 and
     left them in one cycle at 150 MHz. The test alone fits (the int8 MAC: 234.6 MHz)."""
     return [Segment("compare", model.adder(bits)),

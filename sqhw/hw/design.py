@@ -188,8 +188,12 @@ class DSPChainDesign(BaseModel):
                                 **self.pipelining())
 
     def row(self) -> dict:
+        """The design as report.json gives it; `stages` is null when target_mhz placed the
+        registers (the generators take one of the two)."""
         row = self.model_dump(mode="json")
         row["multipliers"] = self.multipliers
+        if self.target_mhz is not None:
+            row["stages"] = None
         return row
 
 

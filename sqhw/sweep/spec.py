@@ -199,11 +199,16 @@ class Spec:
         """The point's store key: a hash of everything that decides its result."""
         from ..ptq.study import model_key
 
+        from ..hw.boards import load_board
+
         model = None if point.model is None else model_key(self.model_path(point))
+        # how the build pipelines the chain, which the board may decide (ECP5: for its clock)
+        pipelining = (self.design_for(point).sized_for(load_board(point.board)).pipelining()
+                      if point.board else None)
         text = json.dumps({"point": {**point.config(), "model": model},
                            "ptq": self.ptq.model_dump() if point.model else None,
                            "design": self.design if point.board else None,
-                           "sqhw": __version__}, sort_keys=True)
+                           "pipelining": pipelining, "sqhw": __version__}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     def model_path(self, point: Point) -> str | None:

@@ -39,6 +39,7 @@ def run(model: str) -> dict:
     cache = cache_dir("ptq")
     scores = {}  # (format, algo label, column) -> score
     fp32 = None
+    task = study.load_task(model)
     for algos in ALGOS:
         label = "+".join(algos) or "none"
         print(f"{model}: {label}", file=sys.stderr, flush=True)
@@ -51,7 +52,6 @@ def run(model: str) -> dict:
             fp32 = result["fp32"]
             for r in result["rows"]:
                 scores[(r["format"], label, column)] = r.get("score")
-        task = study.load_task(model)
         for fmt in INTS + FLOATS:
             scores[(fmt, label, "brevitas")] = brevitas_row(task, fmt, algos).get("score")
     rows = []

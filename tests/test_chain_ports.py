@@ -80,11 +80,11 @@ def test_chain_beats_place_the_weights_where_the_manifest_says(rng):
 
 
 @pytest.mark.parametrize("base,wide_bits", [(0, 8), (40, 8), (40, 64)],
-                         ids=["int64-words", "bit-matrix", "python-ints"])
+                         ids=["int64-words", "uint32-words", "python-ints"])
 def test_fields_word_paths_agree_with_python_ints(rng, base, wide_bits):
-    """fields_word packs int64 words (under 63 bits), a bit matrix (wider words, elements
-    under 63 bits) or Python ints (wider elements): each gives the words computed here one
-    element at a time, masked to its bits."""
+    """fields_word packs int64 words (under 63 bits), payload_words' uint32 words (wider
+    words, elements under 63 bits) or Python ints (wider elements): each gives the words
+    computed here one element at a time, masked to its bits."""
     payload = {"values": {"offset": base, "width": 3 * wide_bits, "count": 3,
                           "bits": wide_bits},
                "last": {"offset": base + 3 * wide_bits, "width": 1}}

@@ -189,28 +189,26 @@ def test_minilm_padding_does_not_change_an_embedding(minilm_task):
     torch.testing.assert_close(in_batch, alone, rtol=0, atol=1e-5)
 
 
-def _import_sentence_transformers():
+def _import_sentence_transformers(monkeypatch):
     """sentence_transformers, or a skip if it is not installed. PyPI's torchvision wheel (which
     onnx2torch pulls in) fails to load beside the CPU-only torch, and transformers then
-    refuses to define its models; torchvision is hidden (sys.modules[...] = None reads as
-    not installed) so that transformers runs without it, as sqhw.ptq.onnx_model does for
-    onnx2torch."""
+    refuses to define its models; for this test torchvision reads as not installed
+    (sys.modules[...] = None), as sqhw.ptq.onnx_model hides it from onnx2torch."""
     import sys
 
     try:
         import torchvision  # noqa: F401
     except (ImportError, RuntimeError, OSError):
-        for name in [m for m in sys.modules if m == "torchvision" or
-                     m.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.modules["torchvision"] = None
+        for name in [m for m in sys.modules if m.startswith("torchvision.")]:
+            monkeypatch.delitem(sys.modules, name)
+        monkeypatch.setitem(sys.modules, "torchvision", None)
     return pytest.importorskip("sentence_transformers")
 
 
-def test_minilm_equals_sentence_transformers(minilm_task, offline):
+def test_minilm_equals_sentence_transformers(minilm_task, offline, monkeypatch):
     with warnings.catch_warnings():  # transformers' own deprecation notices are not ours
         warnings.simplefilter("ignore")
-        sentence_transformers = _import_sentence_transformers()
+        sentence_transformers = _import_sentence_transformers(monkeypatch)
         reference = sentence_transformers.SentenceTransformer(str(minilm.model_dir()),
                                                               device="cpu")
         evaluation, _ = minilm.split(minilm.sentence_clusters())

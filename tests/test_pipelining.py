@@ -314,4 +314,6 @@ def test_chain_plan_puts_the_range_test_and_the_clamp_in_two_cycles():
     names = [s.name for s in rq.segments()]
     assert names[-2:] == ["compare", "saturate"]
     assert rq.registers[-2:] == (1, 0)
-    assert dut.result_plan == (0,)  # the clamp and the NaN/Inf pick then the queue's register
+    # the clamp and the NaN/Inf pick, then the queue's push register: the path ends there
+    assert dut._result_segments()[-1].registered and dut.pipeline_latency == (
+        dut.select_registers + dut.multiply_stages + dut.chain + 1 + rq.latency)

@@ -1,12 +1,21 @@
 """Amaranth generators; every width and constant is read from format objects.
 
-Importing this package imports amaranth (sqhw itself does not).
+The generators below import amaranth when first used (`from sqhw.hdl import Multiplier`);
+`sqhw.hdl.timing`, the delay model, does not, so `sqhw.hw` reads it without amaranth.
 """
 
-from .block_mac import BlockDotProduct
-from .convert import DyadicRequantizer, MinifloatToFixed, Requantizer
-from .mac import DotProduct
-from .multiplier import Multiplier
-from .operand import layout_of
+import importlib
 
-__all__ = ["BlockDotProduct", "DotProduct", "DyadicRequantizer", "MinifloatToFixed", "Multiplier", "Requantizer", "layout_of"]
+_WHERE = {"BlockDotProduct": "block_mac", "DyadicRequantizer": "convert",
+          "MinifloatToFixed": "convert", "Requantizer": "convert", "DotProduct": "mac",
+          "Multiplier": "multiplier", "layout_of": "operand"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -32,7 +32,9 @@ class ResultQueue(wiring.Component):
     the claims keep it in bounds); `result`: the results, in order, as a stream."""
 
     LATENCY = 3  # a pushed result is on `result` 3 cycles later (push register, write, read)
-    FILL = 4     # results claimed but not yet taken, beyond the pipeline's, at full rate
+    # results claimed but not yet taken, beyond the pipeline's, at full rate: a claim counts
+    # through the queue's LATENCY and one cycle more, since `room` is a register
+    FILL = LATENCY + 1
 
     def __init__(self, shape, depth: int):
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:

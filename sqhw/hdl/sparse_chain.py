@@ -207,13 +207,12 @@ class SparseDSPChain(wiring.Component):
         kind = product_kind(w_fmt, x_fmt, target)
         # registers after each index-mux step and after the group step
         self.select_plan = (0,) * len(self._select_segments())
-        self.result_plan = (0,) * len(self._result_segments())  # after the NaN/Inf code mux
         mul_args = dict(stages=self.stages)
         rq_regs = dict(stages=self.stages)
         if target is not None:  # one plan: index mux, multiplier, cascade, accumulator, rq
             probe_mul = unused(Multiplier(w_fmt, x_fmt, product=kind))
             probe_rq = unused(Requantizer(self.accumulator, out_fmt, **rq_args))
-            self.select_plan, mul_regs, _, _, rq_plan, self.result_plan = plan_composite(
+            self.select_plan, mul_regs, _, _, rq_plan, _ = plan_composite(
                 target, [self._select_segments(), probe_mul.segments(),
                          [Segment("cascade", ECP5.adder(self.accumulator.bits),
                                   registered=True)],
@@ -269,8 +268,8 @@ class SparseDSPChain(wiring.Component):
     @staticmethod
     def _result_segments(model=ECP5) -> list[Segment]:
         """After the requantizer: the pick of the NaN/Inf code (flagged_code), one LUT level
-        in front of the result queue's push register."""
-        return [Segment("special_code", model.lut_ns)]
+        in front of the result queue's push register (which always follows it)."""
+        return [Segment("special_code", model.lut_ns, registered=True)]
 
     @property
     def select_registers(self) -> int:
@@ -279,13 +278,12 @@ class SparseDSPChain(wiring.Component):
 
     @property
     def registers(self) -> tuple[int, ...]:
-        """The registers added by pipelining (index mux, multiplier, requantizer, after the
-        NaN/Inf code pick); none for the packed and primitive chains, whose registers are
-        fixed."""
+        """The registers added by pipelining (index mux, multiplier, requantizer); none for
+        the packed and primitive chains, whose registers are fixed."""
         if not self.multipliers:
             return ()
         return (*self.select_plan, *self.multipliers[0][0].registers,
-                *self.requantizers[0].registers, *self.result_plan)
+                *self.requantizers[0].registers)
 
     @property
     def estimated_mhz(self) -> float:
@@ -299,15 +297,15 @@ class SparseDSPChain(wiring.Component):
              Segment("cascade", ECP5.adder(bits), registered=True), accumulate_segment(bits),
              *self.requantizers[0].segments(), *self._result_segments()],
             (*self.select_plan, *self.multipliers[0][0].registers, 0, 0,
-             *self.requantizers[0].registers, *self.result_plan))
+             *self.requantizers[0].registers, 0))
 
     @property
     def pipeline_latency(self) -> int:
         """Cycles from a beat to its lane results at the pipeline's end (when it ends a row):
         the index-mux and multiplier registers, one cascade register per stage, the
-        accumulator, the requantizer and any register after the NaN/Inf code pick."""
+        accumulator and the requantizer."""
         return (self.select_registers + self.multiply_stages + self.chain + 1
-                + self.requantizers[0].latency + sum(self.result_plan))
+                + self.requantizers[0].latency)
 
     @property
     def result_queue_depth(self) -> int:
@@ -474,9 +472,8 @@ class SparseDSPChain(wiring.Component):
                              finished.code[out].eq(flagged_code(rq.o, special, self.out_fmt)),
                              finished.acc[out].eq(delay(m, lane_acc, stages, f"acc_rq{out}")),
                              finished.special[out].eq(special)]
-        cut = sum(self.result_plan)
-        m.d.comb += [queue.push_valid.eq(delay(m, result_valid, stages + cut, "valid_rq")),
-                     queue.push_payload.eq(delay(m, finished, cut, "finished"))]
+        m.d.comb += [queue.push_valid.eq(delay(m, result_valid, stages, "valid_rq")),
+                     queue.push_payload.eq(finished)]
         return m
 
 def beats(values, indices, x_codes, nm, chain: int, w_zero: int, x_zero: int) -> dict:

@@ -192,8 +192,7 @@ class DSPChainDesign(BaseModel):
         registers (the generators take one of the two)."""
         row = self.model_dump(mode="json")
         row["multipliers"] = self.multipliers
-        if self.target_mhz is not None:
-            row["stages"] = None
+        row.update(self.pipelining())
         return row
 
 

@@ -102,7 +102,7 @@ def quantize_(model: torch.nn.Module, config: QuantConfig, calibration=None,
     stats = {}
     if needs_data:
         stats = collect(model, {n: layers[n][0] for n in needs_data}, batches,
-                        want_hessian={n for n in needs_data if "gptq" in layers[n][1].algorithms},
+                        want_hessian=_first_pass_hessians(layers, needs_data),
                         progress=lambda: tick("calibrate"),
                         percentiles={n: layers[n][1].act.percentile for n in needs_data
                                      if layers[n][1].act is not None
@@ -129,6 +129,14 @@ def quantize_(model: torch.nn.Module, config: QuantConfig, calibration=None,
     for name, new in replaced.items():
         _set_module(model, name, new)
     return model
+
+
+def _first_pass_hessians(layers, needs_data) -> set:
+    """The layers whose GPTQ Hessian the first calibration pass gives: only the first layer.
+    Every later one is taken again through the shadow model once a layer before it is
+    quantized (_Shadow.hessian), so collecting theirs here would be thrown away."""
+    first = next(iter(layers), None)
+    return {first} if first in needs_data and "gptq" in layers[first][1].algorithms else set()
 
 
 class _Shadow:

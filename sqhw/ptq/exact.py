@@ -22,10 +22,8 @@ import numpy as np
 
 from ..ref import float_dtype, integer_table, to_float_ints, to_ints
 from ..ref.block import Exact
+from ..ref.exact import F32_EXACT, F64_EXACT
 from .quantizer import QTensor
-
-F32_EXACT = 1 << 24
-F64_EXACT = 1 << 53
 
 
 def _absmax(a: np.ndarray) -> int:

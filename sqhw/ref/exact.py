@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 from ..formats import Fixed
-from ..formats._arrays import as_codes
+from ..formats._arrays import EXACT_INTEGER_LIMIT, as_codes
 
 
 def fit_fixed(lo: int, hi: int, frac_bits: int) -> Fixed:
@@ -75,13 +75,18 @@ def _refuse_nonfinite(count: int, fmt, arg: str):
                      "(exact arithmetic is defined on finite values only)")
 
 
+# the largest magnitudes up to which float32 / float64 hold every integer exactly
+F32_EXACT = 2 ** (np.finfo(np.float32).nmant + 1)
+F64_EXACT = EXACT_INTEGER_LIMIT
+
+
 @functools.lru_cache(maxsize=None)  # keyed by format equality, as _tables
 def float_dtype(fmt):
     """The narrowest float dtype (float32 or float64) holding every exact integer of fmt
     exactly, or None when they need more than 53 bits."""
     lo, hi = int_range(fmt)
     bound = max(-lo, hi)
-    return np.float32 if bound <= 1 << 24 else np.float64 if bound <= 1 << 53 else None
+    return np.float32 if bound <= F32_EXACT else np.float64 if bound <= F64_EXACT else None
 
 
 @functools.lru_cache(maxsize=None)

@@ -36,6 +36,7 @@ reruns exactly the points it changes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -101,6 +102,14 @@ def _board(name: str) -> str:
     except BoardError as err:
         raise FieldProblem((), str(err).splitlines()[0]) from None
     return name
+
+
+@functools.lru_cache(maxsize=None)
+def _loaded_board(name: str):
+    """A board file read once per process (every point's key reads its board)."""
+    from ..hw.boards import load_board
+
+    return load_board(name)
 
 
 def _listed(value):
@@ -199,11 +208,9 @@ class Spec:
         """The point's store key: a hash of everything that decides its result."""
         from ..ptq.study import model_key
 
-        from ..hw.boards import load_board
-
         model = None if point.model is None else model_key(self.model_path(point))
         # how the build pipelines the chain, which the board may decide (ECP5: for its clock)
-        pipelining = (self.design_for(point).sized_for(load_board(point.board)).pipelining()
+        pipelining = (self.design_for(point).sized_for(_loaded_board(point.board)).pipelining()
                       if point.board else None)
         text = json.dumps({"point": {**point.config(), "model": model},
                            "ptq": self.ptq.model_dump() if point.model else None,

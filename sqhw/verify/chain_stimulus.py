@@ -86,13 +86,15 @@ def chain_blocks(parameters: dict, payloads: dict, w: np.ndarray, x: np.ndarray,
         b = per_column[0]  # the weight side is the same for every column
         acts = fields_word(acts_payload, {
             "acts": np.concatenate([c["acts"] for c in per_column], axis=1)})
-        for r0 in range(0, padded, lanes):
-            sel = slice(r0, r0 + lanes)
-            act_rows.append(acts)
-            weight_rows.append(fields_word(weights_payload, {
-                "values": b["values"][sel].transpose(1, 0, 2),     # (beats, lanes, chain)
-                "indices": b["indices"][sel].transpose(1, 0, 2),
-                "last": b["last"]}))
+        # every row block's weight beats in one call: (blocks, beats, lanes, chain)
+        blocks, count = padded // lanes, b["last"].size
+        by_block = lambda v: v.reshape(blocks, lanes, count, chain).transpose(0, 2, 1, 3)  # noqa: E731
+        words = fields_word(weights_payload, {
+            "values": by_block(b["values"]).reshape(blocks * count, lanes, chain),
+            "indices": by_block(b["indices"]).reshape(blocks * count, lanes, chain),
+            "last": np.tile(b["last"], blocks)})
+        act_rows += [acts] * blocks
+        weight_rows += [words[i * count:(i + 1) * count] for i in range(blocks)]
     return act_rows, weight_rows, padded
 
 

@@ -32,16 +32,3 @@ def unpack(words: list[int], lanes: int, width: int, signed: bool = False) -> np
     if signed:
         values = np.where(values >= (1 << (width - 1)), values - (1 << width), values)
     return values
-
-
-def pack_fields(fields: list[tuple[np.ndarray, int]]) -> list[int]:
-    """Wide payloads: fields [(values (batches, lanes, count), width), ...] laid out lowest
-    first (a StructLayout of ArrayLayouts), lane i in bits [i*W, (i+1)*W); one int per batch."""
-    parts = []
-    for values, width in fields:
-        values = np.asarray(values, dtype=np.int64)
-        bits = (values[..., None] >> np.arange(width)) & 1  # (batches, lanes, count, width)
-        parts.append(bits.reshape(values.shape[0], values.shape[1], -1))
-    bits = np.concatenate(parts, axis=-1).reshape(parts[0].shape[0], -1).astype(np.uint8)
-    packed = np.packbits(bits, axis=1, bitorder="little")
-    return [int.from_bytes(row.tobytes(), "little") for row in packed]

@@ -8,7 +8,8 @@ import importlib
 
 _WHERE = {"BlockDotProduct": "block_mac", "DyadicRequantizer": "convert",
           "MinifloatToFixed": "convert", "Requantizer": "convert", "DotProduct": "mac",
-          "Multiplier": "multiplier", "layout_of": "operand"}
+          "Multiplier": "multiplier", "layout_of": "operand",
+          "SparseDSPChain": "sparse_chain", "SparseDSPArray": "chain_array"}
 
 __all__ = sorted(_WHERE)
 
